@@ -1,0 +1,1 @@
+"""Amber's HTTP API: one router per dialect, all on one FastAPI app."""

@@ -1,0 +1,59 @@
+"""The app factory: one FastAPI app that speaks every dialect on one store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from api import archive, files
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.state import AppState
+from crawler import __version__
+
+ROUTERS = [archive.router, files.router]
+
+
+def create_app(state: AppState) -> FastAPI:
+    app = FastAPI(
+        title="Amber",
+        version=__version__,
+        description="Self-hosted web archive: ArchiveBox, Grafana, Contentful, Flatfile and "
+        "Sidvy snapshot dialects on one store.",
+    )
+    app.state.amber = state
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    for extra in _optional_routers():
+        app.include_router(extra)
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                          ) -> Response:
+        request.state.request_id = uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        return response
+
+    app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
+    return app
+
+
+def _optional_routers() -> list:  # type: ignore[type-arg]
+    """Routers that other modules contribute (dialects, fleet, UI), each in its own module."""
+    import importlib
+
+    found = []
+    for name in ("api.dashboards", "api.content", "api.sheets", "api.notes", "api.crawls",
+                 "api.fleet", "api.web"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        found.append(module.router)
+    return found

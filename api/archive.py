@@ -1,0 +1,310 @@
+"""ArchiveBox 0.9 REST dialect under /api/v1: add, snapshots, archive results, tags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from api.archive_json import (
+    page_envelope,
+    resolve_page,
+    result_json,
+    snapshot_json,
+    tag_json,
+)
+from api.deps import ArchivePrincipalDep, SessionDep, StateDep
+from api.errors import ARCHIVE
+from crawler import snapshots as snaps
+from crawler.auth import Principal
+from crawler.errors import InvalidInput, NotFound
+from crawler.models import ArchiveResult, Snapshot, SnapshotStatus, SnapshotTag, Tag, User
+from crawler.snapshot_query import SnapshotFilters, query_snapshots
+
+router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
+
+
+def usernames_for(session: Session, ids: Iterable[str]) -> dict[str, str]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return dict(session.exec(select(User.id, User.username).where(col(User.id).in_(wanted))).all())
+
+
+def render_snapshots(session: Session, rows: list[Snapshot], *, with_results: bool) -> list[Any]:
+    ids = [s.id for s in rows]
+    tags = snaps.snapshot_tags(session, ids)
+    results = snaps.results_for(session, ids)
+    names = usernames_for(
+        session, [s.created_by_id for s in rows] + [r.created_by_id for rs in results.values()
+                                                    for r in rs]
+    )
+    return [
+        snapshot_json(s, tags=tags[s.id], results=results[s.id], usernames=names,
+                      with_results=with_results)
+        for s in rows
+    ]
+
+
+class AddRequest(BaseModel):
+    urls: list[str] | str
+    tag: str = ""
+    depth: int = Field(default=0, ge=0, le=4)
+    parser: str = "auto"
+    plugins: str = ""
+    update: bool = False
+    overwrite: bool = False
+    index_only: bool = False
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[str] | str) -> list[str]:
+        items = value.splitlines() if isinstance(value, str) else value
+        cleaned = [u.strip() for u in items if u and u.strip()]
+        if not cleaned:
+            raise ValueError("at least one URL is required")
+        return cleaned
+
+
+@router.post("/cli/add")
+def cli_add(body: AddRequest, session: SessionDep, principal: ArchivePrincipalDep,
+            state: StateDep) -> dict[str, Any]:
+    """Store snapshots for the URLs and queue their capture; returns before capture runs."""
+    entries = []
+    for url in body.urls:
+        entries.append(snaps.UrlEntry(url=url))
+    outcome = snaps.add_urls(
+        session,
+        principal=principal,
+        entries=entries,
+        tags=snaps.parse_tags(body.tag),
+        depth=body.depth,
+        update=body.update or body.overwrite,
+        index_only=body.index_only,
+        redeliver_after=state.settings.redeliver_seconds,
+    )
+    session.commit()
+    state.dispatch(outcome.queued_ids)
+    return {
+        "success": True,
+        "crawl_id": None,
+        "num_snapshots": len(outcome.snapshot_ids),
+        "snapshot_ids": outcome.snapshot_ids,
+        "queued": len(outcome.queued_ids),
+        "duplicates": outcome.duplicates,
+    }
+
+
+def snapshot_filters(
+    id: str | None = None, url: str | None = None, search: str | None = None,
+    tag: str | None = None, title: str | None = None, timestamp: str | None = None,
+    status: SnapshotStatus | None = None, crawl_id: str | None = None,
+    created_by_id: str | None = None, created_by_username: str | None = None,
+    created_at: datetime | None = None, created_at__gte: datetime | None = None,
+    created_at__lt: datetime | None = None, modified_at: datetime | None = None,
+    modified_at__gte: datetime | None = None, modified_at__lt: datetime | None = None,
+    bookmarked_at__gte: datetime | None = None, bookmarked_at__lt: datetime | None = None,
+) -> SnapshotFilters:
+    return SnapshotFilters(**{k: v for k, v in locals().items()})
+
+
+class PageParams(BaseModel):
+    limit: int
+    offset: int
+
+
+def page_params(limit: Annotated[int, Query(ge=1)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
+                page: Annotated[int, Query(ge=0)] = 0) -> PageParams:
+    limit, offset = resolve_page(limit, offset, page)
+    return PageParams(limit=limit, offset=offset)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+@router.get("/core/snapshots")
+def list_snapshots(session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep,
+                   filters: Annotated[SnapshotFilters, Depends(snapshot_filters)],
+                   with_archiveresults: bool = False) -> dict[str, Any]:
+    rows, total = query_snapshots(session, principal, filters, limit=paging.limit,
+                                  offset=paging.offset)
+    items = render_snapshots(session, rows, with_results=with_archiveresults)
+    return page_envelope(items, total=total, limit=paging.limit, offset=paging.offset)
+
+
+class SnapshotCreate(BaseModel):
+    url: str
+    crawl_id: str | None = None
+    depth: int = Field(default=0, ge=0, le=4)
+    title: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    status: Literal["queued", "sealed"] | None = None
+
+
+@router.post("/core/snapshots", status_code=201)
+def create_snapshot(body: SnapshotCreate, session: SessionDep, principal: ArchivePrincipalDep,
+                    state: StateDep) -> dict[str, Any]:
+    outcome = snaps.add_urls(
+        session, principal=principal, entries=[snaps.UrlEntry(url=body.url, title=body.title)],
+        tags=snaps.parse_tags(body.tags), depth=body.depth, crawl_id=None, update=True,
+        index_only=body.status == "sealed",
+        redeliver_after=state.settings.redeliver_seconds,
+    )
+    snapshot = snaps.get_snapshot(session, principal, outcome.snapshot_ids[0])
+    if body.crawl_id:
+        from crawler.models import Crawl
+
+        crawl = session.get(Crawl, body.crawl_id)
+        if crawl is None or not principal.can_read(crawl.workspace_id):
+            raise NotFound(f"Crawl {body.crawl_id!r} not found")
+        snapshot.crawl_id = crawl.id
+    if body.status == "sealed":
+        snaps.seal(session, snapshot)
+    session.commit()
+    state.dispatch(outcome.queued_ids)
+    return render_snapshots(session, [snapshot], with_results=True)[0]
+
+
+@router.get("/core/snapshot/{snapshot_id}")
+def get_snapshot(snapshot_id: str, session: SessionDep, principal: ArchivePrincipalDep,
+                 with_archiveresults: bool = True) -> dict[str, Any]:
+    snapshot = snaps.get_snapshot(session, principal, snapshot_id)
+    return render_snapshots(session, [snapshot], with_results=with_archiveresults)[0]
+
+
+class SnapshotPatch(BaseModel):
+    status: SnapshotStatus | None = None
+    retry_at: datetime | None = None
+    tags: list[str] | None = None
+
+
+@router.patch("/core/snapshot/{snapshot_id}")
+def patch_snapshot(snapshot_id: str, body: SnapshotPatch, session: SessionDep,
+                   principal: ArchivePrincipalDep, state: StateDep) -> dict[str, Any]:
+    """`sealed` cancels pending work; `queued` re-archives (a new capture replaces results)."""
+    snapshot = snaps.get_snapshot(session, principal, snapshot_id)
+    dispatch: list[str] = []
+    if body.tags is not None:
+        snaps.set_snapshot_tags(session, snapshot, snaps.parse_tags(body.tags),
+                                user_id=principal.user_id)
+    if body.status == SnapshotStatus.sealed:
+        snaps.seal(session, snapshot)
+    elif body.status == SnapshotStatus.queued:
+        if snapshot.status == SnapshotStatus.started:
+            raise InvalidInput("snapshot is being captured right now; try again when it finishes")
+        snaps.requeue(session, snapshot, redeliver_after=state.settings.redeliver_seconds)
+        dispatch.append(snapshot.id)
+    elif body.status is not None:
+        raise InvalidInput("status can only be set to 'queued' (re-archive) or 'sealed'")
+    if body.retry_at is not None and snapshot.status == SnapshotStatus.queued:
+        snapshot.retry_at = body.retry_at
+        session.add(snapshot)
+    session.commit()
+    state.dispatch(dispatch)
+    return render_snapshots(session, [snapshot], with_results=True)[0]
+
+
+@router.delete("/core/snapshot/{snapshot_id}")
+def delete_snapshot(snapshot_id: str, session: SessionDep,
+                    principal: ArchivePrincipalDep) -> dict[str, Any]:
+    snapshot = snaps.get_snapshot(session, principal, snapshot_id)
+    crawl_id = snapshot.crawl_id
+    deleted = snaps.delete_snapshot(session, snapshot)
+    session.commit()
+    return {"success": True, "snapshot_id": snapshot_id, "crawl_id": crawl_id,
+            "deleted_count": deleted}
+
+
+def _visible_results(principal: Principal) -> Any:
+    query = select(ArchiveResult, Snapshot).join(
+        Snapshot, col(Snapshot.id) == col(ArchiveResult.snapshot_id)
+    )
+    if not principal.is_admin:
+        query = query.where(col(Snapshot.workspace_id).in_(principal.workspace_ids))
+    return query
+
+
+def render_results(session: Session, pairs: list[tuple[ArchiveResult, Snapshot]]) -> list[Any]:
+    tags = snaps.snapshot_tags(session, list({s.id for _, s in pairs}))
+    names = usernames_for(session, [r.created_by_id for r, _ in pairs])
+    return [result_json(r, s, tags[s.id], names) for r, s in pairs]
+
+
+@router.get("/core/archiveresults")
+def list_results(session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep,
+                 snapshot_id: str | None = None, plugin: str | None = None,
+                 status: str | None = None) -> dict[str, Any]:
+    query = _visible_results(principal)
+    if snapshot_id:
+        query = query.where(col(ArchiveResult.snapshot_id).startswith(snapshot_id,
+                                                                      autoescape=True))
+    if plugin:
+        query = query.where(col(ArchiveResult.plugin) == plugin)
+    if status:
+        query = query.where(col(ArchiveResult.status) == status)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    pairs = session.exec(
+        query.order_by(col(ArchiveResult.created_at).desc(), col(ArchiveResult.id))
+        .offset(paging.offset).limit(paging.limit)
+    ).all()
+    return page_envelope(render_results(session, list(pairs)), total=int(total),
+                         limit=paging.limit, offset=paging.offset)
+
+
+@router.get("/core/archiveresult/{result_id}")
+def get_result(result_id: str, session: SessionDep, principal: ArchivePrincipalDep
+               ) -> dict[str, Any]:
+    pair = session.exec(
+        _visible_results(principal).where(col(ArchiveResult.id).startswith(result_id,
+                                                                           autoescape=True))
+        .limit(2)
+    ).all()
+    if len(pair) != 1 or len(result_id) < 4:
+        raise NotFound(f"ArchiveResult {result_id!r} not found")
+    return render_results(session, list(pair))[0]
+
+
+def _visible_tags(principal: Principal) -> Any:
+    query = select(Tag)
+    if not principal.is_admin:
+        query = query.where(col(Tag.workspace_id).in_(principal.workspace_ids))
+    return query
+
+
+def render_tags(session: Session, tags: list[Tag]) -> list[Any]:
+    ids = [t.id for t in tags]
+    counts = dict(
+        session.exec(
+            select(SnapshotTag.tag_id, func.count())
+            .where(col(SnapshotTag.tag_id).in_(ids))
+            .group_by(SnapshotTag.tag_id)
+        ).all()
+    ) if ids else {}
+    names = usernames_for(session, [t.created_by_id for t in tags])
+    return [tag_json(t, num_snapshots=int(counts.get(t.id, 0)), usernames=names) for t in tags]
+
+
+@router.get("/core/tags")
+def list_tags(session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep
+              ) -> dict[str, Any]:
+    query = _visible_tags(principal)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Tag.name)).offset(paging.offset)
+                        .limit(paging.limit)).all()
+    return page_envelope(render_tags(session, list(rows)), total=int(total), limit=paging.limit,
+                         offset=paging.offset)
+
+
+@router.get("/core/tag/{tag_id}")
+def get_tag(tag_id: str, session: SessionDep, principal: ArchivePrincipalDep) -> dict[str, Any]:
+    tag = session.exec(
+        _visible_tags(principal).where((col(Tag.id) == tag_id) | (col(Tag.name) == tag_id))
+    ).first()
+    if tag is None:
+        raise NotFound(f"Tag {tag_id!r} not found")
+    return render_tags(session, [tag])[0]

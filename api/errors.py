@@ -1,0 +1,171 @@
+"""The one place where errors become HTTP responses, in each dialect's own shape.
+
+Handlers are keyed on base classes (AmberError, request validation, Starlette's
+HTTPException, anything else). The dialect is the matched route's first tag, or
+for unmatched paths the path prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from crawler.errors import AmberError, PayloadTooLarge
+
+log = logging.getLogger(__name__)
+
+ARCHIVE, DASHBOARDS, CONTENT, SHEETS, NOTES, WEB = (
+    "archive", "dashboards", "content", "sheets", "notes", "web",
+)
+
+
+class Problem:
+    """A dialect-neutral error: what went wrong, before it is shaped for the wire."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None,
+                 field_errors: list[dict[str, Any]] | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.field_errors = field_errors or []
+
+
+Renderer = Callable[[Problem, Request], tuple[int, dict[str, Any] | list[Any]]]
+
+
+def _archive(problem: Problem, _request: Request) -> tuple[int, Any]:
+    if problem.status == 404:
+        return 404, {"succeeded": False, "message": problem.message, "errors": []}
+    if problem.status == 400 and problem.field_errors:
+        return 422, {"detail": problem.field_errors}
+    status = 422 if problem.status == 400 else problem.status
+    return status, {"detail": problem.message}
+
+
+def _grafana(problem: Problem, _request: Request) -> tuple[int, Any]:
+    status = 400 if problem.status == 422 else problem.status
+    return status, {"message": problem.message}
+
+
+CONTENTFUL_IDS = {
+    400: "BadRequest", 401: "AccessTokenInvalid", 403: "AccessDenied", 404: "NotFound",
+    409: "VersionMismatch", 413: "BadRequest", 422: "ValidationFailed", 500: "ServerError",
+}
+
+
+def _contentful(problem: Problem, request: Request) -> tuple[int, Any]:
+    error_id = problem.code if problem.code in CONTENTFUL_IDS.values() or problem.code in (
+        "InvalidQuery", "UnknownField") else CONTENTFUL_IDS.get(problem.status, "BadRequest")
+    body: dict[str, Any] = {
+        "sys": {"type": "Error", "id": error_id},
+        "message": problem.message,
+        "details": problem.details if problem.details is not None else (
+            {"errors": problem.field_errors} if problem.field_errors else {}),
+        "requestId": getattr(request.state, "request_id", uuid.uuid4().hex),
+    }
+    return problem.status, body
+
+
+def _flatfile(problem: Problem, _request: Request) -> tuple[int, Any]:
+    status = 400 if problem.status == 422 else problem.status
+    if problem.field_errors:
+        errors = [{"key": ".".join(str(p) for p in e.get("loc", ())[1:]) or None,
+                   "message": e.get("msg", problem.message)} for e in problem.field_errors]
+        errors = [{k: v for k, v in e.items() if v is not None} for e in errors]
+    else:
+        errors = [{"message": problem.message}]
+    return status, {"errors": errors}
+
+
+SIDVY_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND"}
+
+
+def _sidvy(problem: Problem, _request: Request) -> tuple[int, Any]:
+    status = 400 if problem.status == 422 else problem.status
+    code = SIDVY_CODES.get(status, "VALIDATION_ERROR" if status < 500 else "INTERNAL_ERROR")
+    return status, {"error": code, "message": problem.message}
+
+
+RENDERERS: dict[str, Renderer] = {
+    ARCHIVE: _archive, WEB: _archive, DASHBOARDS: _grafana, CONTENT: _contentful,
+    SHEETS: _flatfile, NOTES: _sidvy,
+}
+
+PREFIXES: tuple[tuple[str, str], ...] = (
+    ("/api/v1/", ARCHIVE), ("/archive/", ARCHIVE), ("/v1/", SHEETS), ("/spaces/", CONTENT),
+    ("/api/notes", NOTES), ("/api/snapshot/shared-options", DASHBOARDS),
+    ("/api/snapshot", NOTES), ("/api/", DASHBOARDS),
+)
+
+
+def dialect_of(request: Request) -> str:
+    route = request.scope.get("route")
+    tags = getattr(route, "tags", None)
+    if tags and tags[0] in RENDERERS:
+        return str(tags[0])
+    path = request.url.path
+    if path.startswith("/api/snapshot") and not path.startswith("/api/snapshots"):
+        return NOTES if not path.startswith("/api/snapshot/shared-options") else DASHBOARDS
+    for prefix, dialect in PREFIXES:
+        if path.startswith(prefix):
+            return dialect
+    return WEB
+
+
+def render(problem: Problem, request: Request) -> JSONResponse:
+    status, body = RENDERERS[dialect_of(request)](problem, request)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
+    safe = []
+    for error in errors:
+        item = {k: v for k, v in dict(error).items() if k in ("type", "loc", "msg")}
+        item["loc"] = list(item.get("loc", ()))
+        safe.append(item)
+    return safe
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AmberError)
+    async def _amber(request: Request, exc: AmberError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
+        return render(Problem(exc.status_code, exc.code, exc.message, exc.details), request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _json_safe(list(exc.errors()))
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return render(Problem(400, "BadRequest", "Malformed JSON in request body"), request)
+        first = errors[0] if errors else {"msg": "invalid request", "loc": []}
+        where = ".".join(str(p) for p in first.get("loc", []) if p != "body")
+        message = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        return render(Problem(422, "ValidationFailed", message, None, errors), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, PayloadTooLarge):
+            cause = exc.__cause__
+            return render(Problem(413, cause.code, cause.message), request)
+        if exc.status_code == 400:
+            message = "Malformed request body"
+        elif exc.status_code == 404:
+            message = "Not found"
+        else:
+            message = str(exc.detail)
+        return render(Problem(exc.status_code, "HTTPError", message), request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return render(Problem(500, "ServerError", "Internal server error"), request)

@@ -1,0 +1,53 @@
+"""Serves archived outputs at /archive/{timestamp}/{path}.
+
+Only paths an ArchiveResult lists are served, by exact match, and bytes come
+from the blob store by hash, so a crafted path can never reach the filesystem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from sqlmodel import col, select
+
+from api.deps import ArchivePrincipalDep, SessionDep, StateDep
+from api.errors import ARCHIVE
+from crawler import snapshots as snaps
+from crawler.errors import NotFound
+from crawler.models import ArchiveResult
+
+router = APIRouter(tags=[ARCHIVE])
+
+
+def _files(session: Any, snapshot_id: str) -> dict[str, dict[str, Any]]:
+    files: dict[str, dict[str, Any]] = {}
+    for result in session.exec(
+        select(ArchiveResult).where(col(ArchiveResult.snapshot_id) == snapshot_id)
+    ):
+        files.update(result.output_files)
+    return files
+
+
+@router.get("/archive/{timestamp}/{path:path}", response_model=None)
+def archived_file(timestamp: str, path: str, session: SessionDep, principal: ArchivePrincipalDep,
+                  state: StateDep) -> Response:
+    snapshot = snaps.get_snapshot(session, principal, timestamp)
+    files = _files(session, snapshot.id)
+    if path in ("", "index.html") and "index.html" not in files:
+        links = "".join(
+            f'<li><a href="{name}">{name}</a> ({meta.get("size", 0)} bytes)</li>'
+            for name, meta in sorted(files.items())
+        )
+        return HTMLResponse(f"<!doctype html><title>{snapshot.timestamp}</title><ul>{links}</ul>")
+    meta = files.get(path)
+    if meta is None:
+        raise NotFound(f"{path!r} is not part of snapshot {snapshot.timestamp}")
+    media_type = meta.get("mimetype") or "application/octet-stream"
+    headers = {"X-Content-Type-Options": "nosniff",
+               "Content-Security-Policy": "sandbox" if "html" in media_type else "default-src 'none'"}
+    local = state.blobs.local_path(meta["sha256"])
+    if local is not None:
+        return FileResponse(local, media_type=media_type, headers=headers)
+    return Response(state.blobs.read(meta["sha256"]), media_type=media_type, headers=headers)

@@ -1,0 +1,4 @@
+"""Snapshot domains beside URL snapshots: sheets, notes, dashboards, CMS content.
+
+Importing this package registers every domain's tables with SQLModel's metadata.
+"""

@@ -1,0 +1,151 @@
+"""The store's tables for users, tokens and URL snapshots.
+
+Other snapshot domains keep their own tables in ``crawler/domains/``; they
+share users, workspaces and the blob store defined here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from crawler.clock import utcnow, uuid7
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), **kw)  # type: ignore[call-overload]
+
+
+def _opt_ts(**kw: Any) -> Any:
+    return Field(default=None, sa_type=DateTime(timezone=True), **kw)  # type: ignore[call-overload]
+
+
+class SnapshotStatus(StrEnum):
+    queued = "queued"
+    started = "started"
+    succeeded = "succeeded"
+    failed = "failed"
+    sealed = "sealed"
+
+
+class ResultStatus(StrEnum):
+    queued = "queued"
+    started = "started"
+    backoff = "backoff"
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class Workspace(SQLModel, table=True):
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class User(SQLModel, table=True):
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    username: str = Field(unique=True, index=True, max_length=150)
+    is_admin: bool = False
+    created_at: datetime = _ts()
+
+
+class Membership(SQLModel, table=True):
+    user_id: str = Field(primary_key=True, foreign_key="user.id", max_length=64)
+    workspace_id: str = Field(primary_key=True, foreign_key="workspace.id", max_length=64)
+    role: str = Field(default="member", max_length=20)
+
+
+class ApiToken(SQLModel, table=True):
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=64)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = _ts()
+
+
+class Crawl(SQLModel, table=True):
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=64)
+    created_by_id: str = Field(foreign_key="user.id", max_length=64)
+    created_at: datetime = _ts()
+    modified_at: datetime = _ts()
+    status: str = Field(default="queued", max_length=20)
+    retry_at: datetime | None = _opt_ts()
+    urls: str = Field(default="", sa_type=Text)
+    max_depth: int = 0
+    max_urls: int = 0
+    max_size: int = 0
+    tags_str: str = Field(default="", max_length=1000)
+    label: str = Field(default="", max_length=500)
+    notes: str = Field(default="", sa_type=Text)
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Snapshot(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_snapshot_status_retry", "status", "retry_at"),
+        Index("ix_snapshot_workspace_created", "workspace_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
+    created_by_id: str = Field(foreign_key="user.id", max_length=64)
+    crawl_id: str | None = Field(default=None, foreign_key="crawl.id", index=True, max_length=64)
+    created_at: datetime = _ts()
+    modified_at: datetime = _ts()
+    bookmarked_at: datetime = _ts()
+    downloaded_at: datetime | None = _opt_ts()
+    retry_at: datetime | None = _opt_ts()
+    status: SnapshotStatus = Field(default=SnapshotStatus.queued, max_length=20)
+    url: str = Field(sa_type=Text)
+    normalized_url: str = Field(sa_type=Text, index=True)
+    title: str | None = Field(default=None, sa_type=Text)
+    timestamp: str = Field(unique=True, index=True, max_length=32)
+    depth: int = 0
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    worker_id: str | None = Field(default=None, max_length=200)
+
+
+class ArchiveResult(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("snapshot_id", "plugin", name="uq_result_snapshot_plugin"),)
+
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    snapshot_id: str = Field(foreign_key="snapshot.id", index=True, max_length=64)
+    created_by_id: str = Field(foreign_key="user.id", max_length=64)
+    created_at: datetime = _ts()
+    modified_at: datetime = _ts()
+    status: ResultStatus = Field(default=ResultStatus.queued, max_length=20)
+    retry_at: datetime | None = _opt_ts()
+    plugin: str = Field(max_length=32, index=True)
+    cmd_version: str = Field(default="", max_length=200)
+    output_str: str = Field(default="", sa_type=Text)
+    output_files: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    output_size: int = 0
+    output_mimetypes: str = Field(default="", max_length=500)
+    sha256: str | None = Field(default=None, max_length=64)
+    start_ts: datetime | None = _opt_ts()
+    end_ts: datetime | None = _opt_ts()
+    error: str | None = Field(default=None, sa_type=Text)
+
+
+class Tag(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_tag_workspace_name"),)
+
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
+    created_by_id: str = Field(foreign_key="user.id", max_length=64)
+    created_at: datetime = _ts()
+    modified_at: datetime = _ts()
+    name: str = Field(max_length=200)
+
+
+class SnapshotTag(SQLModel, table=True):
+    snapshot_id: str = Field(primary_key=True, foreign_key="snapshot.id", max_length=64)
+    tag_id: str = Field(primary_key=True, foreign_key="tag.id", index=True, max_length=64)

@@ -1,0 +1,109 @@
+"""Filtering and paging the snapshot list (the ArchiveBox filter set)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func
+from sqlmodel import Session, col, select
+
+from crawler.auth import Principal
+from crawler.models import Snapshot, SnapshotTag, Tag, User
+from crawler.search import search_condition
+
+
+@dataclass(slots=True)
+class SnapshotFilters:
+    id: str | None = None
+    url: str | None = None
+    search: str | None = None
+    tag: str | None = None
+    title: str | None = None
+    timestamp: str | None = None
+    status: str | None = None
+    crawl_id: str | None = None
+    created_by_id: str | None = None
+    created_by_username: str | None = None
+    created_at: datetime | None = None
+    created_at__gte: datetime | None = None
+    created_at__lt: datetime | None = None
+    modified_at: datetime | None = None
+    modified_at__gte: datetime | None = None
+    modified_at__lt: datetime | None = None
+    bookmarked_at__gte: datetime | None = None
+    bookmarked_at__lt: datetime | None = None
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+
+def _conditions(f: SnapshotFilters) -> list[Any]:
+    conds: list[Any] = []
+    if f.id:
+        conds.append(col(Snapshot.id).startswith(f.id, autoescape=True))
+    if f.url:
+        conds.append(col(Snapshot.url) == f.url)
+    if f.title:
+        conds.append(func.lower(col(Snapshot.title)).contains(f.title.lower(), autoescape=True))
+    if f.timestamp:
+        conds.append(col(Snapshot.timestamp).startswith(f.timestamp, autoescape=True))
+    if f.status:
+        conds.append(col(Snapshot.status) == f.status)
+    if f.crawl_id:
+        conds.append(col(Snapshot.crawl_id) == f.crawl_id)
+    if f.created_by_id:
+        conds.append(col(Snapshot.created_by_id) == f.created_by_id)
+    if f.created_by_username:
+        conds.append(
+            col(Snapshot.created_by_id).in_(
+                select(User.id).where(User.username == f.created_by_username)
+            )
+        )
+    if f.tag:
+        conds.append(
+            exists(
+                select(SnapshotTag.snapshot_id)
+                .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
+                .where(col(SnapshotTag.snapshot_id) == col(Snapshot.id), col(Tag.name) == f.tag)
+            )
+        )
+    ranges = [
+        ("created_at", Snapshot.created_at), ("modified_at", Snapshot.modified_at),
+        ("bookmarked_at", Snapshot.bookmarked_at),
+    ]
+    for name, column in ranges:
+        exact = getattr(f, name, None)
+        if exact is not None:
+            conds.append(col(column) == exact)
+        gte = getattr(f, f"{name}__gte")
+        if gte is not None:
+            conds.append(col(column) >= gte)
+        lt = getattr(f, f"{name}__lt")
+        if lt is not None:
+            conds.append(col(column) < lt)
+    return conds
+
+
+def query_snapshots(
+    session: Session, principal: Principal, filters: SnapshotFilters, *, limit: int, offset: int
+) -> tuple[list[Snapshot], int]:
+    """Newest first, except that `url=` lists every capture of that URL oldest first."""
+    conds = _conditions(filters)
+    if not principal.is_admin:
+        conds.append(col(Snapshot.workspace_id).in_(principal.workspace_ids))
+    if filters.search:
+        conds.append(search_condition(session, filters.search))
+    total = session.exec(select(func.count()).select_from(Snapshot).where(*conds)).one()
+    order = (
+        col(Snapshot.created_at).asc() if filters.url else col(Snapshot.created_at).desc()
+    )
+    rows = session.exec(
+        select(Snapshot).where(*conds).order_by(order, col(Snapshot.id)).offset(offset).limit(limit)
+    ).all()
+    return list(rows), int(total)
+
+

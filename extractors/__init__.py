@@ -1,0 +1,1 @@
+"""Everything that touches the browser: one page load, many outputs."""

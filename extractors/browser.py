@@ -1,0 +1,154 @@
+"""One long-lived Chromium per worker process, driven from its own event-loop thread.
+
+Dramatiq's worker threads call `capture()` concurrently; each capture runs as a
+coroutine on the browser thread's loop in its own browser context, so several
+pages load in parallel on one browser. If Chromium dies it is relaunched on the
+next capture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout
+from extractors.base import Extractor
+from extractors.page import CaptureOutcome, CaptureRequest, capture_page
+
+log = logging.getLogger(__name__)
+
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--disable-features=site-per-process,IsolateOrigins,Translate,MediaRouter",
+    "--disable-site-isolation-trials",
+    "--hide-scrollbars",
+    "--mute-audio",
+)
+
+
+class BrowserService:
+    def __init__(self, *, executable_path: str | None, extractors: Mapping[str, Extractor],
+                 extra_args: tuple[str, ...] = ()) -> None:
+        self.executable_path = executable_path
+        self.extractors = extractors
+        self.args = CHROMIUM_FLAGS + extra_args
+        self.restarts = 0
+        self.launches = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="amber-browser", daemon=True)
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._lock: asyncio.Lock | None = None
+        self._started = False
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    def start(self) -> None:
+        if not self._started:
+            self._thread.start()
+            self._started = True
+            self._call(self._ensure_browser(), timeout=60)
+
+    def _call(self, coro: Any, *, timeout: float) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout as exc:
+            future.cancel()
+            raise CaptureTimeout(f"capture exceeded its budget of {timeout:.0f}s") from exc
+
+    async def _ensure_browser(self) -> Browser:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            if self._browser is not None:
+                self.restarts += 1
+                log.warning("Chromium disconnected; relaunching (restart #%d)", self.restarts)
+            try:
+                if self._playwright is None:
+                    self._playwright = await async_playwright().start()
+                self._browser = await self._playwright.chromium.launch(
+                    executable_path=self.executable_path, args=list(self.args), headless=True,
+                )
+            except PlaywrightError as exc:
+                raise BrowserCrashed(f"cannot launch Chromium: {str(exc).splitlines()[0]}") from exc
+            self.launches += 1
+            return self._browser
+
+    async def _capture(self, request: CaptureRequest) -> CaptureOutcome:
+        browser = await self._ensure_browser()
+        try:
+            return await asyncio.wait_for(
+                capture_page(browser, request, self.extractors), timeout=request.timeout
+            )
+        except TimeoutError as exc:
+            raise CaptureTimeout(
+                f"capture of {request.url} exceeded its budget of {request.timeout:.0f}s"
+            ) from exc
+        except BrowserCrashed:
+            if self._browser is not None and not self._browser.is_connected():
+                self._browser = None
+                self.restarts += 1
+            raise
+
+    def capture(self, request: CaptureRequest) -> CaptureOutcome:
+        """Blocking: run one capture on the browser thread (safe from any thread)."""
+        if not self._started:
+            self.start()
+        outcome: CaptureOutcome = self._call(self._capture(request), timeout=request.timeout + 30)
+        return outcome
+
+    def kill_browser(self) -> None:
+        """Crash Chromium on purpose (tests use this to prove we recover)."""
+        async def _kill() -> None:
+            if self._browser is not None:
+                process = getattr(self._browser, "_impl_obj", None)
+                del process
+                for context in self._browser.contexts:
+                    await context.close()
+                await self._browser.close()
+
+        self._call(_kill(), timeout=30)
+
+    @property
+    def version(self) -> str:
+        return self._browser.version if self._browser else ""
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+
+        async def _shutdown() -> None:
+            if self._browser is not None:
+                try:
+                    await self._browser.close()
+                except PlaywrightError:
+                    pass
+            if self._playwright is not None:
+                await self._playwright.stop()
+
+        try:
+            self._call(_shutdown(), timeout=30)
+        except CaptureError:
+            log.warning("browser did not shut down in time")
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._started = False

@@ -1,0 +1,20 @@
+"""The serialised DOM after JS ran and after the auto-scroll."""
+
+from __future__ import annotations
+
+from extractors.base import ExtractorOutput, OutputFile, skipped
+from extractors.page import LoadedPage
+
+
+class DomExtractor:
+    async def extract(self, page: LoadedPage) -> ExtractorOutput:
+        if not page.is_html:
+            return skipped("dom", f"not HTML ({page.mimetype})")
+        html = await page.html()
+        path = page.out_dir / "dom.html"
+        path.write_text(html, encoding="utf-8")
+        return ExtractorOutput(
+            plugin="dom", status="succeeded", output_str="dom.html",
+            files=[OutputFile("dom.html", path, "text/html; charset=utf-8")],
+            cmd_version=f"Chromium {page.browser_version}",
+        )

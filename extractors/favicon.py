@@ -1,0 +1,83 @@
+"""The site's favicon bytes: the page's <link rel=icon>, else /favicon.ico.
+
+Headless Chromium does not fetch favicons itself, so this makes one request
+(through the same allow-list) and adds it to the recorder so the WARC has it.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from urllib.parse import urljoin
+
+from playwright.async_api import Error as PlaywrightError
+
+from crawler.clock import utcnow
+from crawler.errors import FetchRefused
+from crawler.urls import check_fetch_allowed
+from extractors.base import ExtractorOutput, OutputFile, skipped
+from extractors.page import LoadedPage
+from extractors.recorder import Exchange, HttpResponse
+
+ICON_JS = """() => {
+  const links = [...document.querySelectorAll('link[rel]')]
+    .filter((l) => /(^|\\s)(shortcut\\s+)?icon(\\s|$)/i.test(l.rel) || /apple-touch-icon/i.test(l.rel));
+  return links.length ? links[0].href : '';
+}"""
+MAX_FAVICON = 2 * 1024 * 1024
+
+
+class FaviconExtractor:
+    async def extract(self, page: LoadedPage) -> ExtractorOutput:
+        if not page.is_html:
+            return skipped("favicon", f"not HTML ({page.mimetype})")
+        href = str(await page.page.evaluate(ICON_JS)) or urljoin(page.final_url, "/favicon.ico")
+        if href.startswith("data:"):
+            return skipped("favicon", "favicon is an inline data: URL (kept in the DOM)")
+        existing = next((e for e in page.recorder.exchanges if e.url == href and e.response
+                         and e.response.body_path), None)
+        if existing is not None and existing.response is not None:
+            assert existing.response.body_path is not None
+            return self._output(existing.response.body_path, existing.response.mimetype, href)
+        try:
+            check_fetch_allowed(href, page.request.allowed_networks)
+        except FetchRefused as exc:
+            return skipped("favicon", f"favicon refused: {exc.message}")
+        started = utcnow()
+        try:
+            response = await page.context.request.get(href, timeout=8000, max_redirects=3)
+            body = await response.body()
+        except PlaywrightError as exc:
+            return skipped("favicon", f"favicon could not be fetched: {str(exc).splitlines()[0]}")
+        if response.status >= 400 or not body:
+            return skipped("favicon", f"site has no favicon ({response.status} at {href})")
+        if len(body) > MAX_FAVICON:
+            return skipped("favicon", "favicon larger than 2 MiB")
+        spooled = page.recorder.spool(body)
+        content_type = response.headers.get("content-type", "")
+        page.recorder.add_exchange(Exchange(
+            request_id=f"favicon-{started.timestamp()}", url=response.url, method="GET",
+            request_headers=[("Accept", "image/*")], post_data=None, started_at=started,
+            resource_type="Favicon",
+            response=HttpResponse(
+                status=response.status, reason=response.status_text, protocol="HTTP/1.1",
+                headers=[(h["name"], h["value"]) for h in await response.headers_array()],
+                mimetype=content_type, body_path=spooled,
+            ),
+            finished=True,
+        ))
+        return self._output(spooled, content_type, href)
+
+    @staticmethod
+    def _output(path: object, content_type: str, href: str) -> ExtractorOutput:
+        from pathlib import Path
+
+        mimetype = (content_type or "").split(";")[0].strip() or (
+            mimetypes.guess_type(href)[0] or "image/x-icon")
+        extension = mimetypes.guess_extension(mimetype) or ".ico"
+        if mimetype in ("image/x-icon", "image/vnd.microsoft.icon"):
+            extension = ".ico"
+        name = f"favicon{extension}"
+        return ExtractorOutput(
+            plugin="favicon", status="succeeded", output_str=href,
+            files=[OutputFile(name, Path(str(path)), mimetype)],
+        )

@@ -1,0 +1,273 @@
+"""Loads a URL once in a fresh browser context and runs the extractors on that one page."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, BrowserContext, Dialog, Download, Page, Route
+from playwright.async_api import Error as PlaywrightError
+
+from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout, FetchRefused, PageTooLarge
+from crawler.urls import Network, check_fetch_allowed
+from extractors.base import Extractor, ExtractorOutput
+from extractors.recorder import Exchange, HttpResponse, NetworkRecorder
+
+log = logging.getLogger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+VIEWPORT = {"width": 1280, "height": 800}
+
+AUTOSCROLL_JS = """
+async (maxSteps) => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const root = document.scrollingElement || document.documentElement;
+  let lastHeight = -1;
+  for (let i = 0; i < maxSteps; i++) {
+    window.scrollBy(0, window.innerHeight);
+    await sleep(120);
+    const atBottom = window.scrollY + window.innerHeight >= root.scrollHeight - 2;
+    if (atBottom && root.scrollHeight === lastHeight) break;
+    lastHeight = root.scrollHeight;
+  }
+  window.scrollTo(0, 0);
+}
+"""
+
+
+@dataclass(slots=True)
+class CaptureRequest:
+    url: str
+    plugins: tuple[str, ...]
+    workdir: Path
+    timeout: float
+    max_bytes: int
+    allowed_networks: tuple[Network, ...] = ()
+
+
+@dataclass(slots=True)
+class CaptureOutcome:
+    final_url: str
+    status_code: int | None
+    outputs: dict[str, ExtractorOutput] = field(default_factory=dict)
+    blocked: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LoadedPage:
+    """The one loaded page every extractor reads from."""
+
+    request: CaptureRequest
+    page: Page
+    context: BrowserContext
+    recorder: NetworkRecorder
+    main_chain: list[Exchange]
+    browser_version: str
+    download_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    _html: str | None = None
+
+    @property
+    def main_response(self) -> HttpResponse | None:
+        for hop in reversed(self.main_chain):
+            if hop.response is not None:
+                return hop.response
+        return None
+
+    @property
+    def final_url(self) -> str:
+        return self.main_chain[-1].url if self.main_chain else self.request.url
+
+    @property
+    def mimetype(self) -> str:
+        response = self.main_response
+        if response is None:
+            return "text/html"
+        for name, value in response.headers:
+            if name.lower() == "content-type":
+                return value.split(";")[0].strip().lower()
+        return (response.mimetype or "application/octet-stream").lower()
+
+    @property
+    def is_html(self) -> bool:
+        return self.download_path is None and self.mimetype in HTML_TYPES
+
+    @property
+    def out_dir(self) -> Path:
+        return self.request.workdir / "out"
+
+    async def html(self) -> str:
+        if self._html is None:
+            self._html = await self.page.content()
+        return self._html
+
+
+@contextlib.contextmanager
+def playwright_errors(url: str) -> Iterator[None]:
+    """Translate Playwright's errors into Amber's, once, at the browser boundary."""
+    try:
+        yield
+    except PlaywrightError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        lowered = message.lower()
+        if "err_too_many_redirects" in lowered:
+            raise CaptureError(f"redirect loop: too many redirects loading {url}") from exc
+        if "has been closed" in lowered or "target crashed" in lowered or "crash" in lowered:
+            raise BrowserCrashed(f"browser closed or crashed: {message}") from exc
+        if "timeout" in lowered:
+            raise CaptureTimeout(f"timed out loading {url}: {message}") from exc
+        if "err_blocked_by_client" in lowered:
+            raise FetchRefused(f"{url} was refused by the fetch allow-list") from exc
+        raise CaptureError(f"failed to load {url}: {message}") from exc
+
+
+def _guard(allowed: tuple[Network, ...], blocked: list[str]) -> Any:
+    """A route handler that refuses requests to addresses the operator has not allowed."""
+
+    async def handle(route: Route) -> None:
+        url = route.request.url
+        if not url.startswith(("http://", "https://")):
+            await route.continue_()
+            return
+        try:
+            await asyncio.to_thread(check_fetch_allowed, url, allowed)
+        except FetchRefused as exc:
+            blocked.append(f"{url} ({exc.message})")
+            await route.abort("blockedbyclient")
+            return
+        await route.continue_()
+
+    return handle
+
+
+async def _navigate(page: Page, recorder: NetworkRecorder, request: CaptureRequest,
+                    downloads: asyncio.Queue[Download], load_budget: float) -> Path | None:
+    """Load the URL once. Returns the downloaded file when the browser treats it as a download."""
+    nav = asyncio.ensure_future(
+        page.goto(request.url, wait_until="load", timeout=load_budget * 1000)
+    )
+    budget = asyncio.ensure_future(recorder.over_budget.wait())
+    download = asyncio.ensure_future(downloads.get())
+    try:
+        done, _ = await asyncio.wait({nav, budget, download}, return_when=asyncio.FIRST_COMPLETED)
+        if budget in done:
+            raise PageTooLarge(
+                f"page exceeded its size budget of {request.max_bytes} bytes "
+                f"({recorder.received_bytes} bytes received)"
+            )
+        if download in done or (nav in done and nav.exception() and "download" in str(
+                nav.exception()).lower()):
+            item = download.result() if download in done else await asyncio.wait_for(
+                downloads.get(), timeout=5)
+            with playwright_errors(request.url):
+                path = await item.path()
+            if item.failure() if hasattr(item, "failure") else None:
+                raise CaptureError(f"download of {request.url} failed")
+            return Path(path)
+        with playwright_errors(request.url):
+            nav.result()
+        return None
+    finally:
+        for task in (nav, budget, download):
+            if not task.done():
+                task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(nav, budget, download, return_exceptions=True)
+
+
+async def capture_page(browser: Browser, request: CaptureRequest,
+                       extractors: Mapping[str, Extractor]) -> CaptureOutcome:
+    """Open a fresh context, load the page once, then run each requested extractor on it."""
+    await asyncio.to_thread(check_fetch_allowed, request.url, request.allowed_networks)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + request.timeout
+    spool = request.workdir / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    (request.workdir / "out").mkdir(parents=True, exist_ok=True)
+    blocked: list[str] = []
+    with playwright_errors(request.url):
+        context = await browser.new_context(
+            service_workers="block", accept_downloads=True, viewport=VIEWPORT,  # type: ignore[arg-type]
+        )
+    try:
+        with playwright_errors(request.url):
+            await context.route("**/*", _guard(request.allowed_networks, blocked))
+            page = await context.new_page()
+            cdp = await context.new_cdp_session(page)
+        page.on("dialog", lambda dialog: asyncio.ensure_future(_dismiss(dialog)))
+        downloads: asyncio.Queue[Download] = asyncio.Queue()
+        page.on("download", downloads.put_nowait)
+        recorder = NetworkRecorder(cdp, spool, max_bytes=request.max_bytes)
+        with playwright_errors(request.url):
+            await recorder.start()
+        notes: list[str] = []
+        load_budget = max(2.0, request.timeout * 0.6)
+        try:
+            download_path = await _navigate(page, recorder, request, downloads, load_budget)
+        except CaptureTimeout:
+            chain = recorder.main_exchanges(request.url)
+            if not chain or not chain[-1].finished or chain[-1].response is None:
+                raise CaptureTimeout(
+                    f"page did not finish loading within {load_budget:.0f}s: {request.url}"
+                ) from None
+            download_path = None
+            notes.append(f"load event did not fire within {load_budget:.0f}s; captured anyway")
+        remaining = lambda: deadline - loop.time()  # noqa: E731
+        loaded = LoadedPage(
+            request=request, page=page, context=context, recorder=recorder,
+            main_chain=recorder.main_exchanges(request.url),
+            browser_version=browser.version, download_path=download_path, notes=notes,
+        )
+        if loaded.is_html:
+            with playwright_errors(request.url), contextlib.suppress(CaptureTimeout):
+                await asyncio.wait_for(page.evaluate(AUTOSCROLL_JS, 25),
+                                       timeout=max(0.5, min(6.0, remaining() * 0.3)))
+            await recorder.wait_idle(quiet=0.3, timeout=max(0.2, min(5.0, remaining() * 0.3)))
+        await recorder.settle(timeout=max(0.5, min(10.0, remaining() * 0.5)))
+        if recorder.over_budget.is_set():
+            raise PageTooLarge(f"page exceeded its size budget of {request.max_bytes} bytes")
+        loaded.main_chain = recorder.main_exchanges(request.url) or loaded.main_chain
+        outcome = CaptureOutcome(
+            final_url=loaded.final_url,
+            status_code=loaded.main_response.status if loaded.main_response else None,
+            blocked=blocked, notes=notes,
+        )
+        for name in request.plugins:
+            outcome.outputs[name] = await _run_one(name, extractors[name], loaded)
+        return outcome
+    finally:
+        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+            await context.close()
+
+
+async def _run_one(name: str, extractor: Extractor, loaded: LoadedPage) -> ExtractorOutput:
+    from crawler.clock import utcnow
+
+    started = utcnow()
+    try:
+        with playwright_errors(loaded.request.url):
+            output = await extractor.extract(loaded)
+    except BrowserCrashed:
+        raise
+    except (CaptureError, OSError, ValueError) as exc:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        output = ExtractorOutput(plugin=name, status="failed", error=message)
+    output.plugin = name
+    output.start_ts = started
+    output.end_ts = utcnow()
+    return output
+
+
+async def _dismiss(dialog: Dialog) -> None:
+    """alert/confirm/prompt are dismissed; beforeunload is accepted so the page can close."""
+    with contextlib.suppress(PlaywrightError):
+        if dialog.type == "beforeunload":
+            await dialog.accept()
+        else:
+            await dialog.dismiss()

@@ -1,0 +1,294 @@
+"""Records every HTTP exchange of a page through a CDP session (as Browsertrix does).
+
+Playwright's own response events lose redirect hops, header order and the HTTP
+version; the DevTools `Network` domain gives the raw status line and headers as
+sent (`responseReceivedExtraInfo.headersText`) and one event per redirect hop.
+Bodies are fetched with `Network.getResponseBody` as each response finishes and
+spooled to disk, so a large page is never held in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import CDPSession
+from playwright.async_api import Error as PlaywrightError
+
+log = logging.getLogger(__name__)
+
+HeaderList = list[tuple[str, str]]
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    reason: str
+    protocol: str
+    headers: HeaderList
+    mimetype: str = ""
+    body_path: Path | None = None
+    body_error: str | None = None
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request and its response: a redirect hop, a document, an image, a fetch()."""
+
+    request_id: str
+    url: str
+    method: str
+    request_headers: HeaderList
+    post_data: bytes | None
+    started_at: datetime
+    resource_type: str = ""
+    response: HttpResponse | None = None
+    failed: str | None = None
+    finished: bool = False
+
+
+@dataclass(slots=True)
+class _Pending:
+    hops: list[Exchange] = field(default_factory=list)
+    request_extra: list[dict[str, Any]] = field(default_factory=list)
+    response_extra: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _split_header_dict(headers: dict[str, str]) -> HeaderList:
+    """CDP folds repeated headers into one value joined by newlines; unfold them."""
+    out: HeaderList = []
+    for name, value in headers.items():
+        for part in str(value).split("\n"):
+            out.append((name, part))
+    return out
+
+
+def parse_headers_text(text: str) -> tuple[str, int, str, HeaderList] | None:
+    """Parse a raw HTTP/1.x response head into (protocol, status, reason, headers)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    if not lines or not lines[0].upper().startswith("HTTP/"):
+        return None
+    first = lines[0].split(" ", 2)
+    if len(first) < 2 or not first[1].isdigit():
+        return None
+    headers: HeaderList = []
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        if line[0] in " \t" and headers:
+            name, value = headers[-1]
+            headers[-1] = (name, value + " " + line.strip())
+            continue
+        name, sep, value = line.partition(":")
+        if sep:
+            headers.append((name.strip(), value.strip()))
+    return first[0], int(first[1]), first[2] if len(first) > 2 else "", headers
+
+
+def _protocol_label(protocol: str | None) -> str:
+    mapping = {"http/1.0": "HTTP/1.0", "http/1.1": "HTTP/1.1", "h2": "HTTP/2", "h3": "HTTP/3"}
+    return mapping.get((protocol or "").lower(), "HTTP/1.1")
+
+
+def _wall(params: dict[str, Any]) -> datetime:
+    wall = params.get("wallTime")
+    return datetime.fromtimestamp(wall, UTC) if wall else datetime.now(UTC)
+
+
+class NetworkRecorder:
+    """Collects exchanges for one page; `settle()` waits for every body to be spooled."""
+
+    def __init__(self, cdp: CDPSession, spool_dir: Path, *, max_bytes: int) -> None:
+        self.cdp = cdp
+        self.spool_dir = spool_dir
+        self.max_bytes = max_bytes
+        self.received_bytes = 0
+        self.over_budget = asyncio.Event()
+        self.exchanges: list[Exchange] = []
+        self.blocked: list[str] = []
+        self._pending: dict[str, _Pending] = {}
+        self._inflight: set[str] = set()
+        self._body_tasks: set[asyncio.Task[None]] = set()
+        self._counter = itertools.count()
+        self._last_activity = asyncio.get_running_loop().time()
+
+    async def start(self) -> None:
+        handlers = {
+            "Network.requestWillBeSent": self._on_request,
+            "Network.requestWillBeSentExtraInfo": self._on_request_extra,
+            "Network.responseReceived": self._on_response,
+            "Network.responseReceivedExtraInfo": self._on_response_extra,
+            "Network.dataReceived": self._on_data,
+            "Network.loadingFinished": self._on_finished,
+            "Network.loadingFailed": self._on_failed,
+        }
+        for event, handler in handlers.items():
+            self.cdp.on(event, handler)
+        await self.cdp.send(
+            "Network.enable",
+            {"maxTotalBufferSize": 200 * 1024 * 1024, "maxResourceBufferSize": 100 * 1024 * 1024},
+        )
+
+    # -- events -------------------------------------------------------------------
+
+    def _touch(self) -> None:
+        self._last_activity = asyncio.get_running_loop().time()
+
+    def _on_request(self, params: dict[str, Any]) -> None:
+        self._touch()
+        request_id = params["requestId"]
+        request = params["request"]
+        url = request.get("url", "")
+        if not url.startswith(("http://", "https://")):
+            return
+        pending = self._pending.setdefault(request_id, _Pending())
+        redirect = params.get("redirectResponse")
+        if redirect and pending.hops:
+            hop = pending.hops[-1]
+            hop.response = self._make_response(redirect, pending, len(pending.hops) - 1)
+            hop.finished = True
+        post = request.get("postData")
+        hop = Exchange(
+            request_id=request_id,
+            url=url,
+            method=request.get("method", "GET"),
+            request_headers=_split_header_dict(request.get("headers", {})),
+            post_data=post.encode("utf-8") if isinstance(post, str) else None,
+            started_at=_wall(params),
+            resource_type=params.get("type", ""),
+        )
+        pending.hops.append(hop)
+        self.exchanges.append(hop)
+        self._inflight.add(request_id)
+
+    def _on_request_extra(self, params: dict[str, Any]) -> None:
+        pending = self._pending.setdefault(params["requestId"], _Pending())
+        pending.request_extra.append(params)
+        index = len(pending.request_extra) - 1
+        if index < len(pending.hops) and params.get("headers"):
+            pending.hops[index].request_headers = _split_header_dict(params["headers"])
+
+    def _on_response(self, params: dict[str, Any]) -> None:
+        self._touch()
+        pending = self._pending.get(params["requestId"])
+        if not pending or not pending.hops:
+            return
+        hop = pending.hops[-1]
+        hop.response = self._make_response(params["response"], pending, len(pending.hops) - 1)
+
+    def _on_response_extra(self, params: dict[str, Any]) -> None:
+        pending = self._pending.setdefault(params["requestId"], _Pending())
+        pending.response_extra.append(params)
+        index = len(pending.response_extra) - 1
+        if index < len(pending.hops) and pending.hops[index].response is not None:
+            self._apply_extra(pending.hops[index].response, params)
+
+    def _on_data(self, params: dict[str, Any]) -> None:
+        self._touch()
+        self.received_bytes += int(params.get("encodedDataLength") or params.get("dataLength") or 0)
+        if self.received_bytes > self.max_bytes:
+            self.over_budget.set()
+
+    def _on_finished(self, params: dict[str, Any]) -> None:
+        self._touch()
+        request_id = params["requestId"]
+        self._inflight.discard(request_id)
+        pending = self._pending.get(request_id)
+        if not pending or not pending.hops:
+            return
+        hop = pending.hops[-1]
+        hop.finished = True
+        if hop.response is not None and hop.response.status not in (204, 304):
+            task = asyncio.create_task(self._fetch_body(request_id, hop.response))
+            self._body_tasks.add(task)
+            task.add_done_callback(self._body_tasks.discard)
+
+    def _on_failed(self, params: dict[str, Any]) -> None:
+        self._touch()
+        request_id = params["requestId"]
+        self._inflight.discard(request_id)
+        pending = self._pending.get(request_id)
+        if not pending or not pending.hops:
+            return
+        hop = pending.hops[-1]
+        hop.failed = params.get("blockedReason") or params.get("errorText") or "failed"
+        if params.get("blockedReason") or "BLOCKED_BY_CLIENT" in (params.get("errorText") or ""):
+            self.blocked.append(hop.url)
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _make_response(self, data: dict[str, Any], pending: _Pending, index: int) -> HttpResponse:
+        response = HttpResponse(
+            status=int(data.get("status", 0)),
+            reason=data.get("statusText", ""),
+            protocol=_protocol_label(data.get("protocol")),
+            headers=_split_header_dict(data.get("headers", {})),
+            mimetype=data.get("mimeType", ""),
+        )
+        if index < len(pending.response_extra):
+            self._apply_extra(response, pending.response_extra[index])
+        return response
+
+    @staticmethod
+    def _apply_extra(response: HttpResponse, extra: dict[str, Any]) -> None:
+        """Prefer the head exactly as the server sent it."""
+        parsed = parse_headers_text(extra.get("headersText") or "")
+        if parsed:
+            response.protocol, response.status, response.reason, response.headers = parsed
+        elif extra.get("headers"):
+            response.headers = _split_header_dict(extra["headers"])
+            response.status = int(extra.get("statusCode") or response.status)
+
+    async def _fetch_body(self, request_id: str, response: HttpResponse) -> None:
+        try:
+            result = await self.cdp.send("Network.getResponseBody", {"requestId": request_id})
+        except PlaywrightError as exc:
+            response.body_error = str(exc).splitlines()[0]
+            return
+        body = result.get("body", "")
+        data = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8")
+        path = self.spool_dir / f"body-{next(self._counter):05d}"
+        await asyncio.to_thread(path.write_bytes, data)
+        response.body_path = path
+
+    def add_exchange(self, exchange: Exchange) -> None:
+        """Add an exchange made outside the page (the favicon fetch) so the WARC has it."""
+        self.exchanges.append(exchange)
+
+    def spool(self, data: bytes) -> Path:
+        path = self.spool_dir / f"body-{next(self._counter):05d}"
+        path.write_bytes(data)
+        return path
+
+    async def wait_idle(self, *, quiet: float, timeout: float) -> bool:
+        """Wait until nothing is in flight for `quiet` seconds; False if the budget ran out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if not self._inflight and loop.time() - self._last_activity >= quiet:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def settle(self, timeout: float) -> None:
+        """Wait for pending body fetches (bounded), so the WARC sees every finished body."""
+        if self._body_tasks:
+            await asyncio.wait(set(self._body_tasks), timeout=timeout)
+
+    def main_exchanges(self, url: str) -> list[Exchange]:
+        """The document's redirect chain: the hops of the first request for `url`."""
+        for pending in self._pending.values():
+            if pending.hops and pending.hops[0].url == url and pending.hops[0].resource_type in (
+                "Document", ""
+            ):
+                return list(pending.hops)
+        for pending in self._pending.values():
+            if pending.hops and pending.hops[0].url == url:
+                return list(pending.hops)
+        return []

@@ -1,0 +1,36 @@
+"""Readable main text via trafilatura, falling back to the body's innerText."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.metadata import version
+
+import trafilatura
+
+from extractors.base import ExtractorOutput, OutputFile, skipped
+from extractors.page import LoadedPage
+
+TRAFILATURA_VERSION = version("trafilatura")
+
+
+class TextExtractor:
+    async def extract(self, page: LoadedPage) -> ExtractorOutput:
+        if not page.is_html:
+            return skipped("text", f"not HTML ({page.mimetype})")
+        html = await page.html()
+        text = await asyncio.to_thread(
+            trafilatura.extract, html, url=page.final_url, include_comments=False,
+            include_tables=True, favor_recall=True,
+        )
+        if not text:
+            text = str(await page.page.evaluate("() => document.body ? document.body.innerText : ''"))
+        text = (text or "").strip()
+        if not text:
+            return skipped("text", "page has no readable text")
+        path = page.out_dir / "text.txt"
+        path.write_text(text, encoding="utf-8")
+        return ExtractorOutput(
+            plugin="text", status="succeeded", output_str=text[:200],
+            files=[OutputFile("text.txt", path, "text/plain; charset=utf-8")],
+            cmd_version=f"trafilatura {TRAFILATURA_VERSION}",
+        )

@@ -1,0 +1,347 @@
+"""A local test web site on 127.0.0.1: the pages every capture test (and bench/) archives.
+
+Pages: a rich page (JS fetch into the DOM, CSS served gzip-encoded, images, lazy
+images below the fold, an iframe, a favicon), a redirect chain, a windows-1252
+page, a PDF, a page that hangs, one that streams forever, a redirect loop, a
+page with dialogs, a page that pulls a sub-resource from a refused address, and
+a small linked site under /crawl/ with a robots.txt.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+JSON_MESSAGE = "hello from the json endpoint"
+
+
+def make_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A valid solid-colour PNG without any imaging library."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    row = b"\x00" + bytes(rgb) * width
+    raw = row * height
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def make_pdf(text: str) -> bytes:
+    """A minimal one-page PDF with correct xref offsets."""
+    stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+            .encode())
+    return bytes(out)
+
+
+RED_PNG = make_png(40, 30, (220, 30, 30))
+LAZY_PNG = make_png(20, 20, (30, 30, 220))
+ICON_PNG = make_png(16, 16, (10, 160, 10))
+PDF_BYTES = make_pdf("Amber test PDF")
+CSS = b"body { background: #fafafa; font-family: sans-serif; } #data { color: rgb(0, 128, 0); }"
+
+RICH_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Amber Rich Page</title>
+<link rel="stylesheet" href="/static/style.css">
+<link rel="icon" href="/static/icon.png" type="image/png">
+<script src="/static/app.js" defer></script></head>
+<body>
+<h1>Rich page</h1>
+<article><p>Amber archives pages faithfully. This paragraph is the readable main text of the
+rich test page, long enough for a readability extractor to keep it as the article body.
+Historians want every byte, and the archive keeps them.</p>
+<p>A second paragraph talks about lighthouses, tidal charts and the smell of old paper
+so that text extraction has something substantial to work with.</p></article>
+<div id="data">loading...</div>
+<img id="hero" src="/static/red.png" alt="red">
+<iframe src="/frame.html" width="300" height="100"></iframe>
+<div style="height: 3000px">spacer</div>
+<img id="lazy" loading="lazy" src="/static/lazy.png" alt="lazy">
+</body></html>
+"""
+
+APP_JS = """
+fetch('/api/data.json').then((r) => r.json()).then((d) => {
+  document.getElementById('data').textContent = 'Fetched: ' + d.message;
+});
+"""
+
+FRAME_PAGE = "<!doctype html><html><body><p id='framed'>inside the iframe</p></body></html>"
+
+CP1252_TITLE = "Caf\u00e9 na\u00efve \u201cquotes\u201d \u2013 \u20ac5"
+CP1252_PAGE = (
+    "<html><head><title>" + CP1252_TITLE + "</title></head><body><p>"
+    + CP1252_TITLE + " in windows-1252</p></body></html>"
+).encode("cp1252")
+
+DIALOG_PAGE = """<!doctype html><html><head><title>Dialogs</title></head><body>
+<p id="p">before</p>
+<script>alert('hi'); if (confirm('sure?')) {} window.addEventListener('beforeunload', (e) => {
+e.preventDefault(); e.returnValue = 'stay'; });
+document.getElementById('p').textContent = 'after dialogs';</script></body></html>"""
+
+
+class TestSite:
+    """Start with `TestSite().start()`; `url(path)` builds absolute URLs."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.stopping = threading.Event()
+        self.hits: dict[str, int] = {}
+        self.extra_routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
+        self.server = ThreadingHTTPServer((host, 0), self._handler_class())
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> TestSite:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def send(self, status: int, body: bytes, content_type: str,
+                     headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def redirect(self, status: int, location: str) -> None:
+                self.send(status, b"", "text/html", {"Location": location})
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                self.do_GET()
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.do_GET()
+
+            def do_GET(self) -> None:  # noqa: N802
+                parts = urlsplit(self.path)
+                path = parts.path
+                site.hits[path] = site.hits.get(path, 0) + 1
+                if path in site.extra_routes:
+                    site.extra_routes[path](self)
+                    return
+                route = ROUTES.get(path)
+                if route is None and path.startswith("/crawl/"):
+                    route = crawl_page
+                if route is None and path.startswith("/static/blob-"):
+                    route = numbered_png
+                if route is None and path.startswith("/p/"):
+                    route = numbered_page
+                if route is None:
+                    self.send(404, b"<h1>not found</h1>", "text/html")
+                    return
+                route(self, site, parse_qs(parts.query))
+
+        return Handler
+
+
+Handler = BaseHTTPRequestHandler
+Query = dict[str, list[str]]
+
+
+def index(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, b"<html><head><title>Index</title></head><body><a href='/page.html'>rich</a>"
+                b"</body></html>", "text/html; charset=utf-8")  # type: ignore[attr-defined]
+
+
+def rich(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, RICH_PAGE.encode(), "text/html; charset=utf-8",  # type: ignore[attr-defined]
+           {"X-Test-Header": "amber"})
+
+
+def style(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, gzip.compress(CSS), "text/css", {"Content-Encoding": "gzip"})  # type: ignore[attr-defined]
+
+
+def app_js(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, APP_JS.encode(), "application/javascript")  # type: ignore[attr-defined]
+
+
+def data_json(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, json.dumps({"message": JSON_MESSAGE}).encode(), "application/json")  # type: ignore[attr-defined]
+
+
+def png(body: bytes) -> Callable[[Handler, TestSite, Query], None]:
+    def serve(h: Handler, site: TestSite, _q: Query) -> None:
+        h.send(200, body, "image/png", {"Cache-Control": "no-store"})  # type: ignore[attr-defined]
+
+    return serve
+
+
+def numbered_png(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, RED_PNG, "image/png")  # type: ignore[attr-defined]
+
+
+def numbered_page(h: Handler, site: TestSite, _q: Query) -> None:
+    """/p/N: cheap distinct pages for benchmarks and fleet tests."""
+    number = h.path.split("/")[2].split("?")[0]
+    body = (f"<!doctype html><html><head><title>Page {number}</title>"
+            f"<link rel='stylesheet' href='/static/style.css'></head><body><h1>Page {number}</h1>"
+            f"<p>Benchmark page number {number} with an image.</p>"
+            f"<img src='/static/red.png'></body></html>")
+    h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+
+
+def frame(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, FRAME_PAGE.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+
+
+def redirect_hop(n: int, target: str, status: int) -> Callable[[Handler, TestSite, Query], None]:
+    def serve(h: Handler, site: TestSite, _q: Query) -> None:
+        h.redirect(status, target)  # type: ignore[attr-defined]
+
+    return serve
+
+
+def final(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, b"<html><head><title>Final Destination</title></head><body>arrived</body></html>",
+           "text/html; charset=utf-8")  # type: ignore[attr-defined]
+
+
+def cp1252(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, CP1252_PAGE, "text/html; charset=windows-1252")  # type: ignore[attr-defined]
+
+
+def pdf(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, PDF_BYTES, "application/pdf")  # type: ignore[attr-defined]
+
+
+def hang(h: Handler, site: TestSite, _q: Query) -> None:
+    """Accept the request and never answer (until the site stops)."""
+    site.stopping.wait(120)
+
+
+def stream(h: Handler, site: TestSite, _q: Query) -> None:
+    """A 200 whose body never ends."""
+    h.send_response(200)
+    h.send_header("Content-Type", "text/html")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    started = time.monotonic()
+    try:
+        h.wfile.write(b"5\r\n<html\r\n")
+        while not site.stopping.is_set() and time.monotonic() - started < 120:
+            piece = b"<p>" + b"x" * 1024 + b"</p>\n"
+            h.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            h.wfile.flush()
+            time.sleep(0.05)
+    except OSError:
+        pass
+
+
+def loop(h: Handler, site: TestSite, q: Query) -> None:
+    n = int(q.get("n", ["0"])[0])
+    h.redirect(302, f"/loop?n={(n + 1) % 5}")  # type: ignore[attr-defined]
+
+
+def dialogs(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, DIALOG_PAGE.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+
+
+def private_sub(h: Handler, site: TestSite, _q: Query) -> None:
+    """Pulls an image from 127.0.0.2, which tests leave outside AMBER_ALLOWED_NETWORKS."""
+    body = (f"<html><head><title>Private sub-resource</title></head><body>"
+            f"<img id='ok' src='/static/red.png'>"
+            f"<img id='bad' src='http://127.0.0.2:{site.port}/static/red.png'></body></html>")
+    h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+
+
+def big(h: Handler, site: TestSite, _q: Query) -> None:
+    """About 3 MB of HTML, for byte-budget tests."""
+    body = b"<html><body>" + b"<p>" + b"y" * 1000 + b"</p>" * 1 + b"z" * 3_000_000 + b"</body></html>"
+    h.send(200, body, "text/html")  # type: ignore[attr-defined]
+
+
+def robots(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, b"User-agent: *\nDisallow: /crawl/private/\n", "text/plain")  # type: ignore[attr-defined]
+
+
+def crawl_page(h: Handler, site: TestSite, _q: Query) -> None:
+    """/crawl/ tree: index -> a, b, private/secret, external; a -> a/deep; b -> b/deeper."""
+    links = {
+        "/crawl/": ["/crawl/a", "/crawl/b", "/crawl/private/secret", "/crawl/skip-me",
+                    "/elsewhere.html", "http://127.0.0.2:1/outside"],
+        "/crawl/a": ["/crawl/a/deep", "/crawl/"],
+        "/crawl/b": ["/crawl/b/deeper", "/crawl/a"],
+        "/crawl/a/deep": ["/crawl/a/deep/deepest"],
+    }
+    path = urlsplit(h.path).path
+    anchors = "".join(f"<a href='{link}'>{link}</a> " for link in links.get(path, []))
+    body = f"<html><head><title>Crawl {path}</title></head><body>{anchors}</body></html>"
+    h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+
+
+ROUTES: dict[str, Callable[[Handler, TestSite, Query], None]] = {
+    "/": index,
+    "/page.html": rich,
+    "/static/style.css": style,
+    "/static/app.js": app_js,
+    "/api/data.json": data_json,
+    "/static/red.png": png(RED_PNG),
+    "/static/lazy.png": png(LAZY_PNG),
+    "/static/icon.png": png(ICON_PNG),
+    "/frame.html": frame,
+    "/redirect/1": redirect_hop(1, "/redirect/2", 302),
+    "/redirect/2": redirect_hop(2, "/redirect/3", 301),
+    "/redirect/3": redirect_hop(3, "/final.html", 307),
+    "/final.html": final,
+    "/cp1252.html": cp1252,
+    "/doc.pdf": pdf,
+    "/hang": hang,
+    "/stream": stream,
+    "/loop": loop,
+    "/dialogs.html": dialogs,
+    "/private-sub.html": private_sub,
+    "/big.html": big,
+    "/robots.txt": robots,
+    "/elsewhere.html": final,
+}
