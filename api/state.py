@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -23,3 +24,4 @@ class AppState:
     engine: Engine
     blobs: BlobStore
     dispatch: Dispatch = field(default=_no_dispatch)
+    node: Any = None  # the worker node in this process, when there is one (fleet views)

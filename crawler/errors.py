@@ -70,7 +70,18 @@ class Unavailable(AmberError):
 
 
 class CaptureError(AmberError):
-    """A capture failed; the message becomes the snapshot's failure reason."""
+    """A capture failed; the message becomes the snapshot's failure reason.
+
+    `transient` failures (a crashed browser, a reset connection) are retried with
+    backoff; the rest fail the snapshot at once.
+    """
+
+    transient = False
+
+    def __init__(self, message: str, *, transient: bool | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        if transient is not None:
+            self.transient = transient
 
 
 class FetchRefused(CaptureError):
@@ -86,4 +97,4 @@ class PageTooLarge(CaptureError):
 
 
 class BrowserCrashed(CaptureError):
-    pass
+    transient = True

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     redeliver_seconds: float = 300.0
     reconcile_interval: float = 15.0
     max_attempts: int = 3
+    retry_backoff: float = 2.0
     external_snapshots: bool = False
     base_url: str = ""
     s3_endpoint_url: str = ""

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 VIEWPORT = {"width": 1280, "height": 800}
+TRANSIENT_NET_ERRORS = ("ERR_CONNECTION_RESET", "ERR_CONNECTION_REFUSED", "ERR_CONNECTION_CLOSED",
+                        "ERR_NETWORK_CHANGED", "ERR_EMPTY_RESPONSE", "ERR_NAME_NOT_RESOLVED")
 
 AUTOSCROLL_JS = """
 async (maxSteps) => {
@@ -124,7 +126,8 @@ def playwright_errors(url: str) -> Iterator[None]:
             raise CaptureTimeout(f"timed out loading {url}: {message}") from exc
         if "err_blocked_by_client" in lowered:
             raise FetchRefused(f"{url} was refused by the fetch allow-list") from exc
-        raise CaptureError(f"failed to load {url}: {message}") from exc
+        transient = any(code in message for code in TRANSIENT_NET_ERRORS)
+        raise CaptureError(f"failed to load {url}: {message}", transient=transient) from exc
 
 
 def _guard(allowed: tuple[Network, ...], blocked: list[str]) -> Any:

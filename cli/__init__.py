@@ -1,0 +1,1 @@
+"""The `amber` command line (Typer + Rich): the outermost layer, like `api/`."""

@@ -1,0 +1,1 @@
+"""Moving work: Dramatiq brokers and actors, the capture pipeline, the reconciler."""

@@ -1,0 +1,98 @@
+"""Everything a single process needs to archive: store, blobs, broker, workers, reconciler.
+
+`amber add`, `amber serve` and `amber worker` all build a `Node`; only the
+settings decide whether the broker is in-process or Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import dramatiq
+from sqlalchemy.engine import Engine
+
+from crawler import db
+from crawler.auth import create_token
+from crawler.blobs import BlobStore, open_blob_store
+from crawler.settings import Settings
+from extractors.browser import BrowserService
+from extractors.registry import EXTRACTORS
+from workers.actors import Actors, register_actors
+from workers.broker import make_broker
+from workers.middleware import BrowserLifecycle
+from workers.reconciler import Reconciler
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> tuple[Engine, BlobStore]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if migrate:
+        db.upgrade(url)
+    engine = db.make_engine(url)
+    blobs = open_blob_store(
+        settings.resolved_blob_url,
+        endpoint_url=settings.s3_endpoint_url, access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key, region=settings.s3_region,
+    ) if settings.resolved_blob_url.startswith("s3://") else open_blob_store(
+        settings.resolved_blob_url)
+    if settings.admin_token:
+        with db.session_scope(engine) as session:
+            create_token(session, "admin", admin=True, token=settings.admin_token)
+    return engine, blobs
+
+
+@dataclass
+class Node:
+    settings: Settings
+    engine: Engine
+    blobs: BlobStore
+    broker: dramatiq.Broker
+    actors: Actors
+    runtime: Runtime | None = None
+    worker: dramatiq.Worker | None = None
+    reconciler: Reconciler | None = None
+    extra: list[object] = field(default_factory=list)
+
+    def dispatch(self, snapshot_ids: Sequence[str]) -> None:
+        self.actors.dispatch(snapshot_ids)
+
+    def start(self) -> Node:
+        if self.worker is not None:
+            self.worker.start()
+        if self.reconciler is not None:
+            self.reconciler.start()
+        return self
+
+    def stop(self) -> None:
+        if self.reconciler is not None:
+            self.reconciler.stop()
+        if self.worker is not None:
+            self.worker.stop(timeout=int((self.settings.capture_timeout + 30) * 1000))
+        self.engine.dispose()
+
+
+def build_node(settings: Settings, *, workers: bool = True, reconcile: bool = True,
+               threads: int | None = None) -> Node:
+    """Wire a process: API-only nodes pass workers=False and only send messages."""
+    engine, blobs = open_store(settings)
+    broker = make_broker(settings)
+    runtime: Runtime | None = None
+    if workers:
+        browser = BrowserService(executable_path=settings.chromium_executable(),
+                                 extractors=EXTRACTORS)
+        runtime = Runtime(settings=settings, engine=engine, blobs=blobs, browser=browser)
+        broker.add_middleware(BrowserLifecycle(runtime))
+    actors = register_actors(broker, runtime)
+    worker = dramatiq.Worker(broker, worker_threads=threads or settings.worker_threads,
+                             worker_timeout=250) if workers else None
+    node = Node(settings=settings, engine=engine, blobs=blobs, broker=broker, actors=actors,
+                runtime=runtime, worker=worker)
+    if reconcile:
+        node.reconciler = Reconciler(engine, node.dispatch, interval=settings.reconcile_interval,
+                                     redeliver_after=settings.redeliver_seconds)
+    return node

@@ -1,0 +1,197 @@
+"""One snapshot's capture: claim it, load the page once, store outputs, record results.
+
+The claim is a conditional update (queued -> started with a lease), so a
+duplicate message is a no-op. Results and the final status are written in one
+transaction that first re-checks the claim, so a worker whose lease expired
+(and whose snapshot someone else re-captured) writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from crawler import snapshots as snaps
+from crawler.clock import utcnow
+from crawler.db import session_scope
+from crawler.errors import CaptureError
+from crawler.models import ArchiveResult, ResultStatus, Snapshot, SnapshotStatus
+from extractors.base import ExtractorOutput
+from extractors.page import CaptureOutcome, CaptureRequest
+from extractors.registry import PLUGINS, ordered
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DONE = {ResultStatus.succeeded, ResultStatus.skipped}
+
+
+class LostClaim(Exception):
+    """Our lease expired and the snapshot moved on without us; write nothing."""
+
+
+@dataclass(slots=True)
+class PipelineResult:
+    snapshot_id: str
+    status: str
+    reason: str | None = None
+    retry_in: float | None = None
+
+
+Redeliver = Callable[[str, float], None]
+
+
+def _claim(rt: Runtime, snapshot_id: str) -> tuple[Snapshot, tuple[str, ...]] | None:
+    with session_scope(rt.engine) as session:
+        if not snaps.claim(session, snapshot_id, worker_id=rt.worker_id, lease=rt.settings.lease):
+            return None
+        snapshot = session.get(Snapshot, snapshot_id)
+        assert snapshot is not None
+        done = {
+            r.plugin for r in session.exec(
+                select(ArchiveResult).where(col(ArchiveResult.snapshot_id) == snapshot_id)
+            ) if r.status in DONE
+        }
+        return snapshot, ordered(p for p in PLUGINS if p not in done)
+
+
+def _store_output(rt: Runtime, output: ExtractorOutput) -> dict[str, dict[str, Any]]:
+    files: dict[str, dict[str, Any]] = {}
+    for item in output.files:
+        ref = rt.blobs.put_file(item.local_path)
+        files[item.archive_path] = {"sha256": ref.sha256, "size": ref.size,
+                                    "mimetype": item.mimetype}
+    return files
+
+
+def _upsert_result(session: Session, snapshot: Snapshot, plugin: str, *, status: ResultStatus,
+                   output: ExtractorOutput | None, files: dict[str, dict[str, Any]],
+                   error: str | None) -> None:
+    result = session.exec(
+        select(ArchiveResult).where(
+            col(ArchiveResult.snapshot_id) == snapshot.id, col(ArchiveResult.plugin) == plugin
+        )
+    ).first()
+    now = utcnow()
+    if result is None:
+        result = ArchiveResult(snapshot_id=snapshot.id, plugin=plugin,
+                               created_by_id=snapshot.created_by_id, created_at=now)
+    result.status = status
+    result.modified_at = now
+    result.retry_at = None
+    result.output_files = files
+    result.output_size = sum(int(f["size"]) for f in files.values())
+    result.output_mimetypes = ",".join(sorted({str(f["mimetype"]) for f in files.values()}))
+    result.sha256 = next(iter(files.values()))["sha256"] if files else None
+    result.output_str = output.output_str if output else ""
+    result.cmd_version = output.cmd_version if output else ""
+    result.start_ts = output.start_ts if output else now
+    result.end_ts = output.end_ts if output else now
+    result.error = error
+    session.add(result)
+
+
+def _backoff(rt: Runtime, attempts: int) -> float:
+    return float(min(300.0, rt.settings.retry_backoff * (2 ** max(0, attempts - 1))))
+
+
+def _record_failure(rt: Runtime, snapshot: Snapshot, plugins: tuple[str, ...],
+                    exc: CaptureError) -> PipelineResult:
+    """The page itself could not be captured: retry transient failures, fail the rest."""
+    retry = exc.transient and snapshot.attempts < rt.settings.max_attempts
+    with session_scope(rt.engine) as session:
+        if retry:
+            delay = _backoff(rt, snapshot.attempts)
+            if not snaps.release(session, snapshot.id, worker_id=rt.worker_id, retry_in=delay,
+                                 reason=exc.message):
+                raise LostClaim(snapshot.id)
+            return PipelineResult(snapshot.id, "queued", exc.message, retry_in=delay)
+        if not snaps.finish(session, snapshot.id, worker_id=rt.worker_id,
+                            status=SnapshotStatus.failed, title=None, error=exc.message):
+            raise LostClaim(snapshot.id)
+        for plugin in plugins:
+            _upsert_result(session, snapshot, plugin, status=ResultStatus.failed, output=None,
+                           files={}, error=exc.message)
+    return PipelineResult(snapshot.id, "failed", exc.message)
+
+
+def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) -> PipelineResult:
+    stored = {name: _store_output(rt, out) for name, out in outcome.outputs.items()
+              if out.status == "succeeded"}
+    failed = {name: out for name, out in outcome.outputs.items() if out.status == "failed"}
+    retry = bool(failed) and snapshot.attempts < rt.settings.max_attempts
+    reason = "; ".join(f"{name}: {out.error}" for name, out in failed.items()) or None
+    title = next((o.output_str for n, o in outcome.outputs.items()
+                  if n == "title" and o.status == "succeeded"), None)
+    with session_scope(rt.engine) as session:
+        if retry:
+            delay = _backoff(rt, snapshot.attempts)
+            claimed = snaps.release(session, snapshot.id, worker_id=rt.worker_id, retry_in=delay,
+                                    reason=reason)
+            status, result = "queued", PipelineResult(snapshot.id, "queued", reason, delay)
+        else:
+            final = SnapshotStatus.failed if failed else SnapshotStatus.succeeded
+            claimed = snaps.finish(session, snapshot.id, worker_id=rt.worker_id, status=final,
+                                   title=title, error=reason)
+            status, result = final.value, PipelineResult(snapshot.id, final.value, reason)
+        if not claimed:
+            raise LostClaim(snapshot.id)
+        if title and retry:
+            snap_row = session.get(Snapshot, snapshot.id)
+            if snap_row is not None:
+                snap_row.title = title
+        for name, out in outcome.outputs.items():
+            if out.status == "failed":
+                result_status = ResultStatus.backoff if retry else ResultStatus.failed
+            else:
+                result_status = ResultStatus(out.status)
+            _upsert_result(session, snapshot, name, status=result_status, output=out,
+                           files=stored.get(name, {}), error=out.error)
+    log.info("snapshot %s %s (%s)", snapshot.id, status, outcome.final_url)
+    return result
+
+
+def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
+    """Capture one snapshot if we can claim it; every outcome ends in the database."""
+    claimed = _claim(rt, snapshot_id)
+    if claimed is None:
+        return PipelineResult(snapshot_id, "not-claimed")
+    snapshot, plugins = claimed
+    ident = threading.get_ident()
+    with rt.lock:
+        rt.current[ident] = snapshot_id
+    scratch = rt.settings.data_dir / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="capture-", dir=scratch))
+    started = time.monotonic()
+    try:
+        try:
+            outcome = rt.browser.capture(CaptureRequest(
+                url=snapshot.url, plugins=plugins, workdir=workdir,
+                timeout=rt.settings.capture_timeout, max_bytes=rt.settings.max_page_bytes,
+                allowed_networks=rt.settings.networks,
+            ))
+        except CaptureError as exc:
+            rt.count("captures_failed")
+            rt.count(f"failure:{type(exc).__name__}")
+            return _record_failure(rt, snapshot, plugins, exc)
+        result = _record_outcome(rt, snapshot, outcome)
+        rt.count("captures_succeeded" if result.status == "succeeded" else "captures_failed")
+        return result
+    except LostClaim:
+        log.warning("lost the claim on %s; its results were discarded", snapshot_id)
+        return PipelineResult(snapshot_id, "lost-claim")
+    finally:
+        rt.count("capture_seconds_total", int(time.monotonic() - started))
+        with rt.lock:
+            rt.current.pop(ident, None)
+        shutil.rmtree(workdir, ignore_errors=True)
