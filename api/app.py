@@ -31,8 +31,9 @@ def create_app(state: AppState) -> FastAPI:
         app.include_router(extra)
 
     @app.middleware("http")
-    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                          ) -> Response:
+    async def _request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         request.state.request_id = uuid.uuid4().hex
         response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
@@ -47,8 +48,15 @@ def _optional_routers() -> list:  # type: ignore[type-arg]
     import importlib
 
     found = []
-    for name in ("api.dashboards", "api.content", "api.sheets", "api.notes", "api.crawls",
-                 "api.fleet", "api.web"):
+    for name in (
+        "api.dashboards",
+        "api.content",
+        "api.sheets",
+        "api.notes",
+        "api.crawls",
+        "api.fleet",
+        "api.web",
+    ):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

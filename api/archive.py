@@ -41,12 +41,13 @@ def render_snapshots(session: Session, rows: list[Snapshot], *, with_results: bo
     tags = snaps.snapshot_tags(session, ids)
     results = snaps.results_for(session, ids)
     names = usernames_for(
-        session, [s.created_by_id for s in rows] + [r.created_by_id for rs in results.values()
-                                                    for r in rs]
+        session,
+        [s.created_by_id for s in rows] + [r.created_by_id for rs in results.values() for r in rs],
     )
     return [
-        snapshot_json(s, tags=tags[s.id], results=results[s.id], usernames=names,
-                      with_results=with_results)
+        snapshot_json(
+            s, tags=tags[s.id], results=results[s.id], usernames=names, with_results=with_results
+        )
         for s in rows
     ]
 
@@ -72,8 +73,9 @@ class AddRequest(BaseModel):
 
 
 @router.post("/cli/add")
-def cli_add(body: AddRequest, session: SessionDep, principal: ArchivePrincipalDep,
-            state: StateDep) -> dict[str, Any]:
+def cli_add(
+    body: AddRequest, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
+) -> dict[str, Any]:
     """Store snapshots for the URLs and queue their capture; returns before capture runs."""
     entries = []
     for url in body.urls:
@@ -101,14 +103,24 @@ def cli_add(body: AddRequest, session: SessionDep, principal: ArchivePrincipalDe
 
 
 def snapshot_filters(
-    id: str | None = None, url: str | None = None, search: str | None = None,
-    tag: str | None = None, title: str | None = None, timestamp: str | None = None,
-    status: SnapshotStatus | None = None, crawl_id: str | None = None,
-    created_by_id: str | None = None, created_by_username: str | None = None,
-    created_at: datetime | None = None, created_at__gte: datetime | None = None,
-    created_at__lt: datetime | None = None, modified_at: datetime | None = None,
-    modified_at__gte: datetime | None = None, modified_at__lt: datetime | None = None,
-    bookmarked_at__gte: datetime | None = None, bookmarked_at__lt: datetime | None = None,
+    id: str | None = None,
+    url: str | None = None,
+    search: str | None = None,
+    tag: str | None = None,
+    title: str | None = None,
+    timestamp: str | None = None,
+    status: SnapshotStatus | None = None,
+    crawl_id: str | None = None,
+    created_by_id: str | None = None,
+    created_by_username: str | None = None,
+    created_at: datetime | None = None,
+    created_at__gte: datetime | None = None,
+    created_at__lt: datetime | None = None,
+    modified_at: datetime | None = None,
+    modified_at__gte: datetime | None = None,
+    modified_at__lt: datetime | None = None,
+    bookmarked_at__gte: datetime | None = None,
+    bookmarked_at__lt: datetime | None = None,
 ) -> SnapshotFilters:
     return SnapshotFilters(**{k: v for k, v in locals().items()})
 
@@ -118,8 +130,11 @@ class PageParams(BaseModel):
     offset: int
 
 
-def page_params(limit: Annotated[int, Query(ge=1)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
-                page: Annotated[int, Query(ge=0)] = 0) -> PageParams:
+def page_params(
+    limit: Annotated[int, Query(ge=1)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    page: Annotated[int, Query(ge=0)] = 0,
+) -> PageParams:
     limit, offset = resolve_page(limit, offset, page)
     return PageParams(limit=limit, offset=offset)
 
@@ -128,11 +143,16 @@ PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get("/core/snapshots")
-def list_snapshots(session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep,
-                   filters: Annotated[SnapshotFilters, Depends(snapshot_filters)],
-                   with_archiveresults: bool = False) -> dict[str, Any]:
-    rows, total = query_snapshots(session, principal, filters, limit=paging.limit,
-                                  offset=paging.offset)
+def list_snapshots(
+    session: SessionDep,
+    principal: ArchivePrincipalDep,
+    paging: PageDep,
+    filters: Annotated[SnapshotFilters, Depends(snapshot_filters)],
+    with_archiveresults: bool = False,
+) -> dict[str, Any]:
+    rows, total = query_snapshots(
+        session, principal, filters, limit=paging.limit, offset=paging.offset
+    )
     items = render_snapshots(session, rows, with_results=with_archiveresults)
     return page_envelope(items, total=total, limit=paging.limit, offset=paging.offset)
 
@@ -147,11 +167,17 @@ class SnapshotCreate(BaseModel):
 
 
 @router.post("/core/snapshots", status_code=201)
-def create_snapshot(body: SnapshotCreate, session: SessionDep, principal: ArchivePrincipalDep,
-                    state: StateDep) -> dict[str, Any]:
+def create_snapshot(
+    body: SnapshotCreate, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
+) -> dict[str, Any]:
     outcome = snaps.add_urls(
-        session, principal=principal, entries=[snaps.UrlEntry(url=body.url, title=body.title)],
-        tags=snaps.parse_tags(body.tags), depth=body.depth, crawl_id=None, update=True,
+        session,
+        principal=principal,
+        entries=[snaps.UrlEntry(url=body.url, title=body.title)],
+        tags=snaps.parse_tags(body.tags),
+        depth=body.depth,
+        crawl_id=None,
+        update=True,
         index_only=body.status == "sealed",
         redeliver_after=state.settings.redeliver_seconds,
     )
@@ -171,8 +197,12 @@ def create_snapshot(body: SnapshotCreate, session: SessionDep, principal: Archiv
 
 
 @router.get("/core/snapshot/{snapshot_id}")
-def get_snapshot(snapshot_id: str, session: SessionDep, principal: ArchivePrincipalDep,
-                 with_archiveresults: bool = True) -> dict[str, Any]:
+def get_snapshot(
+    snapshot_id: str,
+    session: SessionDep,
+    principal: ArchivePrincipalDep,
+    with_archiveresults: bool = True,
+) -> dict[str, Any]:
     snapshot = snaps.get_snapshot(session, principal, snapshot_id)
     return render_snapshots(session, [snapshot], with_results=with_archiveresults)[0]
 
@@ -184,14 +214,20 @@ class SnapshotPatch(BaseModel):
 
 
 @router.patch("/core/snapshot/{snapshot_id}")
-def patch_snapshot(snapshot_id: str, body: SnapshotPatch, session: SessionDep,
-                   principal: ArchivePrincipalDep, state: StateDep) -> dict[str, Any]:
+def patch_snapshot(
+    snapshot_id: str,
+    body: SnapshotPatch,
+    session: SessionDep,
+    principal: ArchivePrincipalDep,
+    state: StateDep,
+) -> dict[str, Any]:
     """`sealed` cancels pending work; `queued` re-archives (a new capture replaces results)."""
     snapshot = snaps.get_snapshot(session, principal, snapshot_id)
     dispatch: list[str] = []
     if body.tags is not None:
-        snaps.set_snapshot_tags(session, snapshot, snaps.parse_tags(body.tags),
-                                user_id=principal.user_id)
+        snaps.set_snapshot_tags(
+            session, snapshot, snaps.parse_tags(body.tags), user_id=principal.user_id
+        )
     if body.status == SnapshotStatus.sealed:
         snaps.seal(session, snapshot)
     elif body.status == SnapshotStatus.queued:
@@ -210,14 +246,19 @@ def patch_snapshot(snapshot_id: str, body: SnapshotPatch, session: SessionDep,
 
 
 @router.delete("/core/snapshot/{snapshot_id}")
-def delete_snapshot(snapshot_id: str, session: SessionDep,
-                    principal: ArchivePrincipalDep) -> dict[str, Any]:
+def delete_snapshot(
+    snapshot_id: str, session: SessionDep, principal: ArchivePrincipalDep
+) -> dict[str, Any]:
     snapshot = snaps.get_snapshot(session, principal, snapshot_id)
     crawl_id = snapshot.crawl_id
     deleted = snaps.delete_snapshot(session, snapshot)
     session.commit()
-    return {"success": True, "snapshot_id": snapshot_id, "crawl_id": crawl_id,
-            "deleted_count": deleted}
+    return {
+        "success": True,
+        "snapshot_id": snapshot_id,
+        "crawl_id": crawl_id,
+        "deleted_count": deleted,
+    }
 
 
 def _visible_results(principal: Principal) -> Any:
@@ -236,13 +277,17 @@ def render_results(session: Session, pairs: list[tuple[ArchiveResult, Snapshot]]
 
 
 @router.get("/core/archiveresults")
-def list_results(session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep,
-                 snapshot_id: str | None = None, plugin: str | None = None,
-                 status: str | None = None) -> dict[str, Any]:
+def list_results(
+    session: SessionDep,
+    principal: ArchivePrincipalDep,
+    paging: PageDep,
+    snapshot_id: str | None = None,
+    plugin: str | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
     query = _visible_results(principal)
     if snapshot_id:
-        query = query.where(col(ArchiveResult.snapshot_id).startswith(snapshot_id,
-                                                                      autoescape=True))
+        query = query.where(col(ArchiveResult.snapshot_id).startswith(snapshot_id, autoescape=True))
     if plugin:
         query = query.where(col(ArchiveResult.plugin) == plugin)
     if status:
@@ -250,18 +295,24 @@ def list_results(session: SessionDep, principal: ArchivePrincipalDep, paging: Pa
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     pairs = session.exec(
         query.order_by(col(ArchiveResult.created_at).desc(), col(ArchiveResult.id))
-        .offset(paging.offset).limit(paging.limit)
+        .offset(paging.offset)
+        .limit(paging.limit)
     ).all()
-    return page_envelope(render_results(session, list(pairs)), total=int(total),
-                         limit=paging.limit, offset=paging.offset)
+    return page_envelope(
+        render_results(session, list(pairs)),
+        total=int(total),
+        limit=paging.limit,
+        offset=paging.offset,
+    )
 
 
 @router.get("/core/archiveresult/{result_id}")
-def get_result(result_id: str, session: SessionDep, principal: ArchivePrincipalDep
-               ) -> dict[str, Any]:
+def get_result(
+    result_id: str, session: SessionDep, principal: ArchivePrincipalDep
+) -> dict[str, Any]:
     pair = session.exec(
-        _visible_results(principal).where(col(ArchiveResult.id).startswith(result_id,
-                                                                           autoescape=True))
+        _visible_results(principal)
+        .where(col(ArchiveResult.id).startswith(result_id, autoescape=True))
         .limit(2)
     ).all()
     if len(pair) != 1 or len(result_id) < 4:
@@ -278,26 +329,33 @@ def _visible_tags(principal: Principal) -> Any:
 
 def render_tags(session: Session, tags: list[Tag]) -> list[Any]:
     ids = [t.id for t in tags]
-    counts = dict(
-        session.exec(
-            select(SnapshotTag.tag_id, func.count())
-            .where(col(SnapshotTag.tag_id).in_(ids))
-            .group_by(SnapshotTag.tag_id)
-        ).all()
-    ) if ids else {}
+    counts = (
+        dict(
+            session.exec(
+                select(SnapshotTag.tag_id, func.count())
+                .where(col(SnapshotTag.tag_id).in_(ids))
+                .group_by(SnapshotTag.tag_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
     names = usernames_for(session, [t.created_by_id for t in tags])
     return [tag_json(t, num_snapshots=int(counts.get(t.id, 0)), usernames=names) for t in tags]
 
 
 @router.get("/core/tags")
-def list_tags(session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep
-              ) -> dict[str, Any]:
+def list_tags(
+    session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep
+) -> dict[str, Any]:
     query = _visible_tags(principal)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Tag.name)).offset(paging.offset)
-                        .limit(paging.limit)).all()
-    return page_envelope(render_tags(session, list(rows)), total=int(total), limit=paging.limit,
-                         offset=paging.offset)
+    rows = session.exec(
+        query.order_by(col(Tag.name)).offset(paging.offset).limit(paging.limit)
+    ).all()
+    return page_envelope(
+        render_tags(session, list(rows)), total=int(total), limit=paging.limit, offset=paging.offset
+    )
 
 
 @router.get("/core/tag/{tag_id}")

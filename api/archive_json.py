@@ -30,8 +30,9 @@ def resolve_page(limit: int, offset: int, page: int) -> tuple[int, int]:
     return limit, offset or page * limit
 
 
-def result_json(result: ArchiveResult, snapshot: Snapshot, tags: list[str],
-                usernames: dict[str, str]) -> dict[str, Any]:
+def result_json(
+    result: ArchiveResult, snapshot: Snapshot, tags: list[str], usernames: dict[str, str]
+) -> dict[str, Any]:
     return {
         "TYPE": "core.models.ArchiveResult",
         "id": result.id,
@@ -58,8 +59,14 @@ def result_json(result: ArchiveResult, snapshot: Snapshot, tags: list[str],
     }
 
 
-def snapshot_json(snapshot: Snapshot, *, tags: list[str], results: list[ArchiveResult],
-                  usernames: dict[str, str], with_results: bool) -> dict[str, Any]:
+def snapshot_json(
+    snapshot: Snapshot,
+    *,
+    tags: list[str],
+    results: list[ArchiveResult],
+    usernames: dict[str, str],
+    with_results: bool,
+) -> dict[str, Any]:
     size = sum(r.output_size for r in results)
     body: dict[str, Any] = {
         "TYPE": "core.models.Snapshot",
@@ -87,7 +94,8 @@ def snapshot_json(snapshot: Snapshot, *, tags: list[str], results: list[ArchiveR
     }
     if with_results:
         body["archiveresults"] = [
-            result_json(r, snapshot, tags, usernames) for r in sorted(results, key=lambda r: r.plugin)
+            result_json(r, snapshot, tags, usernames)
+            for r in sorted(results, key=lambda r: r.plugin)
         ]
     return body
 

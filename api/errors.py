@@ -22,15 +22,26 @@ from crawler.errors import AmberError, PayloadTooLarge
 log = logging.getLogger(__name__)
 
 ARCHIVE, DASHBOARDS, CONTENT, SHEETS, NOTES, WEB = (
-    "archive", "dashboards", "content", "sheets", "notes", "web",
+    "archive",
+    "dashboards",
+    "content",
+    "sheets",
+    "notes",
+    "web",
 )
 
 
 class Problem:
     """A dialect-neutral error: what went wrong, before it is shaped for the wire."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None,
-                 field_errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        field_errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.status = status
         self.code = code
         self.message = message
@@ -56,19 +67,30 @@ def _grafana(problem: Problem, _request: Request) -> tuple[int, Any]:
 
 
 CONTENTFUL_IDS = {
-    400: "BadRequest", 401: "AccessTokenInvalid", 403: "AccessDenied", 404: "NotFound",
-    409: "VersionMismatch", 413: "BadRequest", 422: "ValidationFailed", 500: "ServerError",
+    400: "BadRequest",
+    401: "AccessTokenInvalid",
+    403: "AccessDenied",
+    404: "NotFound",
+    409: "VersionMismatch",
+    413: "BadRequest",
+    422: "ValidationFailed",
+    500: "ServerError",
 }
 
 
 def _contentful(problem: Problem, request: Request) -> tuple[int, Any]:
-    error_id = problem.code if problem.code in CONTENTFUL_IDS.values() or problem.code in (
-        "InvalidQuery", "UnknownField") else CONTENTFUL_IDS.get(problem.status, "BadRequest")
+    error_id = (
+        problem.code
+        if problem.code in CONTENTFUL_IDS.values()
+        or problem.code in ("InvalidQuery", "UnknownField")
+        else CONTENTFUL_IDS.get(problem.status, "BadRequest")
+    )
     body: dict[str, Any] = {
         "sys": {"type": "Error", "id": error_id},
         "message": problem.message,
-        "details": problem.details if problem.details is not None else (
-            {"errors": problem.field_errors} if problem.field_errors else {}),
+        "details": problem.details
+        if problem.details is not None
+        else ({"errors": problem.field_errors} if problem.field_errors else {}),
         "requestId": getattr(request.state, "request_id", uuid.uuid4().hex),
     }
     return problem.status, body
@@ -77,8 +99,13 @@ def _contentful(problem: Problem, request: Request) -> tuple[int, Any]:
 def _flatfile(problem: Problem, _request: Request) -> tuple[int, Any]:
     status = 400 if problem.status == 422 else problem.status
     if problem.field_errors:
-        errors = [{"key": ".".join(str(p) for p in e.get("loc", ())[1:]) or None,
-                   "message": e.get("msg", problem.message)} for e in problem.field_errors]
+        errors = [
+            {
+                "key": ".".join(str(p) for p in e.get("loc", ())[1:]) or None,
+                "message": e.get("msg", problem.message),
+            }
+            for e in problem.field_errors
+        ]
         errors = [{k: v for k, v in e.items() if v is not None} for e in errors]
     else:
         errors = [{"message": problem.message}]
@@ -95,14 +122,23 @@ def _sidvy(problem: Problem, _request: Request) -> tuple[int, Any]:
 
 
 RENDERERS: dict[str, Renderer] = {
-    ARCHIVE: _archive, WEB: _archive, DASHBOARDS: _grafana, CONTENT: _contentful,
-    SHEETS: _flatfile, NOTES: _sidvy,
+    ARCHIVE: _archive,
+    WEB: _archive,
+    DASHBOARDS: _grafana,
+    CONTENT: _contentful,
+    SHEETS: _flatfile,
+    NOTES: _sidvy,
 }
 
 PREFIXES: tuple[tuple[str, str], ...] = (
-    ("/api/v1/", ARCHIVE), ("/archive/", ARCHIVE), ("/v1/", SHEETS), ("/spaces/", CONTENT),
-    ("/api/notes", NOTES), ("/api/snapshot/shared-options", DASHBOARDS),
-    ("/api/snapshot", NOTES), ("/api/", DASHBOARDS),
+    ("/api/v1/", ARCHIVE),
+    ("/archive/", ARCHIVE),
+    ("/v1/", SHEETS),
+    ("/spaces/", CONTENT),
+    ("/api/notes", NOTES),
+    ("/api/snapshot/shared-options", DASHBOARDS),
+    ("/api/snapshot", NOTES),
+    ("/api/", DASHBOARDS),
 )
 
 

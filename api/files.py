@@ -31,8 +31,9 @@ def _files(session: Any, snapshot_id: str) -> dict[str, dict[str, Any]]:
 
 
 @router.get("/archive/{timestamp}/{path:path}", response_model=None)
-def archived_file(timestamp: str, path: str, session: SessionDep, principal: ArchivePrincipalDep,
-                  state: StateDep) -> Response:
+def archived_file(
+    timestamp: str, path: str, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
+) -> Response:
     snapshot = snaps.get_snapshot(session, principal, timestamp)
     files = _files(session, snapshot.id)
     if path in ("", "index.html") and "index.html" not in files:
@@ -45,8 +46,10 @@ def archived_file(timestamp: str, path: str, session: SessionDep, principal: Arc
     if meta is None:
         raise NotFound(f"{path!r} is not part of snapshot {snapshot.timestamp}")
     media_type = meta.get("mimetype") or "application/octet-stream"
-    headers = {"X-Content-Type-Options": "nosniff",
-               "Content-Security-Policy": "sandbox" if "html" in media_type else "default-src 'none'"}
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox" if "html" in media_type else "default-src 'none'",
+    }
     local = state.blobs.local_path(meta["sha256"])
     if local is not None:
         return FileResponse(local, media_type=media_type, headers=headers)

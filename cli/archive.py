@@ -25,20 +25,26 @@ def local_principal(session: Session, username: str = LOCAL_USER) -> Principal:
     return principal_for_user(session, ensure_user(session, username, admin=True))
 
 
-def wait_for(engine: object, snapshot_ids: Sequence[str], *, label: str,
-             timeout: float | None = None) -> None:
+def wait_for(
+    engine: object, snapshot_ids: Sequence[str], *, label: str, timeout: float | None = None
+) -> None:
     """Show a progress bar until every snapshot is terminal."""
     ids = list(snapshot_ids)
     deadline = time.monotonic() + timeout if timeout else None
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(label, total=len(ids))
         while True:
             with Session(engine) as session:  # type: ignore[arg-type]
                 done = session.exec(
-                    select(Snapshot.id).where(col(Snapshot.id).in_(ids),
-                                              col(Snapshot.status).in_(list(TERMINAL)))
+                    select(Snapshot.id).where(
+                        col(Snapshot.id).in_(ids), col(Snapshot.status).in_(list(TERMINAL))
+                    )
                 ).all()
             progress.update(task, completed=len(done))
             if len(done) >= len(ids) or (deadline and time.monotonic() > deadline):
@@ -58,8 +64,9 @@ def print_snapshots(engine: object, snapshot_ids: Sequence[str]) -> list[Snapsho
         line = f"{row.id}  [{colour}]{row.status}[/{colour}]  {row.url}"
         console.print(line, highlight=False)
         if done:
-            console.print(f"    outputs: {', '.join(done)}  (archive/{row.timestamp}/)",
-                          highlight=False)
+            console.print(
+                f"    outputs: {', '.join(done)}  (archive/{row.timestamp}/)", highlight=False
+            )
         if row.last_error:
             console.print(f"    reason: {row.last_error}", highlight=False, markup=False)
     return list(rows)
@@ -86,9 +93,14 @@ def add(
             with db.session_scope(node.engine) as session:
                 principal = local_principal(session)
                 outcome = snaps.add_urls(
-                    session, principal=principal, entries=[snaps.UrlEntry(url=u) for u in urls],
-                    tags=snaps.parse_tags(tag), depth=depth, update=update,
-                    index_only=index_only, redeliver_after=cfg.redeliver_seconds,
+                    session,
+                    principal=principal,
+                    entries=[snaps.UrlEntry(url=u) for u in urls],
+                    tags=snaps.parse_tags(tag),
+                    depth=depth,
+                    update=update,
+                    index_only=index_only,
+                    redeliver_after=cfg.redeliver_seconds,
                 )
             if outcome.queued_ids:
                 node.start()
@@ -129,8 +141,14 @@ def status(
     table = Table("id", "status", "timestamp", "title", "url", "outputs")
     for row in rows:
         ok = [r.plugin for r in results[row.id] if r.status == "succeeded"]
-        table.add_row(row.id[:13], row.status, row.timestamp, (row.title or "")[:40],
-                      row.url[:60], str(len(ok)))
+        table.add_row(
+            row.id[:13],
+            row.status,
+            row.timestamp,
+            (row.title or "")[:40],
+            row.url[:60],
+            str(len(ok)),
+        )
     console.print(table)
 
 

@@ -37,6 +37,7 @@ def cli_errors() -> Iterator[None]:
 
 def configure_logging(verbose: bool = False) -> None:
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

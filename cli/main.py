@@ -8,8 +8,11 @@ import typer
 
 from cli import archive, server, tokens
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Amber: a self-hosted, distributed web archive.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Amber: a self-hosted, distributed web archive.",
+)
 
 archive.register(app)
 server.register(app)

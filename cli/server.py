@@ -11,7 +11,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     workers: bool | None = typer.Option(
-        None, "--workers/--no-workers",
+        None,
+        "--workers/--no-workers",
         help="Run capture workers in this process (default: yes without AMBER_BROKER_URL).",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -28,8 +29,11 @@ def serve(
     run_workers = workers if workers is not None else not cfg.broker_url
     with cli_errors():
         node = build_node(cfg, workers=run_workers, reconcile=True)
-    app = create_app(AppState(settings=cfg, engine=node.engine, blobs=node.blobs,
-                              dispatch=node.dispatch, node=node))
+    app = create_app(
+        AppState(
+            settings=cfg, engine=node.engine, blobs=node.blobs, dispatch=node.dispatch, node=node
+        )
+    )
     node.start()
     try:
         uvicorn.run(app, host=host, port=port, log_level="info" if verbose else "warning")

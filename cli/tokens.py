@@ -29,7 +29,7 @@ def token_create(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
+def db_upgrade(revision: str = typer.Argument("heads")) -> None:
     """Run the Alembic migrations (SQLite or PostgreSQL)."""
     with cli_errors():
         cfg = settings()

@@ -76,8 +76,14 @@ def join_workspace(session: Session, user: User, name: str, role: str = "member"
     return workspace
 
 
-def create_token(session: Session, username: str, *, admin: bool = False,
-                 workspace_name: str | None = None, token: str | None = None) -> str:
+def create_token(
+    session: Session,
+    username: str,
+    *,
+    admin: bool = False,
+    workspace_name: str | None = None,
+    token: str | None = None,
+) -> str:
     """Issue a token for `username` (creating the user if new); return the plaintext once."""
     user = ensure_user(session, username, admin=admin, workspace_name=workspace_name)
     plaintext = token or "amb_" + secrets.token_urlsafe(30)

@@ -36,7 +36,9 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10,
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=10,
             max_overflow=20,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -58,7 +60,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Bring the schema to `revision`; safe to call at every start."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]

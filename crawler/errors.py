@@ -1,18 +1,18 @@
 """Amber's exceptions. Each dialect renders them in its own error shape (api/errors.py).
 
-    AmberError
-    ├── InvalidInput          400/422  bad URL, bad field, bad query
-    │   └── PayloadTooLarge   413
-    ├── Unauthorized          401      missing or wrong token
-    ├── Forbidden             403      authenticated but not allowed
-    ├── NotFound              404      unknown id, or another tenant's id
-    ├── Conflict              409      stale version, duplicate key
-    ├── Unavailable           503      a backing service is down
-    └── CaptureError                   a capture went wrong (never reaches HTTP)
-        ├── FetchRefused               scheme or address not allowed
-        ├── CaptureTimeout             the page exceeded its time budget
-        ├── PageTooLarge               the page exceeded its byte budget
-        └── BrowserCrashed             Chromium died under us
+AmberError
+├── InvalidInput          400/422  bad URL, bad field, bad query
+│   └── PayloadTooLarge   413
+├── Unauthorized          401      missing or wrong token
+├── Forbidden             403      authenticated but not allowed
+├── NotFound              404      unknown id, or another tenant's id
+├── Conflict              409      stale version, duplicate key
+├── Unavailable           503      a backing service is down
+└── CaptureError                   a capture went wrong (never reaches HTTP)
+    ├── FetchRefused               scheme or address not allowed
+    ├── CaptureTimeout             the page exceeded its time budget
+    ├── PageTooLarge               the page exceeded its byte budget
+    └── BrowserCrashed             Chromium died under us
 """
 
 from __future__ import annotations

@@ -40,7 +40,6 @@ class SnapshotFilters:
         return [f.name for f in fields(cls)]
 
 
-
 def _conditions(f: SnapshotFilters) -> list[Any]:
     conds: list[Any] = []
     if f.id:
@@ -72,7 +71,8 @@ def _conditions(f: SnapshotFilters) -> list[Any]:
             )
         )
     ranges = [
-        ("created_at", Snapshot.created_at), ("modified_at", Snapshot.modified_at),
+        ("created_at", Snapshot.created_at),
+        ("modified_at", Snapshot.modified_at),
         ("bookmarked_at", Snapshot.bookmarked_at),
     ]
     for name, column in ranges:
@@ -98,12 +98,8 @@ def query_snapshots(
     if filters.search:
         conds.append(search_condition(session, filters.search))
     total = session.exec(select(func.count()).select_from(Snapshot).where(*conds)).one()
-    order = (
-        col(Snapshot.created_at).asc() if filters.url else col(Snapshot.created_at).desc()
-    )
+    order = col(Snapshot.created_at).asc() if filters.url else col(Snapshot.created_at).desc()
     rows = session.exec(
         select(Snapshot).where(*conds).order_by(order, col(Snapshot.id)).offset(offset).limit(limit)
     ).all()
     return list(rows), int(total)
-
-

@@ -104,8 +104,9 @@ def get_or_create_tags(
     return [existing[name] for name in wanted]
 
 
-def set_snapshot_tags(session: Session, snapshot: Snapshot, names: Iterable[str], *,
-                      user_id: str) -> None:
+def set_snapshot_tags(
+    session: Session, snapshot: Snapshot, names: Iterable[str], *, user_id: str
+) -> None:
     tags = get_or_create_tags(
         session, workspace_id=snapshot.workspace_id, user_id=user_id, names=names
     )
@@ -261,8 +262,14 @@ def claim(session: Session, snapshot_id: str, *, worker_id: str, lease: float) -
     return bool(result.rowcount == 1)
 
 
-def release(session: Session, snapshot_id: str, *, worker_id: str, retry_in: float = 0.0,
-            reason: str | None = None) -> bool:
+def release(
+    session: Session,
+    snapshot_id: str,
+    *,
+    worker_id: str,
+    retry_in: float = 0.0,
+    reason: str | None = None,
+) -> bool:
     """started -> queued for a worker that gives up its claim (shutdown, retry with backoff)."""
     now = utcnow()
     result = session.exec(  # type: ignore[call-overload]
@@ -283,13 +290,24 @@ def release(session: Session, snapshot_id: str, *, worker_id: str, retry_in: flo
     return bool(result.rowcount == 1)
 
 
-def finish(session: Session, snapshot_id: str, *, worker_id: str, status: SnapshotStatus,
-           title: str | None, error: str | None) -> bool:
+def finish(
+    session: Session,
+    snapshot_id: str,
+    *,
+    worker_id: str,
+    status: SnapshotStatus,
+    title: str | None,
+    error: str | None,
+) -> bool:
     """started -> succeeded|failed, only if this worker still holds the claim."""
     now = utcnow()
     values: dict[str, object] = {
-        "status": status, "retry_at": None, "modified_at": now, "downloaded_at": now,
-        "last_error": error, "worker_id": None,
+        "status": status,
+        "retry_at": None,
+        "modified_at": now,
+        "downloaded_at": now,
+        "last_error": error,
+        "worker_id": None,
     }
     if title:
         values["title"] = title
@@ -332,8 +350,9 @@ def delete_snapshot(session: Session, snapshot: Snapshot) -> int:
     return 1
 
 
-def due_for_delivery(session: Session, *, now: datetime | None = None,
-                     limit: int = 1000) -> list[str]:
+def due_for_delivery(
+    session: Session, *, now: datetime | None = None, limit: int = 1000
+) -> list[str]:
     """Queued snapshots whose redelivery deadline passed, and started ones whose lease expired."""
     now = now or utcnow()
     expired = session.exec(
@@ -371,8 +390,9 @@ def push_redelivery(session: Session, snapshot_ids: Sequence[str], *, after: flo
         )
 
 
-def count_by_status(session: Session, *, workspace_ids: Sequence[str] | None = None,
-                    crawl_id: str | None = None) -> dict[str, int]:
+def count_by_status(
+    session: Session, *, workspace_ids: Sequence[str] | None = None, crawl_id: str | None = None
+) -> dict[str, int]:
     query = select(Snapshot.status, func.count()).group_by(Snapshot.status)
     if workspace_ids is not None:
         query = query.where(col(Snapshot.workspace_id).in_(workspace_ids))

@@ -9,6 +9,7 @@ next capture.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -41,8 +42,13 @@ CHROMIUM_FLAGS = (
 
 
 class BrowserService:
-    def __init__(self, *, executable_path: str | None, extractors: Mapping[str, Extractor],
-                 extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        executable_path: str | None,
+        extractors: Mapping[str, Extractor],
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.executable_path = executable_path
         self.extractors = extractors
         self.args = CHROMIUM_FLAGS + extra_args
@@ -86,7 +92,9 @@ class BrowserService:
                 if self._playwright is None:
                     self._playwright = await async_playwright().start()
                 self._browser = await self._playwright.chromium.launch(
-                    executable_path=self.executable_path, args=list(self.args), headless=True,
+                    executable_path=self.executable_path,
+                    args=list(self.args),
+                    headless=True,
                 )
             except PlaywrightError as exc:
                 raise BrowserCrashed(f"cannot launch Chromium: {str(exc).splitlines()[0]}") from exc
@@ -118,6 +126,7 @@ class BrowserService:
 
     def kill_browser(self) -> None:
         """Crash Chromium on purpose (tests use this to prove we recover)."""
+
         async def _kill() -> None:
             if self._browser is not None:
                 process = getattr(self._browser, "_impl_obj", None)
@@ -138,10 +147,8 @@ class BrowserService:
 
         async def _shutdown() -> None:
             if self._browser is not None:
-                try:
+                with contextlib.suppress(PlaywrightError):
                     await self._browser.close()
-                except PlaywrightError:
-                    pass
             if self._playwright is not None:
                 await self._playwright.stop()
 

@@ -14,7 +14,9 @@ class DomExtractor:
         path = page.out_dir / "dom.html"
         path.write_text(html, encoding="utf-8")
         return ExtractorOutput(
-            plugin="dom", status="succeeded", output_str="dom.html",
+            plugin="dom",
+            status="succeeded",
+            output_str="dom.html",
             files=[OutputFile("dom.html", path, "text/html; charset=utf-8")],
             cmd_version=f"Chromium {page.browser_version}",
         )

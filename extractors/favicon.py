@@ -33,8 +33,14 @@ class FaviconExtractor:
         href = str(await page.page.evaluate(ICON_JS)) or urljoin(page.final_url, "/favicon.ico")
         if href.startswith("data:"):
             return skipped("favicon", "favicon is an inline data: URL (kept in the DOM)")
-        existing = next((e for e in page.recorder.exchanges if e.url == href and e.response
-                         and e.response.body_path), None)
+        existing = next(
+            (
+                e
+                for e in page.recorder.exchanges
+                if e.url == href and e.response and e.response.body_path
+            ),
+            None,
+        )
         if existing is not None and existing.response is not None:
             assert existing.response.body_path is not None
             return self._output(existing.response.body_path, existing.response.mimetype, href)
@@ -54,17 +60,26 @@ class FaviconExtractor:
             return skipped("favicon", "favicon larger than 2 MiB")
         spooled = page.recorder.spool(body)
         content_type = response.headers.get("content-type", "")
-        page.recorder.add_exchange(Exchange(
-            request_id=f"favicon-{started.timestamp()}", url=response.url, method="GET",
-            request_headers=[("Accept", "image/*")], post_data=None, started_at=started,
-            resource_type="Favicon",
-            response=HttpResponse(
-                status=response.status, reason=response.status_text, protocol="HTTP/1.1",
-                headers=[(h["name"], h["value"]) for h in await response.headers_array()],
-                mimetype=content_type, body_path=spooled,
-            ),
-            finished=True,
-        ))
+        page.recorder.add_exchange(
+            Exchange(
+                request_id=f"favicon-{started.timestamp()}",
+                url=response.url,
+                method="GET",
+                request_headers=[("Accept", "image/*")],
+                post_data=None,
+                started_at=started,
+                resource_type="Favicon",
+                response=HttpResponse(
+                    status=response.status,
+                    reason=response.status_text,
+                    protocol="HTTP/1.1",
+                    headers=[(h["name"], h["value"]) for h in await response.headers_array()],
+                    mimetype=content_type,
+                    body_path=spooled,
+                ),
+                finished=True,
+            )
+        )
         return self._output(spooled, content_type, href)
 
     @staticmethod
@@ -72,12 +87,15 @@ class FaviconExtractor:
         from pathlib import Path
 
         mimetype = (content_type or "").split(";")[0].strip() or (
-            mimetypes.guess_type(href)[0] or "image/x-icon")
+            mimetypes.guess_type(href)[0] or "image/x-icon"
+        )
         extension = mimetypes.guess_extension(mimetype) or ".ico"
         if mimetype in ("image/x-icon", "image/vnd.microsoft.icon"):
             extension = ".ico"
         name = f"favicon{extension}"
         return ExtractorOutput(
-            plugin="favicon", status="succeeded", output_str=href,
+            plugin="favicon",
+            status="succeeded",
+            output_str=href,
             files=[OutputFile(name, Path(str(path)), mimetype)],
         )

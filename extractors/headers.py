@@ -12,8 +12,9 @@ class HeadersExtractor:
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         response = page.main_response
         if response is None:
-            return ExtractorOutput(plugin="headers", status="failed",
-                                   error="no response was recorded for the page")
+            return ExtractorOutput(
+                plugin="headers", status="failed", error="no response was recorded for the page"
+            )
         headers: dict[str, str | list[str]] = {}
         for name, value in response.headers:
             existing = headers.get(name)
@@ -31,12 +32,15 @@ class HeadersExtractor:
             "headers": headers,
             "redirects": [
                 {"url": hop.url, "status": hop.response.status}
-                for hop in page.main_chain[:-1] if hop.response is not None
+                for hop in page.main_chain[:-1]
+                if hop.response is not None
             ],
         }
         path = page.out_dir / "headers.json"
         path.write_text(json.dumps(body, indent=2, ensure_ascii=False), encoding="utf-8")
         return ExtractorOutput(
-            plugin="headers", status="succeeded", output_str=f"{response.status} {response.reason}",
+            plugin="headers",
+            status="succeeded",
+            output_str=f"{response.status} {response.reason}",
             files=[OutputFile("headers.json", path, "application/json")],
         )

@@ -22,8 +22,14 @@ log = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 VIEWPORT = {"width": 1280, "height": 800}
-TRANSIENT_NET_ERRORS = ("ERR_CONNECTION_RESET", "ERR_CONNECTION_REFUSED", "ERR_CONNECTION_CLOSED",
-                        "ERR_NETWORK_CHANGED", "ERR_EMPTY_RESPONSE", "ERR_NAME_NOT_RESOLVED")
+TRANSIENT_NET_ERRORS = (
+    "ERR_CONNECTION_RESET",
+    "ERR_CONNECTION_REFUSED",
+    "ERR_CONNECTION_CLOSED",
+    "ERR_NETWORK_CHANGED",
+    "ERR_EMPTY_RESPONSE",
+    "ERR_NAME_NOT_RESOLVED",
+)
 
 AUTOSCROLL_JS = """
 async (maxSteps) => {
@@ -149,8 +155,13 @@ def _guard(allowed: tuple[Network, ...], blocked: list[str]) -> Any:
     return handle
 
 
-async def _navigate(page: Page, recorder: NetworkRecorder, request: CaptureRequest,
-                    downloads: asyncio.Queue[Download], load_budget: float) -> Path | None:
+async def _navigate(
+    page: Page,
+    recorder: NetworkRecorder,
+    request: CaptureRequest,
+    downloads: asyncio.Queue[Download],
+    load_budget: float,
+) -> Path | None:
     """Load the URL once. Returns the downloaded file when the browser treats it as a download."""
     nav = asyncio.ensure_future(
         page.goto(request.url, wait_until="load", timeout=load_budget * 1000)
@@ -164,10 +175,14 @@ async def _navigate(page: Page, recorder: NetworkRecorder, request: CaptureReque
                 f"page exceeded its size budget of {request.max_bytes} bytes "
                 f"({recorder.received_bytes} bytes received)"
             )
-        if download in done or (nav in done and nav.exception() and "download" in str(
-                nav.exception()).lower()):
-            item = download.result() if download in done else await asyncio.wait_for(
-                downloads.get(), timeout=5)
+        if download in done or (
+            nav in done and nav.exception() and "download" in str(nav.exception()).lower()
+        ):
+            item = (
+                download.result()
+                if download in done
+                else await asyncio.wait_for(downloads.get(), timeout=5)
+            )
             with playwright_errors(request.url):
                 path = await item.path()
             if item.failure() if hasattr(item, "failure") else None:
@@ -184,8 +199,9 @@ async def _navigate(page: Page, recorder: NetworkRecorder, request: CaptureReque
             await asyncio.gather(nav, budget, download, return_exceptions=True)
 
 
-async def capture_page(browser: Browser, request: CaptureRequest,
-                       extractors: Mapping[str, Extractor]) -> CaptureOutcome:
+async def capture_page(
+    browser: Browser, request: CaptureRequest, extractors: Mapping[str, Extractor]
+) -> CaptureOutcome:
     """Open a fresh context, load the page once, then run each requested extractor on it."""
     await asyncio.to_thread(check_fetch_allowed, request.url, request.allowed_networks)
     loop = asyncio.get_running_loop()
@@ -196,7 +212,9 @@ async def capture_page(browser: Browser, request: CaptureRequest,
     blocked: list[str] = []
     with playwright_errors(request.url):
         context = await browser.new_context(
-            service_workers="block", accept_downloads=True, viewport=VIEWPORT,  # type: ignore[arg-type]
+            service_workers="block",
+            accept_downloads=True,
+            viewport=VIEWPORT,  # type: ignore[arg-type]
         )
     try:
         with playwright_errors(request.url):
@@ -223,14 +241,20 @@ async def capture_page(browser: Browser, request: CaptureRequest,
             notes.append(f"load event did not fire within {load_budget:.0f}s; captured anyway")
         remaining = lambda: deadline - loop.time()  # noqa: E731
         loaded = LoadedPage(
-            request=request, page=page, context=context, recorder=recorder,
+            request=request,
+            page=page,
+            context=context,
+            recorder=recorder,
             main_chain=recorder.main_exchanges(request.url),
-            browser_version=browser.version, download_path=download_path, notes=notes,
+            browser_version=browser.version,
+            download_path=download_path,
+            notes=notes,
         )
         if loaded.is_html:
             with playwright_errors(request.url), contextlib.suppress(CaptureTimeout):
-                await asyncio.wait_for(page.evaluate(AUTOSCROLL_JS, 25),
-                                       timeout=max(0.5, min(6.0, remaining() * 0.3)))
+                await asyncio.wait_for(
+                    page.evaluate(AUTOSCROLL_JS, 25), timeout=max(0.5, min(6.0, remaining() * 0.3))
+                )
             await recorder.wait_idle(quiet=0.3, timeout=max(0.2, min(5.0, remaining() * 0.3)))
         await recorder.settle(timeout=max(0.5, min(10.0, remaining() * 0.5)))
         if recorder.over_budget.is_set():
@@ -239,7 +263,8 @@ async def capture_page(browser: Browser, request: CaptureRequest,
         outcome = CaptureOutcome(
             final_url=loaded.final_url,
             status_code=loaded.main_response.status if loaded.main_response else None,
-            blocked=blocked, notes=notes,
+            blocked=blocked,
+            notes=notes,
         )
         for name in request.plugins:
             outcome.outputs[name] = await _run_one(name, extractors[name], loaded)

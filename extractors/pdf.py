@@ -13,7 +13,9 @@ class PdfExtractor:
         path = page.out_dir / "output.pdf"
         await page.page.pdf(path=str(path), print_background=True)
         return ExtractorOutput(
-            plugin="pdf", status="succeeded", output_str="output.pdf",
+            plugin="pdf",
+            status="succeeded",
+            output_str="output.pdf",
             files=[OutputFile("output.pdf", path, "application/pdf")],
             cmd_version=f"Chromium {page.browser_version}",
         )

@@ -284,8 +284,10 @@ class NetworkRecorder:
     def main_exchanges(self, url: str) -> list[Exchange]:
         """The document's redirect chain: the hops of the first request for `url`."""
         for pending in self._pending.values():
-            if pending.hops and pending.hops[0].url == url and pending.hops[0].resource_type in (
-                "Document", ""
+            if (
+                pending.hops
+                and pending.hops[0].url == url
+                and pending.hops[0].resource_type in ("Document", "")
             ):
                 return list(pending.hops)
         for pending in self._pending.values():

@@ -13,7 +13,9 @@ class ScreenshotExtractor:
         path = page.out_dir / "screenshot.png"
         await page.page.screenshot(path=str(path), full_page=True, type="png", timeout=30_000)
         return ExtractorOutput(
-            plugin="screenshot", status="succeeded", output_str="screenshot.png",
+            plugin="screenshot",
+            status="succeeded",
+            output_str="screenshot.png",
             files=[OutputFile("screenshot.png", path, "image/png")],
             cmd_version=f"Chromium {page.browser_version}",
         )

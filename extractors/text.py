@@ -19,18 +19,26 @@ class TextExtractor:
             return skipped("text", f"not HTML ({page.mimetype})")
         html = await page.html()
         text = await asyncio.to_thread(
-            trafilatura.extract, html, url=page.final_url, include_comments=False,
-            include_tables=True, favor_recall=True,
+            trafilatura.extract,
+            html,
+            url=page.final_url,
+            include_comments=False,
+            include_tables=True,
+            favor_recall=True,
         )
         if not text:
-            text = str(await page.page.evaluate("() => document.body ? document.body.innerText : ''"))
+            text = str(
+                await page.page.evaluate("() => document.body ? document.body.innerText : ''")
+            )
         text = (text or "").strip()
         if not text:
             return skipped("text", "page has no readable text")
         path = page.out_dir / "text.txt"
         path.write_text(text, encoding="utf-8")
         return ExtractorOutput(
-            plugin="text", status="succeeded", output_str=text[:200],
+            plugin="text",
+            status="succeeded",
+            output_str=text[:200],
             files=[OutputFile("text.txt", path, "text/plain; charset=utf-8")],
             cmd_version=f"trafilatura {TRAFILATURA_VERSION}",
         )

@@ -21,5 +21,9 @@ class TitleExtractor:
             title = " ".join(str(await page.page.evaluate(OG_TITLE_JS)).split())
         if not title:
             return skipped("title", "page has no title")
-        return ExtractorOutput(plugin="title", status="succeeded", output_str=title[:1000],
-                               cmd_version=f"Chromium {page.browser_version}")
+        return ExtractorOutput(
+            plugin="title",
+            status="succeeded",
+            output_str=title[:1000],
+            cmd_version=f"Chromium {page.browser_version}",
+        )

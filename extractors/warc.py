@@ -11,10 +11,9 @@ from __future__ import annotations
 import io
 import json
 from contextlib import ExitStack
+from importlib.metadata import version
 from typing import BinaryIO
 from urllib.parse import urlsplit
-
-from importlib.metadata import version
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -68,14 +67,21 @@ def write_exchange(writer: WARCWriter, exchange: Exchange, stack: ExitStack) -> 
         status_line, _response_headers(response.headers, length), protocol=response.protocol
     )
     record = writer.create_warc_record(
-        exchange.url, "response", payload=body, length=length, http_headers=http_headers,
+        exchange.url,
+        "response",
+        payload=body,
+        length=length,
+        http_headers=http_headers,
         warc_headers_dict={"WARC-Date": date},
     )
     request_record = writer.create_warc_record(
-        exchange.url, "request", payload=io.BytesIO(exchange.post_data or b""),
+        exchange.url,
+        "request",
+        payload=io.BytesIO(exchange.post_data or b""),
         length=len(exchange.post_data or b""),
-        http_headers=StatusAndHeaders(_request_line(exchange), _request_headers(exchange),
-                                      is_http_request=True),
+        http_headers=StatusAndHeaders(
+            _request_line(exchange), _request_headers(exchange), is_http_request=True
+        ),
         warc_headers_dict={
             "WARC-Date": date,
             "WARC-Concurrent-To": record.rec_headers.get_header("WARC-Record-ID"),
@@ -109,15 +115,18 @@ class WarcExtractor:
                     written += 1
             if page.recorder.blocked:
                 meta = writer.create_warc_record(
-                    page.request.url, "metadata",
+                    page.request.url,
+                    "metadata",
                     payload=io.BytesIO(
-                        json.dumps({"blocked": page.recorder.blocked}).encode("utf-8")),
+                        json.dumps({"blocked": page.recorder.blocked}).encode("utf-8")
+                    ),
                     warc_content_type="application/json",
                 )
                 writer.write_record(meta)
         files = [OutputFile(WARC_PATH, path, "application/warc")]
         original = page.download_path or (
-            page.main_response.body_path if page.main_response and not page.is_html else None)
+            page.main_response.body_path if page.main_response and not page.is_html else None
+        )
         if original is not None:
             name = urlsplit(page.final_url).path.rsplit("/", 1)[-1] or "download"
             files.append(OutputFile(f"original/{name}", original, page.mimetype))
@@ -125,6 +134,9 @@ class WarcExtractor:
         if page.recorder.blocked:
             note += f", {len(page.recorder.blocked)} blocked requests"
         return ExtractorOutput(
-            plugin="warc", status="succeeded", files=files, output_str=note,
+            plugin="warc",
+            status="succeeded",
+            files=files,
+            output_str=note,
             cmd_version=f"warcio {WARCIO_VERSION}",
         )

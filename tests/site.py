@@ -26,14 +26,21 @@ def make_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     """A valid solid-colour PNG without any imaging library."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     row = b"\x00" + bytes(rgb) * width
     raw = row * height
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def make_pdf(text: str) -> bytes:
@@ -56,8 +63,9 @@ def make_pdf(text: str) -> bytes:
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     for offset in offsets:
         out += f"{offset:010d} 00000 n \n".encode()
-    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
-            .encode())
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
     return bytes(out)
 
 
@@ -97,8 +105,11 @@ FRAME_PAGE = "<!doctype html><html><body><p id='framed'>inside the iframe</p></b
 
 CP1252_TITLE = "Caf\u00e9 na\u00efve \u201cquotes\u201d \u2013 \u20ac5"
 CP1252_PAGE = (
-    "<html><head><title>" + CP1252_TITLE + "</title></head><body><p>"
-    + CP1252_TITLE + " in windows-1252</p></body></html>"
+    "<html><head><title>"
+    + CP1252_TITLE
+    + "</title></head><body><p>"
+    + CP1252_TITLE
+    + " in windows-1252</p></body></html>"
 ).encode("cp1252")
 
 DIALOG_PAGE = """<!doctype html><html><head><title>Dialogs</title></head><body>
@@ -142,8 +153,13 @@ class TestSite:
             def log_message(self, *_args: object) -> None:
                 pass
 
-            def send(self, status: int, body: bytes, content_type: str,
-                     headers: dict[str, str] | None = None) -> None:
+            def send(
+                self,
+                status: int,
+                body: bytes,
+                content_type: str,
+                headers: dict[str, str] | None = None,
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -189,13 +205,20 @@ Query = dict[str, list[str]]
 
 
 def index(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, b"<html><head><title>Index</title></head><body><a href='/page.html'>rich</a>"
-                b"</body></html>", "text/html; charset=utf-8")  # type: ignore[attr-defined]
+    h.send(
+        200,
+        b"<html><head><title>Index</title></head><body><a href='/page.html'>rich</a></body></html>",
+        "text/html; charset=utf-8",
+    )  # type: ignore[attr-defined]
 
 
 def rich(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, RICH_PAGE.encode(), "text/html; charset=utf-8",  # type: ignore[attr-defined]
-           {"X-Test-Header": "amber"})
+    h.send(
+        200,
+        RICH_PAGE.encode(),
+        "text/html; charset=utf-8",  # type: ignore[attr-defined]
+        {"X-Test-Header": "amber"},
+    )
 
 
 def style(h: Handler, site: TestSite, _q: Query) -> None:
@@ -224,10 +247,12 @@ def numbered_png(h: Handler, site: TestSite, _q: Query) -> None:
 def numbered_page(h: Handler, site: TestSite, _q: Query) -> None:
     """/p/N: cheap distinct pages for benchmarks and fleet tests."""
     number = h.path.split("/")[2].split("?")[0]
-    body = (f"<!doctype html><html><head><title>Page {number}</title>"
-            f"<link rel='stylesheet' href='/static/style.css'></head><body><h1>Page {number}</h1>"
-            f"<p>Benchmark page number {number} with an image.</p>"
-            f"<img src='/static/red.png'></body></html>")
+    body = (
+        f"<!doctype html><html><head><title>Page {number}</title>"
+        f"<link rel='stylesheet' href='/static/style.css'></head><body><h1>Page {number}</h1>"
+        f"<p>Benchmark page number {number} with an image.</p>"
+        f"<img src='/static/red.png'></body></html>"
+    )
     h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
 
 
@@ -243,8 +268,11 @@ def redirect_hop(n: int, target: str, status: int) -> Callable[[Handler, TestSit
 
 
 def final(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, b"<html><head><title>Final Destination</title></head><body>arrived</body></html>",
-           "text/html; charset=utf-8")  # type: ignore[attr-defined]
+    h.send(
+        200,
+        b"<html><head><title>Final Destination</title></head><body>arrived</body></html>",
+        "text/html; charset=utf-8",
+    )  # type: ignore[attr-defined]
 
 
 def cp1252(h: Handler, site: TestSite, _q: Query) -> None:
@@ -289,15 +317,19 @@ def dialogs(h: Handler, site: TestSite, _q: Query) -> None:
 
 def private_sub(h: Handler, site: TestSite, _q: Query) -> None:
     """Pulls an image from 127.0.0.2, which tests leave outside AMBER_ALLOWED_NETWORKS."""
-    body = (f"<html><head><title>Private sub-resource</title></head><body>"
-            f"<img id='ok' src='/static/red.png'>"
-            f"<img id='bad' src='http://127.0.0.2:{site.port}/static/red.png'></body></html>")
+    body = (
+        f"<html><head><title>Private sub-resource</title></head><body>"
+        f"<img id='ok' src='/static/red.png'>"
+        f"<img id='bad' src='http://127.0.0.2:{site.port}/static/red.png'></body></html>"
+    )
     h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
 
 
 def big(h: Handler, site: TestSite, _q: Query) -> None:
     """About 3 MB of HTML, for byte-budget tests."""
-    body = b"<html><body>" + b"<p>" + b"y" * 1000 + b"</p>" * 1 + b"z" * 3_000_000 + b"</body></html>"
+    body = (
+        b"<html><body>" + b"<p>" + b"y" * 1000 + b"</p>" * 1 + b"z" * 3_000_000 + b"</body></html>"
+    )
     h.send(200, body, "text/html")  # type: ignore[attr-defined]
 
 
@@ -308,8 +340,14 @@ def robots(h: Handler, site: TestSite, _q: Query) -> None:
 def crawl_page(h: Handler, site: TestSite, _q: Query) -> None:
     """/crawl/ tree: index -> a, b, private/secret, external; a -> a/deep; b -> b/deeper."""
     links = {
-        "/crawl/": ["/crawl/a", "/crawl/b", "/crawl/private/secret", "/crawl/skip-me",
-                    "/elsewhere.html", "http://127.0.0.2:1/outside"],
+        "/crawl/": [
+            "/crawl/a",
+            "/crawl/b",
+            "/crawl/private/secret",
+            "/crawl/skip-me",
+            "/elsewhere.html",
+            "http://127.0.0.2:1/outside",
+        ],
         "/crawl/a": ["/crawl/a/deep", "/crawl/"],
         "/crawl/b": ["/crawl/b/deeper", "/crawl/a"],
         "/crawl/a/deep": ["/crawl/a/deep/deepest"],

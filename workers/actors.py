@@ -29,8 +29,11 @@ class Actors:
             try:
                 self.capture.send(snapshot_id)
             except Exception as exc:  # noqa: BLE001  (any broker error: the DB has the work)
-                log.warning("could not send %s to the broker (%s); the reconciler will retry",
-                            snapshot_id, exc)
+                log.warning(
+                    "could not send %s to the broker (%s); the reconciler will retry",
+                    snapshot_id,
+                    exc,
+                )
                 return
 
 
@@ -42,12 +45,15 @@ def register_actors(broker: dramatiq.Broker, runtime: Runtime | None) -> Actors:
             raise RuntimeError("this process only sends captures")
         result = run_capture(runtime, snapshot_id)
         if result.retry_in is not None:
-            actors.capture.send_with_options(args=(snapshot_id,),
-                                             delay=int(result.retry_in * 1000))
+            actors.capture.send_with_options(args=(snapshot_id,), delay=int(result.retry_in * 1000))
 
     actor = dramatiq.Actor(
-        capture_snapshot, broker=broker, actor_name="capture_snapshot", queue_name=CAPTURE_QUEUE,
-        priority=0, options={"max_retries": 0, "time_limit": 24 * 3600 * 1000},
+        capture_snapshot,
+        broker=broker,
+        actor_name="capture_snapshot",
+        queue_name=CAPTURE_QUEUE,
+        priority=0,
+        options={"max_retries": 0, "time_limit": 24 * 3600 * 1000},
     )
     actors = Actors(capture=actor)
     return actors

@@ -22,6 +22,7 @@ from extractors.registry import EXTRACTORS
 from workers.actors import Actors, register_actors
 from workers.broker import make_broker
 from workers.middleware import BrowserLifecycle
+from workers.periodic import JobContext
 from workers.reconciler import Reconciler
 from workers.runtime import Runtime
 
@@ -34,12 +35,17 @@ def open_store(settings: Settings, *, migrate: bool = True) -> tuple[Engine, Blo
     if migrate:
         db.upgrade(url)
     engine = db.make_engine(url)
-    blobs = open_blob_store(
-        settings.resolved_blob_url,
-        endpoint_url=settings.s3_endpoint_url, access_key_id=settings.s3_access_key_id,
-        secret_access_key=settings.s3_secret_access_key, region=settings.s3_region,
-    ) if settings.resolved_blob_url.startswith("s3://") else open_blob_store(
-        settings.resolved_blob_url)
+    blobs = (
+        open_blob_store(
+            settings.resolved_blob_url,
+            endpoint_url=settings.s3_endpoint_url,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+            region=settings.s3_region,
+        )
+        if settings.resolved_blob_url.startswith("s3://")
+        else open_blob_store(settings.resolved_blob_url)
+    )
     if settings.admin_token:
         with db.session_scope(engine) as session:
             create_token(session, "admin", admin=True, token=settings.admin_token)
@@ -76,23 +82,42 @@ class Node:
         self.engine.dispose()
 
 
-def build_node(settings: Settings, *, workers: bool = True, reconcile: bool = True,
-               threads: int | None = None) -> Node:
+def build_node(
+    settings: Settings, *, workers: bool = True, reconcile: bool = True, threads: int | None = None
+) -> Node:
     """Wire a process: API-only nodes pass workers=False and only send messages."""
     engine, blobs = open_store(settings)
     broker = make_broker(settings)
     runtime: Runtime | None = None
     if workers:
-        browser = BrowserService(executable_path=settings.chromium_executable(),
-                                 extractors=EXTRACTORS)
+        browser = BrowserService(
+            executable_path=settings.chromium_executable(), extractors=EXTRACTORS
+        )
         runtime = Runtime(settings=settings, engine=engine, blobs=blobs, browser=browser)
         broker.add_middleware(BrowserLifecycle(runtime))
     actors = register_actors(broker, runtime)
-    worker = dramatiq.Worker(broker, worker_threads=threads or settings.worker_threads,
-                             worker_timeout=250) if workers else None
-    node = Node(settings=settings, engine=engine, blobs=blobs, broker=broker, actors=actors,
-                runtime=runtime, worker=worker)
+    worker = (
+        dramatiq.Worker(
+            broker, worker_threads=threads or settings.worker_threads, worker_timeout=250
+        )
+        if workers
+        else None
+    )
+    node = Node(
+        settings=settings,
+        engine=engine,
+        blobs=blobs,
+        broker=broker,
+        actors=actors,
+        runtime=runtime,
+        worker=worker,
+    )
     if reconcile:
-        node.reconciler = Reconciler(engine, node.dispatch, interval=settings.reconcile_interval,
-                                     redeliver_after=settings.redeliver_seconds)
+        node.reconciler = Reconciler(
+            engine,
+            node.dispatch,
+            interval=settings.reconcile_interval,
+            redeliver_after=settings.redeliver_seconds,
+            jobs=JobContext(engine=engine, blobs=blobs, dispatch=node.dispatch),
+        )
     return node

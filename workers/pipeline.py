@@ -57,9 +57,11 @@ def _claim(rt: Runtime, snapshot_id: str) -> tuple[Snapshot, tuple[str, ...]] | 
         snapshot = session.get(Snapshot, snapshot_id)
         assert snapshot is not None
         done = {
-            r.plugin for r in session.exec(
+            r.plugin
+            for r in session.exec(
                 select(ArchiveResult).where(col(ArchiveResult.snapshot_id) == snapshot_id)
-            ) if r.status in DONE
+            )
+            if r.status in DONE
         }
         return snapshot, ordered(p for p in PLUGINS if p not in done)
 
@@ -68,14 +70,24 @@ def _store_output(rt: Runtime, output: ExtractorOutput) -> dict[str, dict[str, A
     files: dict[str, dict[str, Any]] = {}
     for item in output.files:
         ref = rt.blobs.put_file(item.local_path)
-        files[item.archive_path] = {"sha256": ref.sha256, "size": ref.size,
-                                    "mimetype": item.mimetype}
+        files[item.archive_path] = {
+            "sha256": ref.sha256,
+            "size": ref.size,
+            "mimetype": item.mimetype,
+        }
     return files
 
 
-def _upsert_result(session: Session, snapshot: Snapshot, plugin: str, *, status: ResultStatus,
-                   output: ExtractorOutput | None, files: dict[str, dict[str, Any]],
-                   error: str | None) -> None:
+def _upsert_result(
+    session: Session,
+    snapshot: Snapshot,
+    plugin: str,
+    *,
+    status: ResultStatus,
+    output: ExtractorOutput | None,
+    files: dict[str, dict[str, Any]],
+    error: str | None,
+) -> None:
     result = session.exec(
         select(ArchiveResult).where(
             col(ArchiveResult.snapshot_id) == snapshot.id, col(ArchiveResult.plugin) == plugin
@@ -83,8 +95,12 @@ def _upsert_result(session: Session, snapshot: Snapshot, plugin: str, *, status:
     ).first()
     now = utcnow()
     if result is None:
-        result = ArchiveResult(snapshot_id=snapshot.id, plugin=plugin,
-                               created_by_id=snapshot.created_by_id, created_at=now)
+        result = ArchiveResult(
+            snapshot_id=snapshot.id,
+            plugin=plugin,
+            created_by_id=snapshot.created_by_id,
+            created_at=now,
+        )
     result.status = status
     result.modified_at = now
     result.retry_at = None
@@ -104,44 +120,75 @@ def _backoff(rt: Runtime, attempts: int) -> float:
     return float(min(300.0, rt.settings.retry_backoff * (2 ** max(0, attempts - 1))))
 
 
-def _record_failure(rt: Runtime, snapshot: Snapshot, plugins: tuple[str, ...],
-                    exc: CaptureError) -> PipelineResult:
+def _record_failure(
+    rt: Runtime, snapshot: Snapshot, plugins: tuple[str, ...], exc: CaptureError
+) -> PipelineResult:
     """The page itself could not be captured: retry transient failures, fail the rest."""
     retry = exc.transient and snapshot.attempts < rt.settings.max_attempts
     with session_scope(rt.engine) as session:
         if retry:
             delay = _backoff(rt, snapshot.attempts)
-            if not snaps.release(session, snapshot.id, worker_id=rt.worker_id, retry_in=delay,
-                                 reason=exc.message):
+            if not snaps.release(
+                session, snapshot.id, worker_id=rt.worker_id, retry_in=delay, reason=exc.message
+            ):
                 raise LostClaim(snapshot.id)
             return PipelineResult(snapshot.id, "queued", exc.message, retry_in=delay)
-        if not snaps.finish(session, snapshot.id, worker_id=rt.worker_id,
-                            status=SnapshotStatus.failed, title=None, error=exc.message):
+        if not snaps.finish(
+            session,
+            snapshot.id,
+            worker_id=rt.worker_id,
+            status=SnapshotStatus.failed,
+            title=None,
+            error=exc.message,
+        ):
             raise LostClaim(snapshot.id)
         for plugin in plugins:
-            _upsert_result(session, snapshot, plugin, status=ResultStatus.failed, output=None,
-                           files={}, error=exc.message)
+            _upsert_result(
+                session,
+                snapshot,
+                plugin,
+                status=ResultStatus.failed,
+                output=None,
+                files={},
+                error=exc.message,
+            )
     return PipelineResult(snapshot.id, "failed", exc.message)
 
 
 def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) -> PipelineResult:
-    stored = {name: _store_output(rt, out) for name, out in outcome.outputs.items()
-              if out.status == "succeeded"}
+    stored = {
+        name: _store_output(rt, out)
+        for name, out in outcome.outputs.items()
+        if out.status == "succeeded"
+    }
     failed = {name: out for name, out in outcome.outputs.items() if out.status == "failed"}
     retry = bool(failed) and snapshot.attempts < rt.settings.max_attempts
     reason = "; ".join(f"{name}: {out.error}" for name, out in failed.items()) or None
-    title = next((o.output_str for n, o in outcome.outputs.items()
-                  if n == "title" and o.status == "succeeded"), None)
+    title = next(
+        (
+            o.output_str
+            for n, o in outcome.outputs.items()
+            if n == "title" and o.status == "succeeded"
+        ),
+        None,
+    )
     with session_scope(rt.engine) as session:
         if retry:
             delay = _backoff(rt, snapshot.attempts)
-            claimed = snaps.release(session, snapshot.id, worker_id=rt.worker_id, retry_in=delay,
-                                    reason=reason)
+            claimed = snaps.release(
+                session, snapshot.id, worker_id=rt.worker_id, retry_in=delay, reason=reason
+            )
             status, result = "queued", PipelineResult(snapshot.id, "queued", reason, delay)
         else:
             final = SnapshotStatus.failed if failed else SnapshotStatus.succeeded
-            claimed = snaps.finish(session, snapshot.id, worker_id=rt.worker_id, status=final,
-                                   title=title, error=reason)
+            claimed = snaps.finish(
+                session,
+                snapshot.id,
+                worker_id=rt.worker_id,
+                status=final,
+                title=title,
+                error=reason,
+            )
             status, result = final.value, PipelineResult(snapshot.id, final.value, reason)
         if not claimed:
             raise LostClaim(snapshot.id)
@@ -154,8 +201,15 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
                 result_status = ResultStatus.backoff if retry else ResultStatus.failed
             else:
                 result_status = ResultStatus(out.status)
-            _upsert_result(session, snapshot, name, status=result_status, output=out,
-                           files=stored.get(name, {}), error=out.error)
+            _upsert_result(
+                session,
+                snapshot,
+                name,
+                status=result_status,
+                output=out,
+                files=stored.get(name, {}),
+                error=out.error,
+            )
     log.info("snapshot %s %s (%s)", snapshot.id, status, outcome.final_url)
     return result
 
@@ -175,11 +229,16 @@ def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
     started = time.monotonic()
     try:
         try:
-            outcome = rt.browser.capture(CaptureRequest(
-                url=snapshot.url, plugins=plugins, workdir=workdir,
-                timeout=rt.settings.capture_timeout, max_bytes=rt.settings.max_page_bytes,
-                allowed_networks=rt.settings.networks,
-            ))
+            outcome = rt.browser.capture(
+                CaptureRequest(
+                    url=snapshot.url,
+                    plugins=plugins,
+                    workdir=workdir,
+                    timeout=rt.settings.capture_timeout,
+                    max_bytes=rt.settings.max_page_bytes,
+                    allowed_networks=rt.settings.networks,
+                )
+            )
         except CaptureError as exc:
             rt.count("captures_failed")
             rt.count(f"failure:{type(exc).__name__}")

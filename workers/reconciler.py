@@ -16,12 +16,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crawler import snapshots as snaps
 from crawler.db import session_scope
+from workers.periodic import JobContext, run_periodic
 
 log = logging.getLogger(__name__)
 
 
-def reconcile_once(engine: Engine, dispatch: Callable[[Sequence[str]], None], *,
-                   redeliver_after: float, limit: int = 1000) -> int:
+def reconcile_once(
+    engine: Engine,
+    dispatch: Callable[[Sequence[str]], None],
+    *,
+    redeliver_after: float,
+    limit: int = 1000,
+) -> int:
     """One pass; returns how many snapshots were re-sent."""
     with session_scope(engine) as session:
         due = snaps.due_for_delivery(session, limit=limit)
@@ -35,8 +41,16 @@ def reconcile_once(engine: Engine, dispatch: Callable[[Sequence[str]], None], *,
 class Reconciler:
     """Runs `reconcile_once` every `interval` seconds in a daemon thread."""
 
-    def __init__(self, engine: Engine, dispatch: Callable[[Sequence[str]], None], *,
-                 interval: float, redeliver_after: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        dispatch: Callable[[Sequence[str]], None],
+        *,
+        interval: float,
+        redeliver_after: float,
+        jobs: JobContext | None = None,
+    ) -> None:
+        self.jobs = jobs
         self.engine = engine
         self.dispatch = dispatch
         self.interval = interval
@@ -53,6 +67,8 @@ class Reconciler:
                 reconcile_once(self.engine, self.dispatch, redeliver_after=self.redeliver_after)
             except SQLAlchemyError as exc:
                 log.warning("reconciler pass failed: %s", exc)
+            if self.jobs is not None:
+                run_periodic(self.jobs)
             self._stop.wait(self.interval)
 
     def stop(self) -> None:

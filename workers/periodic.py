@@ -1,0 +1,40 @@
+"""Periodic jobs that run beside the reconciler (expiry purges, schedules, heartbeats).
+
+Each job is a plain function of the node's engine, blobs and dispatch; add a
+line to `PERIODIC_JOBS` to register one. Jobs must be idempotent: every API and
+worker node runs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from crawler.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[Sequence[str]], None]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    engine: Engine
+    blobs: BlobStore
+    dispatch: Dispatch
+
+
+PeriodicJob = Callable[[JobContext], None]
+
+PERIODIC_JOBS: list[PeriodicJob] = []
+
+
+def run_periodic(context: JobContext) -> None:
+    for job in PERIODIC_JOBS:
+        try:
+            job(context)
+        except Exception:  # noqa: BLE001  (one failing job must not stop the others)
+            log.exception("periodic job %s failed", getattr(job, "__name__", job))
