@@ -20,7 +20,8 @@ from extractors.recorder import Exchange, HttpResponse
 
 ICON_JS = """() => {
   const links = [...document.querySelectorAll('link[rel]')]
-    .filter((l) => /(^|\\s)(shortcut\\s+)?icon(\\s|$)/i.test(l.rel) || /apple-touch-icon/i.test(l.rel));
+    .filter((l) => /(^|\\s)(shortcut\\s+)?icon(\\s|$)/i.test(l.rel)
+      || /apple-touch-icon/i.test(l.rel));
   return links.length ? links[0].href : '';
 }"""
 MAX_FAVICON = 2 * 1024 * 1024
