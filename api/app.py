@@ -53,6 +53,7 @@ def _optional_routers() -> list:  # type: ignore[type-arg]
         "api.content",
         "api.sheets",
         "api.notes",
+        "api.tags",
         "api.crawls",
         "api.fleet",
         "api.web",
