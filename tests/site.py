@@ -320,7 +320,7 @@ def private_sub(h: Handler, site: TestSite, _q: Query) -> None:
     body = (
         f"<html><head><title>Private sub-resource</title></head><body>"
         f"<img id='ok' src='/static/red.png'>"
-        f"<img id='bad' src='http://127.0.0.2:{site.port}/static/red.png'></body></html>"
+        f"<img id='bad' src='http://127.0.0.2:{site.port}/static/forbidden.png'></body></html>"
     )
     h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
 
@@ -328,7 +328,7 @@ def private_sub(h: Handler, site: TestSite, _q: Query) -> None:
 def big(h: Handler, site: TestSite, _q: Query) -> None:
     """About 3 MB of HTML, for byte-budget tests."""
     body = (
-        b"<html><body>" + b"<p>" + b"y" * 1000 + b"</p>" * 1 + b"z" * 3_000_000 + b"</body></html>"
+        b"<html><body><p>" + b"y z " * 750_000 + b"</p></body></html>"
     )
     h.send(200, body, "text/html")  # type: ignore[attr-defined]
 
