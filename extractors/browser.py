@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import threading
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -102,20 +104,31 @@ class BrowserService:
             return self._browser
 
     async def _capture(self, request: CaptureRequest) -> CaptureOutcome:
-        browser = await self._ensure_browser()
-        try:
-            return await asyncio.wait_for(
-                capture_page(browser, request, self.extractors), timeout=request.timeout
-            )
-        except TimeoutError as exc:
-            raise CaptureTimeout(
-                f"capture of {request.url} exceeded its budget of {request.timeout:.0f}s"
-            ) from exc
-        except BrowserCrashed:
-            if self._browser is not None and not self._browser.is_connected():
-                self._browser = None
-                self.restarts += 1
-            raise
+        """Capture on the live browser; if it died under us, relaunch and try once more."""
+        for attempt in (1, 2):
+            browser = await self._ensure_browser()
+            try:
+                return await asyncio.wait_for(
+                    capture_page(browser, request, self.extractors), timeout=request.timeout
+                )
+            except TimeoutError as exc:
+                raise CaptureTimeout(
+                    f"capture of {request.url} exceeded its budget of {request.timeout:.0f}s"
+                ) from exc
+            except BrowserCrashed:
+                await self._discard(browser)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _discard(self, browser: Browser) -> None:
+        """Forget a dead browser so the next capture launches a fresh one."""
+        if self._browser is browser:
+            self._browser = None
+            self.restarts += 1
+            log.warning("Chromium crashed; relaunching (restart #%d)", self.restarts)
+            with contextlib.suppress(PlaywrightError):
+                await browser.close()
 
     def capture(self, request: CaptureRequest) -> CaptureOutcome:
         """Blocking: run one capture on the browser thread (safe from any thread)."""
@@ -125,15 +138,16 @@ class BrowserService:
         return outcome
 
     def kill_browser(self) -> None:
-        """Crash Chromium on purpose (tests use this to prove we recover)."""
+        """SIGKILL Chromium's browser process (tests use this to prove we recover)."""
 
         async def _kill() -> None:
-            if self._browser is not None:
-                process = getattr(self._browser, "_impl_obj", None)
-                del process
-                for context in self._browser.contexts:
-                    await context.close()
-                await self._browser.close()
+            if self._browser is None:
+                return
+            session = await self._browser.new_browser_cdp_session()
+            info = await session.send("SystemInfo.getProcessInfo")
+            for process in info.get("processInfo", []):
+                if process.get("type") == "browser":
+                    os.kill(int(process["id"]), signal.SIGKILL)
 
         self._call(_kill(), timeout=30)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -117,6 +118,7 @@ class NetworkRecorder:
         self._body_tasks: set[asyncio.Task[None]] = set()
         self._counter = itertools.count()
         self._last_activity = asyncio.get_running_loop().time()
+        self._document_bodies: dict[str, Path] = {}
 
     async def start(self) -> None:
         handlers = {
@@ -133,6 +135,12 @@ class NetworkRecorder:
         await self.cdp.send(
             "Network.enable",
             {"maxTotalBufferSize": 200 * 1024 * 1024, "maxResourceBufferSize": 100 * 1024 * 1024},
+        )
+        # Documents that Chromium hands to a viewer (PDF) report the viewer's HTML from
+        # Network.getResponseBody; pausing documents at the response stage gives the real bytes.
+        self.cdp.on("Fetch.requestPaused", self._on_document_paused)
+        await self.cdp.send(
+            "Fetch.enable", {"patterns": [{"resourceType": "Document", "requestStage": "Response"}]}
         )
 
     # -- events -------------------------------------------------------------------
@@ -221,6 +229,32 @@ class NetworkRecorder:
         if params.get("blockedReason") or "BLOCKED_BY_CLIENT" in (params.get("errorText") or ""):
             self.blocked.append(hop.url)
 
+    def _on_document_paused(self, params: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(self._keep_document_body(params))
+        self._body_tasks.add(task)
+        task.add_done_callback(self._body_tasks.discard)
+
+    async def _keep_document_body(self, params: dict[str, Any]) -> None:
+        """Spool a non-HTML document's real bytes; always let the response continue."""
+        try:
+            status = params.get("responseStatusCode")
+            headers = {h["name"].lower(): h["value"] for h in params.get("responseHeaders", [])}
+            content_type = headers.get("content-type", "").lower()
+            if status and 200 <= int(status) < 300 and "html" not in content_type:
+                body = await self.cdp.send(
+                    "Fetch.getResponseBody", {"requestId": params["requestId"]}
+                )
+                raw = body.get("body", "")
+                data = base64.b64decode(raw) if body.get("base64Encoded") else raw.encode()
+                path = self.spool_dir / f"doc-{next(self._counter):05d}"
+                await asyncio.to_thread(path.write_bytes, data)
+                self._document_bodies[params.get("networkId") or params["requestId"]] = path
+        except PlaywrightError as exc:
+            log.debug("could not keep document body: %s", exc)
+        finally:
+            with contextlib.suppress(PlaywrightError):
+                await self.cdp.send("Fetch.continueRequest", {"requestId": params["requestId"]})
+
     # -- helpers -------------------------------------------------------------------
 
     def _make_response(self, data: dict[str, Any], pending: _Pending, index: int) -> HttpResponse:
@@ -246,6 +280,9 @@ class NetworkRecorder:
             response.status = int(extra.get("statusCode") or response.status)
 
     async def _fetch_body(self, request_id: str, response: HttpResponse) -> None:
+        if request_id in self._document_bodies:
+            response.body_path = self._document_bodies[request_id]
+            return
         try:
             result = await self.cdp.send("Network.getResponseBody", {"requestId": request_id})
         except PlaywrightError as exc:

@@ -122,6 +122,8 @@ document.getElementById('p').textContent = 'after dialogs';</script></body></htm
 class TestSite:
     """Start with `TestSite().start()`; `url(path)` builds absolute URLs."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self.stopping = threading.Event()
@@ -327,9 +329,7 @@ def private_sub(h: Handler, site: TestSite, _q: Query) -> None:
 
 def big(h: Handler, site: TestSite, _q: Query) -> None:
     """About 3 MB of HTML, for byte-budget tests."""
-    body = (
-        b"<html><body><p>" + b"y z " * 750_000 + b"</p></body></html>"
-    )
+    body = b"<html><body><p>" + b"y z " * 750_000 + b"</p></body></html>"
     h.send(200, body, "text/html")  # type: ignore[attr-defined]
 
 
