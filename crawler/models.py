@@ -109,6 +109,7 @@ class Snapshot(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_type=Text)
     worker_id: str | None = Field(default=None, max_length=200)
+    claimed_at: datetime | None = _opt_ts()  # last queued -> started (claim latency)
 
 
 class ArchiveResult(SQLModel, table=True):

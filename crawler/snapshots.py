@@ -256,6 +256,7 @@ def claim(session: Session, snapshot_id: str, *, worker_id: str, lease: float) -
             retry_at=now + timedelta(seconds=lease),
             worker_id=worker_id,
             attempts=Snapshot.attempts + 1,
+            claimed_at=now,
             modified_at=now,
         )
     )

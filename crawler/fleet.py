@@ -1,0 +1,205 @@
+"""The worker registry: one row per worker process, written by its heartbeat.
+
+The database is the only thing every node of a fleet shares, so the fleet's
+view of itself lives here too: `amber workers`, `GET /api/v1/workers` and
+`/metrics` all read these rows. A worker that stops heart-beating is *lost*;
+one that shut down cleanly is *stopped*. Heart-beats also extend the leases of
+the snapshots the worker is capturing, and a worker that shuts down hands its
+unfinished claims back here without spending an attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, delete, or_, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from crawler.clock import as_utc, utcnow
+from crawler.models import Snapshot, SnapshotStatus
+
+
+class WorkerState(StrEnum):
+    alive = "alive"
+    lost = "lost"
+    stopped = "stopped"
+
+
+class FleetWorker(SQLModel, table=True):
+    """A worker process as it last reported itself."""
+
+    __tablename__ = "fleet_worker"
+
+    id: str = Field(primary_key=True, max_length=200)
+    host: str = Field(max_length=255)
+    pid: int
+    version: str = Field(default="", max_length=50)
+    threads: int = 0
+    started_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    last_heartbeat: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+    stopped_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    current: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    done: int = 0
+    failed: int = 0
+    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """What a worker says about itself on every heartbeat."""
+
+    worker_id: str
+    host: str
+    pid: int
+    version: str
+    threads: int
+    started_at: datetime
+    current: tuple[str, ...]
+    done: int
+    failed: int
+    stats: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerView:
+    row: FleetWorker
+    state: WorkerState
+
+
+def heartbeat(session: Session, beat: Beat) -> None:
+    """Insert or refresh this worker's row (only its own process ever writes it)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "host": beat.host,
+        "pid": beat.pid,
+        "version": beat.version,
+        "threads": beat.threads,
+        "started_at": beat.started_at,
+        "last_heartbeat": now,
+        "stopped_at": None,
+        "current": list(beat.current),
+        "done": beat.done,
+        "failed": beat.failed,
+        "stats": beat.stats,
+    }
+    result = session.exec(  # type: ignore[call-overload]
+        update(FleetWorker).where(col(FleetWorker.id) == beat.worker_id).values(**values)
+    )
+    if result.rowcount == 0:
+        session.add(FleetWorker(id=beat.worker_id, **values))
+
+
+def mark_stopped(session: Session, worker_id: str) -> None:
+    now = utcnow()
+    session.exec(  # type: ignore[call-overload]
+        update(FleetWorker)
+        .where(col(FleetWorker.id) == worker_id)
+        .values(stopped_at=now, last_heartbeat=now, current=[])
+    )
+
+
+def state_of(row: FleetWorker, *, now: datetime, lost_after: float) -> WorkerState:
+    if row.stopped_at is not None:
+        return WorkerState.stopped
+    beat = as_utc(row.last_heartbeat)
+    if beat is None or now - beat > timedelta(seconds=lost_after):
+        return WorkerState.lost
+    return WorkerState.alive
+
+
+def list_workers(
+    session: Session, *, lost_after: float, include_stopped: bool = True
+) -> list[WorkerView]:
+    """Every registered worker, newest first, with its state as of now."""
+    now = utcnow()
+    query = select(FleetWorker).order_by(col(FleetWorker.started_at).desc())
+    if not include_stopped:
+        query = query.where(col(FleetWorker.stopped_at).is_(None))
+    rows = session.exec(query).all()
+    return [WorkerView(row, state_of(row, now=now, lost_after=lost_after)) for row in rows]
+
+
+def prune(session: Session, *, stopped_for: float, lost_for: float) -> int:
+    """Forget workers that stopped, or went silent, long ago."""
+    now = utcnow()
+    result = session.exec(  # type: ignore[call-overload]
+        delete(FleetWorker).where(
+            or_(
+                col(FleetWorker.stopped_at) < now - timedelta(seconds=stopped_for),
+                col(FleetWorker.last_heartbeat) < now - timedelta(seconds=lost_for),
+            )
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def extend_leases(
+    session: Session, *, worker_id: str, snapshot_ids: Sequence[str], lease: float
+) -> int:
+    """Push the lease of snapshots this worker is still capturing; returns how many it holds."""
+    if not snapshot_ids:
+        return 0
+    result = session.exec(  # type: ignore[call-overload]
+        update(Snapshot)
+        .where(
+            col(Snapshot.id).in_(list(snapshot_ids)),
+            col(Snapshot.status) == SnapshotStatus.started,
+            col(Snapshot.worker_id) == worker_id,
+        )
+        .values(retry_at=utcnow() + timedelta(seconds=lease))
+    )
+    return int(result.rowcount or 0)
+
+
+def release_unfinished(session: Session, *, worker_id: str, snapshot_ids: Sequence[str]) -> int:
+    """started -> queued for claims a stopping worker could not finish.
+
+    The attempt is given back (the capture never failed) and the row is due at
+    once, so the reconciler re-sends it on its next pass.
+    """
+    if not snapshot_ids:
+        return 0
+    now = utcnow()
+    result = session.exec(  # type: ignore[call-overload]
+        update(Snapshot)
+        .where(
+            col(Snapshot.id).in_(list(snapshot_ids)),
+            col(Snapshot.status) == SnapshotStatus.started,
+            col(Snapshot.worker_id) == worker_id,
+        )
+        .values(
+            status=SnapshotStatus.queued,
+            worker_id=None,
+            retry_at=now,
+            modified_at=now,
+            attempts=Snapshot.attempts - 1,
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def snapshot_url_and_status(session: Session, snapshot_id: str) -> tuple[str, str] | None:
+    """The URL and status of one snapshot: what the politeness limiter needs to decide."""
+    row = session.exec(
+        select(Snapshot.url, Snapshot.status).where(col(Snapshot.id) == snapshot_id)
+    ).first()
+    return (str(row[0]), str(row[1])) if row else None
+
+
+def visible_snapshot_ids(
+    session: Session, snapshot_ids: Sequence[str], workspace_ids: Sequence[str]
+) -> set[str]:
+    """Which of these snapshots belong to the caller's workspaces (tenants see only theirs)."""
+    if not snapshot_ids:
+        return set()
+    rows = session.exec(
+        select(Snapshot.id).where(
+            col(Snapshot.id).in_(list(snapshot_ids)),
+            col(Snapshot.workspace_id).in_(list(workspace_ids)),
+        )
+    ).all()
+    return set(rows)
