@@ -29,7 +29,18 @@ class JobContext:
 
 PeriodicJob = Callable[[JobContext], None]
 
-PERIODIC_JOBS: list[PeriodicJob] = []
+
+def purge_expired_dashboard_snapshots(context: JobContext) -> None:
+    """Expired snapshots are already hidden from every call; this reclaims their rows."""
+    from crawler.db import session_scope
+    from crawler.domains.dashboards import purge_expired
+
+    with session_scope(context.engine) as session:
+        if purged := purge_expired(session):
+            log.info("purged %d expired dashboard snapshot(s)", purged)
+
+
+PERIODIC_JOBS: list[PeriodicJob] = [purge_expired_dashboard_snapshots]
 
 
 def run_periodic(context: JobContext) -> None:

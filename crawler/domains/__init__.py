@@ -2,3 +2,5 @@
 
 Importing this package registers every domain's tables with SQLModel's metadata.
 """
+
+from crawler.domains import dashboards, notes, numbers_store  # noqa: F401, E402
