@@ -1,32 +1,220 @@
-"""Snapshot search: the condition behind the `search` filter.
+"""Full-text search over snapshots: one interface, two engines.
 
-Matches the URL, title, tags, id and timestamp by substring.
+What is searchable lives in ``snapshot_search`` (migration 0004): url, title
+and tags are kept in step by triggers; the extracted text is written here by
+`index_text` when a capture's ``text`` extractor succeeds. SQLite ranks with
+FTS5's bm25, PostgreSQL with ``ts_rank`` over a GIN-indexed ``tsvector``.
+
+Queries are plain words (all must match, the last one also as a prefix) and
+"quoted phrases"; punctuation inside a word ("example.com") makes it a phrase.
+User input never reaches the engines' query syntax unescaped, so no query can
+fail with a syntax error.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, or_
+from sqlalchemy import Float, String, and_, bindparam, func, literal, or_, union_all
+from sqlalchemy import text as sql_text
+from sqlalchemy.sql import Subquery
 from sqlmodel import Session, col, select
 
-from crawler.models import Snapshot, SnapshotTag, Tag
+from crawler.models import Snapshot
+
+MAX_TEXT_CHARS = 1_000_000
+MAX_TERMS = 16
+MARK_START, MARK_END = "\u27e6", "\u27e7"
+
+_PHRASE_OR_WORD = re.compile(r'"([^"]*)"|(\S+)')
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+_ID_LIKE = re.compile(r"^[0-9a-fA-F-]{4,64}$")
+_TIMESTAMP_LIKE = re.compile(r"^\d{4,}(\.\d*)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word or phrase: its tokens must appear in order; `prefix` lets the last one grow."""
+
+    tokens: tuple[str, ...]
+    prefix: bool = False
+
+
+def parse_query(query: str) -> list[Term]:
+    """Split user input into terms; tokens are letters and digits only."""
+    terms: list[Term] = []
+    for match in _PHRASE_OR_WORD.finditer(query or ""):
+        quoted, word = match.group(1), match.group(2)
+        tokens = tuple(t.lower() for t in _TOKEN.findall(quoted if quoted is not None else word))
+        if tokens:
+            terms.append(Term(tokens, prefix=False))
+        if len(terms) >= MAX_TERMS:
+            break
+    if terms and not query.rstrip().endswith('"'):
+        last = terms[-1]
+        terms[-1] = Term(last.tokens, prefix=len(last.tokens[-1]) >= 2)
+    return terms
+
+
+def fts5_query(terms: Sequence[Term]) -> str:
+    """FTS5 MATCH text: every term a quoted phrase, ANDed; tokens are alphanumeric."""
+    parts = []
+    for term in terms:
+        phrase = '"' + " ".join(term.tokens) + '"'
+        parts.append(phrase + ("*" if term.prefix else ""))
+    return " AND ".join(parts)
+
+
+def ts_query(terms: Sequence[Term]) -> str:
+    """to_tsquery text: tokens joined with <-> inside a phrase, & between terms."""
+    parts = []
+    for term in terms:
+        tokens = list(term.tokens)
+        if term.prefix:
+            tokens[-1] += ":*"
+        parts.append("(" + " <-> ".join(tokens) + ")")
+    return " & ".join(parts)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _ref_hits(query: str) -> Any | None:
+    """Snapshots whose id or timestamp starts with the query (ArchiveBox's search does this)."""
+    needle = query.strip()
+    conds = []
+    if _ID_LIKE.match(needle):
+        conds.append(
+            and_(col(Snapshot.id) >= needle.lower(), col(Snapshot.id) < needle.lower() + "\uffff")
+        )
+    if _TIMESTAMP_LIKE.match(needle):
+        conds.append(
+            and_(col(Snapshot.timestamp) >= needle, col(Snapshot.timestamp) < needle + "~")
+        )
+    if not conds:
+        return None
+    return select(col(Snapshot.id).label("snapshot_id"), literal(-1e9, Float).label("score")).where(
+        or_(*conds)
+    )
+
+
+def _text_hits(session: Session, terms: Sequence[Term]) -> Any:
+    """(snapshot_id, score) for every full-text match; a lower score ranks higher."""
+    if _dialect(session) == "sqlite":
+        # bm25 column weights: url, title, tags, text.
+        statement = sql_text(
+            "SELECT ss.snapshot_id AS snapshot_id, "
+            "bm25(snapshot_fts, 4.0, 10.0, 8.0, 1.0) AS score "
+            "FROM snapshot_fts JOIN snapshot_search ss ON ss.id = snapshot_fts.rowid "
+            "WHERE snapshot_fts MATCH :fts_query"
+        ).bindparams(bindparam("fts_query", fts5_query(terms)))
+    else:
+        statement = sql_text(
+            "SELECT ss.snapshot_id AS snapshot_id, "
+            "-ts_rank(ss.document, to_tsquery('english'::regconfig, :ts_query)) AS score "
+            "FROM snapshot_search ss "
+            "WHERE ss.document @@ to_tsquery('english'::regconfig, :ts_query)"
+        ).bindparams(bindparam("ts_query", ts_query(terms)))
+    found = statement.columns(snapshot_id=String, score=Float).subquery("text_hits")
+    return select(found.c.snapshot_id, found.c.score)
+
+
+def hits(session: Session, query: str) -> Subquery | None:
+    """The ranked matches as a subquery ``(snapshot_id, score)``; None when nothing can match.
+
+    Join it to ``snapshot`` and order by ``score`` (ascending) for relevance order.
+    """
+    parts = []
+    terms = parse_query(query)
+    if terms:
+        parts.append(_text_hits(session, terms))
+    refs = _ref_hits(query)
+    if refs is not None:
+        parts.append(refs)
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0].subquery("search_hits")
+    inner = union_all(*parts).subquery("search_parts")
+    grouped = select(
+        inner.c.snapshot_id.label("snapshot_id"), func.min(inner.c.score).label("score")
+    ).group_by(inner.c.snapshot_id)
+    return grouped.subquery("search_hits")
 
 
 def search_condition(session: Session, query: str) -> Any:
-    needle = query.strip().lower()
-    tag_hit = exists(
-        select(SnapshotTag.snapshot_id)
-        .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
-        .where(
-            col(SnapshotTag.snapshot_id) == col(Snapshot.id),
-            func.lower(col(Tag.name)).contains(needle, autoescape=True),
+    """A WHERE condition for "matches `query`" (unranked); false when nothing can match."""
+    found = hits(session, query)
+    if found is None:
+        return literal(False)
+    return col(Snapshot.id).in_(select(found.c.snapshot_id))
+
+
+def snippets(session: Session, query: str, snapshot_ids: Sequence[str]) -> dict[str, str]:
+    """A short excerpt per snapshot with matches between MARK_START and MARK_END."""
+    terms = parse_query(query)
+    ids = list(snapshot_ids)
+    if not terms or not ids:
+        return {}
+    if _dialect(session) == "sqlite":
+        statement = sql_text(
+            "SELECT ss.snapshot_id, snippet(snapshot_fts, -1, :start, :end, '…', 16) "
+            "FROM snapshot_fts JOIN snapshot_search ss ON ss.id = snapshot_fts.rowid "
+            "WHERE snapshot_fts MATCH :q AND ss.snapshot_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        params: dict[str, Any] = {"q": fts5_query(terms)}
+    else:
+        statement = sql_text(
+            "SELECT ss.snapshot_id, ts_headline('english'::regconfig, "
+            "ss.title || ' · ' || ss.url || ' · ' || ss.tags || ' · ' || left(ss.text, 100000), "
+            "to_tsquery('english'::regconfig, :q), :options) "
+            "FROM snapshot_search ss WHERE ss.snapshot_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        params = {
+            "q": ts_query(terms),
+            "options": f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, MinWords=8, "
+            "MaxFragments=1, FragmentDelimiter=…",
+        }
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            statement,
+            {**params, "ids": ids[start : start + 500], "start": MARK_START, "end": MARK_END},
         )
+        for snapshot_id, snippet in rows:
+            out[snapshot_id] = " ".join((snippet or "").split())
+    return out
+
+
+def index_text(session: Session, snapshot_id: str, text: str) -> None:
+    """Make a capture's extracted text searchable, in the caller's transaction."""
+    body = (text or "")[:MAX_TEXT_CHARS]
+    result = session.execute(
+        sql_text("UPDATE snapshot_search SET text = :text WHERE snapshot_id = :sid"),
+        {"text": body, "sid": snapshot_id},
     )
-    return or_(
-        func.lower(col(Snapshot.url)).contains(needle, autoescape=True),
-        func.lower(col(Snapshot.title)).contains(needle, autoescape=True),
-        col(Snapshot.id).startswith(needle, autoescape=True),
-        col(Snapshot.timestamp).startswith(needle, autoescape=True),
-        tag_hit,
+    if result.rowcount:  # type: ignore[attr-defined]
+        return
+    snapshot = session.get(Snapshot, snapshot_id)
+    if snapshot is None:
+        return
+    session.execute(
+        sql_text(
+            "INSERT INTO snapshot_search (snapshot_id, url, title, tags, text) "
+            "VALUES (:sid, :url, :title, '', :text)"
+        ),
+        {"sid": snapshot_id, "url": snapshot.url, "title": snapshot.title or "", "text": body},
     )
+
+
+def indexed_text(session: Session, snapshot_id: str) -> str | None:
+    """What the index holds as text for a snapshot (None when it has no row)."""
+    row = session.execute(
+        sql_text("SELECT text FROM snapshot_search WHERE snapshot_id = :sid"),
+        {"sid": snapshot_id},
+    ).first()
+    return None if row is None else str(row[0])

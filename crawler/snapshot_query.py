@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
+from crawler import search
 from crawler.auth import Principal
+from crawler.counts import count_rows
 from crawler.models import Snapshot, SnapshotTag, Tag, User
-from crawler.search import search_condition
 
 
 @dataclass(slots=True)
@@ -95,11 +96,18 @@ def query_snapshots(
     conds = _conditions(filters)
     if not principal.is_admin:
         conds.append(col(Snapshot.workspace_id).in_(principal.workspace_ids))
+    query = select(Snapshot)
+    ranking: list[Any] = []
     if filters.search:
-        conds.append(search_condition(session, filters.search))
-    total = session.exec(select(func.count()).select_from(Snapshot).where(*conds)).one()
+        found = search.hits(session, filters.search)  # ranked: best matches first
+        if found is None:
+            return [], 0
+        query = query.join(found, found.c.snapshot_id == col(Snapshot.id))
+        ranking.append(found.c.score)
+    query = query.where(*conds)
+    total = count_rows(session, query.with_only_columns(col(Snapshot.id)))
     order = col(Snapshot.created_at).asc() if filters.url else col(Snapshot.created_at).desc()
     rows = session.exec(
-        select(Snapshot).where(*conds).order_by(order, col(Snapshot.id)).offset(offset).limit(limit)
+        query.order_by(*ranking, order, col(Snapshot.id)).offset(offset).limit(limit)
     ).all()
     return list(rows), int(total)
