@@ -1,0 +1,380 @@
+"""Contentful Content Management API dialect under /spaces/{space_id}/environments/{env}.
+
+Enough of the CMA for the official clients to create and publish content types
+and entries and to read back the snapshot every master-environment publish
+leaves. Spaces are the caller's workspaces (``GET /spaces`` lists them).
+Routes parse headers and bodies; the rules live in `crawler.domains.content`,
+and errors are rendered in the CMA's shape by `api.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel, ConfigDict
+
+from api.deps import PrincipalDep, SessionDep, StateDep
+from api.errors import CONTENT
+from crawler.blobs import BlobStore
+from crawler.clock import iso
+from crawler.domains import content as cma
+from crawler.domains.bodies import get_json
+from crawler.domains.content import Environment
+from crawler.domains.content_json import (
+    CONTENT_TYPE,
+    ENTRY,
+    array_json,
+    content_type_json,
+    entry_json,
+    link,
+    snapshot_json,
+)
+from crawler.domains.content_select import parse_select, project
+from crawler.domains.content_tables import ContentEntryRow, ContentTypeRow
+from crawler.errors import InvalidInput
+from crawler.models import Workspace
+
+router = APIRouter(prefix="/spaces", tags=[CONTENT])
+
+ENV = "/{space_id}/environments/{environment_id}"
+SEGMENTS = {ENTRY: "entries", CONTENT_TYPE: "content_types"}
+
+
+def environment(
+    space_id: str, environment_id: str, session: SessionDep, principal: PrincipalDep
+) -> Environment:
+    return cma.open_environment(session, principal, space_id, environment_id)
+
+
+def contentful_version(
+    x_contentful_version: Annotated[str | None, Header()] = None,
+) -> int | None:
+    if x_contentful_version is None:
+        return None
+    try:
+        return int(x_contentful_version)
+    except ValueError as exc:
+        raise InvalidInput("X-Contentful-Version must be an integer") from exc
+
+
+EnvDep = Annotated[Environment, Depends(environment)]
+VersionDep = Annotated[int | None, Depends(contentful_version)]
+SkipQuery = Annotated[str | None, Query(description="Items to skip (default 0).")]
+LimitQuery = Annotated[str | None, Query(description="Page size (default 100, max 1000).")]
+SelectQuery = Annotated[
+    str | None, Query(description="Comma-separated paths to keep, e.g. sys.id,snapshot.fields")
+]
+
+
+class ContentTypeBody(BaseModel):
+    """A content type schema; the domain checks it field by field like the CMA."""
+
+    model_config = ConfigDict(extra="allow")
+    name: Any = None
+    description: Any = None
+    displayField: Any = None
+    fields: Any = []
+
+
+class EntryBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    fields: Any = {}
+    metadata: Any = None
+
+
+def render(blobs: BlobStore, row: ContentTypeRow | ContentEntryRow) -> dict[str, Any]:
+    body = cma.body_of(blobs, row)
+    if isinstance(row, ContentEntryRow):
+        return entry_json(row, body)
+    return content_type_json(row, body)
+
+
+def space_json(workspace: Workspace) -> dict[str, Any]:
+    return {
+        "sys": {
+            "type": "Space",
+            "id": workspace.id,
+            "version": 1,
+            "createdAt": iso(workspace.created_at),
+            "updatedAt": iso(workspace.created_at),
+        },
+        "name": workspace.name,
+    }
+
+
+@router.get("", summary="List the caller's spaces (Amber workspaces)")
+def list_spaces(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    spaces = [space_json(w) for w in cma.spaces_of(session, principal)]
+    return array_json(spaces, total=len(spaces), skip=0, limit=max(len(spaces), 1))
+
+
+@router.get("/{space_id}", summary="Get a space")
+def get_space(space_id: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    return space_json(cma.open_space(session, principal, space_id))
+
+
+@router.get(ENV, summary="Get an environment")
+def get_environment(env: EnvDep) -> dict[str, Any]:
+    return {
+        "sys": {
+            "type": "Environment",
+            "id": env.environment_id,
+            "version": 1,
+            "space": link("Space", env.workspace_id),
+            "status": link("Status", "ready"),
+        },
+        "name": env.environment_id,
+    }
+
+
+@router.get(ENV + "/content_types", summary="List content types")
+def list_content_types(
+    env: EnvDep,
+    session: SessionDep,
+    state: StateDep,
+    skip: SkipQuery = None,
+    limit: LimitQuery = None,
+) -> dict[str, Any]:
+    start, size = cma.parse_page(skip, limit)
+    total, rows = cma.list_rows(session, ContentTypeRow, env, skip=start, limit=size)
+    items = [render(state.blobs, row) for row in rows]
+    return array_json(items, total=total, skip=start, limit=size)
+
+
+@router.get(ENV + "/content_types/{type_id}", summary="Get a content type")
+def get_content_type(
+    type_id: str, env: EnvDep, session: SessionDep, state: StateDep
+) -> dict[str, Any]:
+    return render(state.blobs, cma.get_content_type(session, env, type_id))
+
+
+@router.put(ENV + "/content_types/{type_id}", summary="Create or update a content type")
+def put_content_type(
+    type_id: str,
+    body: ContentTypeBody,
+    response: Response,
+    env: EnvDep,
+    version: VersionDep,
+    session: SessionDep,
+    state: StateDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
+    row, created = cma.put_content_type(
+        session,
+        state.blobs,
+        env,
+        principal,
+        type_id=type_id,
+        body=body.model_dump(),
+        version=version,
+    )
+    session.commit()
+    response.status_code = 201 if created else 200
+    return render(state.blobs, row)
+
+
+@router.get(ENV + "/entries", summary="List entries")
+def list_entries(
+    env: EnvDep,
+    session: SessionDep,
+    state: StateDep,
+    skip: SkipQuery = None,
+    limit: LimitQuery = None,
+    content_type: str | None = None,
+) -> dict[str, Any]:
+    start, size = cma.parse_page(skip, limit)
+    total, rows = cma.list_rows(
+        session, ContentEntryRow, env, skip=start, limit=size, content_type_id=content_type
+    )
+    items = [render(state.blobs, row) for row in rows]
+    return array_json(items, total=total, skip=start, limit=size)
+
+
+def _put_entry(
+    *,
+    entry_id: str | None,
+    body: EntryBody,
+    content_type: str | None,
+    version: int | None,
+    response: Response,
+    env: Environment,
+    session: SessionDep,
+    state: StateDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
+    row, created = cma.put_entry(
+        session,
+        state.blobs,
+        env,
+        principal,
+        entry_id=entry_id,
+        content_type_id=content_type,
+        fields=body.fields,
+        metadata=body.metadata,
+        version=version,
+    )
+    session.commit()
+    response.status_code = 201 if created else 200
+    return render(state.blobs, row)
+
+
+ContentTypeHeader = Annotated[str | None, Header(alias="X-Contentful-Content-Type")]
+
+
+@router.post(ENV + "/entries", status_code=201, summary="Create an entry")
+def create_entry(
+    body: EntryBody,
+    response: Response,
+    env: EnvDep,
+    session: SessionDep,
+    state: StateDep,
+    principal: PrincipalDep,
+    content_type: ContentTypeHeader = None,
+) -> dict[str, Any]:
+    return _put_entry(
+        entry_id=None,
+        body=body,
+        content_type=content_type,
+        version=None,
+        response=response,
+        env=env,
+        session=session,
+        state=state,
+        principal=principal,
+    )
+
+
+@router.get(ENV + "/entries/{entry_id}", summary="Get an entry")
+def get_entry(entry_id: str, env: EnvDep, session: SessionDep, state: StateDep) -> dict[str, Any]:
+    return render(state.blobs, cma.get_entry(session, env, entry_id))
+
+
+@router.put(ENV + "/entries/{entry_id}", summary="Create (new id) or update an entry")
+def put_entry(
+    entry_id: str,
+    body: EntryBody,
+    response: Response,
+    env: EnvDep,
+    version: VersionDep,
+    session: SessionDep,
+    state: StateDep,
+    principal: PrincipalDep,
+    content_type: ContentTypeHeader = None,
+) -> dict[str, Any]:
+    return _put_entry(
+        entry_id=entry_id,
+        body=body,
+        content_type=content_type,
+        version=version,
+        response=response,
+        env=env,
+        session=session,
+        state=state,
+        principal=principal,
+    )
+
+
+@router.delete(ENV + "/entries/{entry_id}", status_code=204, summary="Delete a draft entry")
+def delete_entry(entry_id: str, env: EnvDep, version: VersionDep, session: SessionDep) -> Response:
+    cma.delete_entry(session, env, entry_id=entry_id, version=version)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.delete(ENV + "/entries/{entry_id}/published", summary="Unpublish an entry")
+def unpublish_entry(
+    entry_id: str,
+    env: EnvDep,
+    version: VersionDep,
+    session: SessionDep,
+    state: StateDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
+    row = cma.unpublish_entry(session, env, principal, entry_id=entry_id, version=version)
+    session.commit()
+    return render(state.blobs, row)
+
+
+def _register_snapshot_routes(entity_type: str) -> None:
+    """Publish and snapshot routes are the same for entries and content types."""
+    base = f"{ENV}/{SEGMENTS[entity_type]}/{{entity_id}}"
+    noun = "an entry" if entity_type == ENTRY else "a content type"
+
+    def publish(
+        entity_id: str,
+        env: EnvDep,
+        version: VersionDep,
+        session: SessionDep,
+        state: StateDep,
+        principal: PrincipalDep,
+    ) -> dict[str, Any]:
+        row = cma.publish(
+            session,
+            state.blobs,
+            env,
+            principal,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            version=version,
+        )
+        session.commit()
+        return render(state.blobs, row)
+
+    def list_snapshots(
+        entity_id: str,
+        env: EnvDep,
+        session: SessionDep,
+        state: StateDep,
+        skip: SkipQuery = None,
+        limit: LimitQuery = None,
+        select: SelectQuery = None,
+    ) -> dict[str, Any]:
+        start, size = cma.parse_page(skip, limit)
+        tree = parse_select(select)
+        total, rows = cma.list_snapshots(
+            session, env, entity_type=entity_type, entity_id=entity_id, skip=start, limit=size
+        )
+        items = [project(snapshot_json(r, get_json(state.blobs, r.body_sha)), tree) for r in rows]
+        return array_json(items, total=total, skip=start, limit=size)
+
+    def get_snapshot(
+        entity_id: str,
+        snapshot_id: str,
+        env: EnvDep,
+        session: SessionDep,
+        state: StateDep,
+        select: SelectQuery = None,
+    ) -> dict[str, Any]:
+        tree = parse_select(select)
+        row = cma.get_snapshot(
+            session, env, entity_type=entity_type, entity_id=entity_id, snapshot_id=snapshot_id
+        )
+        return project(snapshot_json(row, get_json(state.blobs, row.body_sha)), tree)  # type: ignore[no-any-return]
+
+    kind = entity_type.lower()
+    router.add_api_route(
+        base + "/published",
+        publish,
+        methods=["PUT"],
+        summary=f"Publish {noun}",
+        name=f"publish_{kind}",
+    )
+    router.add_api_route(
+        base + "/snapshots",
+        list_snapshots,
+        methods=["GET"],
+        summary=f"List the publish snapshots of {noun}, newest first",
+        name=f"list_{kind}_snapshots",
+    )
+    router.add_api_route(
+        base + "/snapshots/{snapshot_id}",
+        get_snapshot,
+        methods=["GET"],
+        summary=f"Get one publish snapshot of {noun}",
+        name=f"get_{kind}_snapshot",
+    )
+
+
+_register_snapshot_routes(ENTRY)
+_register_snapshot_routes(CONTENT_TYPE)
