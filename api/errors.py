@@ -107,6 +107,8 @@ def _flatfile(problem: Problem, _request: Request) -> tuple[int, Any]:
             for e in problem.field_errors
         ]
         errors = [{k: v for k, v in e.items() if v is not None} for e in errors]
+    elif isinstance(problem.details, list) and problem.details:
+        errors = problem.details  # domain errors already shaped as [{key?, message}]
     else:
         errors = [{"message": problem.message}]
     return status, {"errors": errors}
