@@ -20,6 +20,7 @@ from api.archive_json import (
 )
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
+from crawler import crawls
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.errors import InvalidInput, NotFound
@@ -80,21 +81,35 @@ def cli_add(
     entries = []
     for url in body.urls:
         entries.append(snaps.UrlEntry(url=url))
-    outcome = snaps.add_urls(
-        session,
-        principal=principal,
-        entries=entries,
-        tags=snaps.parse_tags(body.tag),
-        depth=body.depth,
-        update=body.update or body.overwrite,
-        index_only=body.index_only,
-        redeliver_after=state.settings.redeliver_seconds,
-    )
+    crawl_id = None
+    if body.depth:  # a crawl follows the links of the captured pages (crawler.crawls)
+        if body.index_only:
+            raise InvalidInput("depth > 0 needs a capture to read links from; drop index_only")
+        crawl, outcome = crawls.create_crawl(
+            session,
+            principal=principal,
+            urls=body.urls,
+            max_depth=body.depth,
+            tags_str=body.tag,
+            config={"scope": "any"},
+            redeliver_after=state.settings.redeliver_seconds,
+        )
+        crawl_id = crawl.id
+    else:
+        outcome = snaps.add_urls(
+            session,
+            principal=principal,
+            entries=entries,
+            tags=snaps.parse_tags(body.tag),
+            update=body.update or body.overwrite,
+            index_only=body.index_only,
+            redeliver_after=state.settings.redeliver_seconds,
+        )
     session.commit()
     state.dispatch(outcome.queued_ids)
     return {
         "success": True,
-        "crawl_id": None,
+        "crawl_id": crawl_id,
         "num_snapshots": len(outcome.snapshot_ids),
         "snapshot_ids": outcome.snapshot_ids,
         "queued": len(outcome.queued_ids),

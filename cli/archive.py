@@ -11,7 +11,7 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from cli.common import cli_errors, configure_logging, console, settings
-from crawler import db
+from crawler import crawls, db
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.models import Snapshot, SnapshotStatus
@@ -88,30 +88,43 @@ def add(
     with cli_errors():
         for url in urls:
             snaps.validate_url(url)
+        if depth and index_only:
+            raise typer.BadParameter("--depth needs a capture to read links from")
         node = build_node(cfg, workers=not index_only, reconcile=False)
         try:
             with db.session_scope(node.engine) as session:
                 principal = local_principal(session)
-                outcome = snaps.add_urls(
-                    session,
-                    principal=principal,
-                    entries=[snaps.UrlEntry(url=u) for u in urls],
-                    tags=snaps.parse_tags(tag),
-                    depth=depth,
-                    update=update,
-                    index_only=index_only,
-                    redeliver_after=cfg.redeliver_seconds,
-                )
+                crawl_id = None
+                if depth:  # a crawl: linked pages are read from each captured DOM
+                    new, outcome = crawls.create_crawl(
+                        session,
+                        principal=principal,
+                        urls=urls,
+                        max_depth=depth,
+                        tags_str=tag,
+                        config={"scope": "any"},
+                        redeliver_after=cfg.redeliver_seconds,
+                    )
+                    crawl_id = new.id
+                else:
+                    outcome = snaps.add_urls(
+                        session,
+                        principal=principal,
+                        entries=[snaps.UrlEntry(url=u) for u in urls],
+                        tags=snaps.parse_tags(tag),
+                        update=update,
+                        index_only=index_only,
+                        redeliver_after=cfg.redeliver_seconds,
+                    )
             if outcome.queued_ids:
                 node.start()
                 node.dispatch(outcome.queued_ids)
-                follow = getattr(node, "follow_links", None)
-                wait_for(node.engine, outcome.queued_ids, label="Archiving")
-                if follow:
-                    extra = follow(outcome.queued_ids)
-                    if extra:
-                        wait_for(node.engine, extra, label="Archiving linked pages")
-                        outcome.snapshot_ids.extend(extra)
+                if crawl_id:
+                    from cli.crawls import wait_for_crawl
+
+                    outcome.snapshot_ids = wait_for_crawl(node.engine, crawl_id, label="Archiving")
+                else:
+                    wait_for(node.engine, outcome.queued_ids, label="Archiving")
             rows = print_snapshots(node.engine, outcome.snapshot_ids)
         finally:
             node.stop()

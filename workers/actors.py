@@ -44,6 +44,8 @@ def register_actors(broker: dramatiq.Broker, runtime: Runtime | None) -> Actors:
         if runtime is None:
             raise RuntimeError("this process only sends captures")
         result = run_capture(runtime, snapshot_id)
+        if result.children:
+            actors.dispatch(result.children)
         if result.retry_in is not None:
             actors.capture.send_with_options(args=(snapshot_id,), delay=int(result.retry_in * 1000))
 

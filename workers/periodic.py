@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
+from crawler import crawls, schedules
 from crawler.blobs import BlobStore
+from crawler.clock import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +52,16 @@ def run_periodic(context: JobContext) -> None:
             job(context)
         except Exception:  # noqa: BLE001  (one failing job must not stop the others)
             log.exception("periodic job %s failed", getattr(job, "__name__", job))
+
+
+def fire_schedules(context: JobContext, *, now: datetime | None = None) -> None:
+    """Re-archive what is due; `now` is injectable so tests never sleep for a schedule."""
+    schedules.fire_due(context.engine, now=now or utcnow(), dispatch=context.dispatch)
+
+
+def seal_crawls(context: JobContext) -> None:
+    """Seal crawls whose last snapshot finished without going through the link hook."""
+    crawls.seal_finished(context.engine)
+
+
+PERIODIC_JOBS.extend((fire_schedules, seal_crawls))

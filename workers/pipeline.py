@@ -14,12 +14,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from crawler import crawls
 from crawler import snapshots as snaps
 from crawler.clock import utcnow
 from crawler.db import session_scope
@@ -45,6 +46,7 @@ class PipelineResult:
     status: str
     reason: str | None = None
     retry_in: float | None = None
+    children: list[str] = field(default_factory=list)  # crawl links to dispatch
 
 
 Redeliver = Callable[[str, float], None]
@@ -155,6 +157,30 @@ def _record_failure(
     return PipelineResult(snapshot.id, "failed", exc.message)
 
 
+def _plan_links(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) -> crawls.LinkPlan | None:
+    """A crawl page's links, read from the DOM it just captured (before the work dir goes).
+
+    Planning never costs the capture itself: on error the page is kept, unfollowed.
+    """
+    if snapshot.crawl_id is None:
+        return None
+    dom = outcome.outputs.get("dom")
+    path = dom.files[0].local_path if dom and dom.status == "succeeded" and dom.files else None
+    try:
+        return crawls.plan_links(
+            rt.engine,
+            snapshot=snapshot,
+            final_url=outcome.final_url,
+            dom_path=path,
+            networks=rt.settings.networks,
+            blobs=rt.blobs,
+            redeliver_after=rt.settings.redeliver_seconds,
+        )
+    except Exception:  # noqa: BLE001
+        log.exception("could not read the links of %s", snapshot.id)
+        return None
+
+
 def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) -> PipelineResult:
     stored = {
         name: _store_output(rt, out)
@@ -172,6 +198,7 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
         ),
         None,
     )
+    links = None if retry else _plan_links(rt, snapshot, outcome)
     with session_scope(rt.engine) as session:
         if retry:
             delay = _backoff(rt, snapshot.attempts)
@@ -192,6 +219,7 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
             status, result = final.value, PipelineResult(snapshot.id, final.value, reason)
         if not claimed:
             raise LostClaim(snapshot.id)
+        result.children = crawls.follow_links(session, links)
         if title and retry:
             snap_row = session.get(Snapshot, snapshot.id)
             if snap_row is not None:

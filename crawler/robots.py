@@ -1,0 +1,110 @@
+"""robots.txt for crawls: fetched at most once per host per crawl (per process), then cached.
+
+Only links a crawl *discovers* are checked; the seed URLs a person typed are
+archived regardless, like a browser bookmark. Fetching goes through the same
+allow-list as captures (every redirect hop is checked), with a short timeout
+and a byte cap. Unreachable robots.txt (5xx, network error, refused address)
+means "disallow all" as RFC 9309 asks; 401/403 too, other 4xx mean "allow all".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from urllib.parse import urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
+
+import httpx
+
+from crawler.errors import FetchRefused
+from crawler.urls import Network, check_fetch_allowed
+
+USER_AGENT = "AmberBot"
+MAX_REDIRECTS = 5
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def _parser(lines: Iterable[str] | None, *, allow_all: bool = False) -> RobotFileParser:
+    parser = RobotFileParser()
+    if lines is None:
+        parser.allow_all = allow_all
+        parser.disallow_all = not allow_all
+    else:
+        parser.parse(list(lines))
+    return parser
+
+
+def fetch_robots(
+    origin: str,
+    *,
+    networks: tuple[Network, ...],
+    timeout: float = 5.0,
+    max_bytes: int = 512 * 1024,
+) -> RobotFileParser:
+    """Download and parse ``origin/robots.txt``; never raises for network trouble."""
+    url = f"{origin}/robots.txt"
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                check_fetch_allowed(url, networks)
+                with client.stream("GET", url, headers={"User-Agent": USER_AGENT}) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    if response.status_code in (401, 403) or response.status_code >= 500:
+                        return _parser(None, allow_all=False)
+                    if response.status_code >= 400:
+                        return _parser(None, allow_all=True)
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body.extend(chunk)
+                        if len(body) >= max_bytes:
+                            break
+                    text = bytes(body[:max_bytes]).decode("utf-8", errors="replace")
+                    return _parser(text.splitlines())
+    except (httpx.HTTPError, FetchRefused):
+        return _parser(None, allow_all=False)
+    return _parser(None, allow_all=False)  # too many redirects
+
+
+class RobotsCache:
+    """Parsed robots.txt per (crawl, origin); concurrent askers for one key share one fetch."""
+
+    def __init__(self, *, timeout: float = 5.0, max_entries: int = 2048) -> None:
+        self.timeout = timeout
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._parsers: OrderedDict[tuple[str, str], RobotFileParser] = OrderedDict()
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+        self.fetches = 0
+
+    def allowed(self, url: str, *, crawl_id: str, networks: tuple[Network, ...]) -> bool:
+        parser = self._get((crawl_id, origin_of(url)), networks)
+        return parser.can_fetch(USER_AGENT, url)
+
+    def _get(self, key: tuple[str, str], networks: tuple[Network, ...]) -> RobotFileParser:
+        with self._lock:
+            if key in self._parsers:
+                self._parsers.move_to_end(key)
+                return self._parsers[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._parsers:
+                    return self._parsers[key]
+            parser = fetch_robots(key[1], networks=networks, timeout=self.timeout)
+            with self._lock:
+                self.fetches += 1
+                self._parsers[key] = parser
+                while len(self._parsers) > self.max_entries:
+                    self._parsers.popitem(last=False)
+                self._key_locks.pop(key, None)
+            return parser
+
+
+ROBOTS = RobotsCache()
