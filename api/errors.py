@@ -173,6 +173,14 @@ def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
     return safe
 
 
+def _too_large(cause: BaseException | None) -> PayloadTooLarge | None:
+    """The size refusal behind a body-read error, even wrapped by a middleware's task group."""
+    if isinstance(cause, BaseExceptionGroup):
+        found, _ = cause.split(PayloadTooLarge)
+        return _too_large(found.exceptions[0]) if found else None
+    return cause if isinstance(cause, PayloadTooLarge) else None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AmberError)
     async def _amber(request: Request, exc: AmberError) -> JSONResponse:
@@ -192,8 +200,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if isinstance(exc.__cause__, PayloadTooLarge):
-            cause = exc.__cause__
+        if cause := _too_large(exc.__cause__):
             return render(Problem(413, cause.code, cause.message), request)
         if exc.status_code == 400:
             message = "Malformed request body"

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field, StrictBool, StrictStr
+from sqlmodel import col, select
 
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import NOTES
@@ -18,6 +19,7 @@ from crawler.blobs import BlobStore
 from crawler.clock import iso
 from crawler.domains import notes
 from crawler.errors import NotFound
+from crawler.models import Workspace
 
 router = APIRouter(prefix="/api", tags=[NOTES])
 
@@ -81,6 +83,30 @@ class SnapshotCreate(BaseModel):
 
 class SnapshotDelete(BaseModel):
     snapshotId: StrictStr
+
+
+@router.get("/workspace")
+def list_workspaces(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The caller's workspaces, so a client can learn the ``workspaceId`` its notes need."""
+    rows = {
+        w.id: w
+        for w in session.exec(
+            select(Workspace).where(col(Workspace.id).in_(principal.workspace_ids))
+        )
+    }
+    return {
+        "data": [
+            {
+                "id": rows[wid].id,
+                "name": rows[wid].name,
+                "isDefault": wid == principal.default_workspace_id,
+                "role": "admin" if wid in principal.admin_workspace_ids else "member",
+                "createdAt": iso(rows[wid].created_at),
+            }
+            for wid in principal.workspace_ids
+            if wid in rows
+        ]
+    }
 
 
 @router.get("/notes")
