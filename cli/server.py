@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import typer
 
 from cli.common import cli_errors, configure_logging, settings
@@ -35,6 +37,9 @@ def serve(
         )
     )
     node.start()
+    # uvicorn re-raises SIGTERM once it has shut down; this no-op handler lets the
+    # `finally` below run, so workers finish or release their captures first.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info" if verbose else "warning")
     finally:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, delete, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from crawler.clock import as_utc, utcnow
+from crawler.clock import as_utc, iso, utcnow
 from crawler.models import Snapshot, SnapshotStatus
 
 
@@ -102,6 +102,11 @@ def mark_stopped(session: Session, worker_id: str) -> None:
     )
 
 
+def lost_after(heartbeat_seconds: float) -> float:
+    """Silence after which a worker counts as lost: three missed beats, at least two seconds."""
+    return max(3 * heartbeat_seconds, heartbeat_seconds + 2)
+
+
 def state_of(row: FleetWorker, *, now: datetime, lost_after: float) -> WorkerState:
     if row.stopped_at is not None:
         return WorkerState.stopped
@@ -121,6 +126,28 @@ def list_workers(
         query = query.where(col(FleetWorker.stopped_at).is_(None))
     rows = session.exec(query).all()
     return [WorkerView(row, state_of(row, now=now, lost_after=lost_after)) for row in rows]
+
+
+def describe(view: WorkerView) -> dict[str, Any]:
+    """One worker as `amber workers --json` and `GET /api/v1/workers` show it."""
+    row = view.row
+    beat = as_utc(row.last_heartbeat)
+    return {
+        "id": row.id,
+        "host": row.host,
+        "pid": row.pid,
+        "version": row.version,
+        "state": view.state.value,
+        "threads": row.threads,
+        "started_at": iso(row.started_at),
+        "last_heartbeat": iso(row.last_heartbeat),
+        "seconds_since_heartbeat": round((utcnow() - beat).total_seconds(), 1) if beat else None,
+        "stopped_at": iso(row.stopped_at),
+        "current_snapshot": row.current[0] if row.current else None,
+        "current_snapshot_ids": list(row.current),
+        "captures_done": row.done,
+        "captures_failed": row.failed,
+    }
 
 
 def prune(session: Session, *, stopped_for: float, lost_for: float) -> int:

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import dramatiq
+import redis
 from dramatiq.brokers.stub import StubBroker
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from crawler.settings import Settings
 
 CAPTURE_QUEUE = "captures"
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client that gives up fast: short socket timeouts and two quick retries.
+
+    With Redis down a send then fails in about a second (the row stays queued
+    for the reconciler) instead of hanging an API request for ten.
+    """
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2)
+    return redis.Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=2, retry=retry, health_check_interval=15
+    )
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
@@ -15,7 +30,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
         from dramatiq.brokers.redis import RedisBroker
 
-        broker: dramatiq.Broker = RedisBroker(url=settings.broker_url)
+        broker: dramatiq.Broker = RedisBroker(client=redis_client(settings.broker_url))
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")

@@ -17,10 +17,11 @@ from crawler import db
 from crawler.auth import create_token
 from crawler.blobs import BlobStore, open_blob_store
 from crawler.settings import Settings
-from extractors.browser import BrowserService
 from extractors.registry import EXTRACTORS
 from workers.actors import Actors, register_actors
 from workers.broker import make_broker
+from workers.fleet import fleet_middleware
+from workers.metrics import MeteredBrowser
 from workers.middleware import BrowserLifecycle
 from workers.periodic import JobContext
 from workers.reconciler import Reconciler
@@ -74,11 +75,13 @@ class Node:
             self.reconciler.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop; running captures get `timeout` seconds to finish (default: one capture budget)."""
         if self.reconciler is not None:
             self.reconciler.stop()
         if self.worker is not None:
-            self.worker.stop(timeout=int((self.settings.capture_timeout + 30) * 1000))
+            grace = self.settings.capture_timeout + 30 if timeout is None else timeout
+            self.worker.stop(timeout=int(grace * 1000))
         self.engine.dispose()
 
 
@@ -90,11 +93,13 @@ def build_node(
     broker = make_broker(settings)
     runtime: Runtime | None = None
     if workers:
-        browser = BrowserService(
+        browser = MeteredBrowser(
             executable_path=settings.chromium_executable(), extractors=EXTRACTORS
         )
         runtime = Runtime(settings=settings, engine=engine, blobs=blobs, browser=browser)
         broker.add_middleware(BrowserLifecycle(runtime))
+        for middleware in fleet_middleware(runtime, broker):
+            broker.add_middleware(middleware)
     actors = register_actors(broker, runtime)
     worker = (
         dramatiq.Worker(

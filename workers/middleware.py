@@ -16,5 +16,7 @@ class BrowserLifecycle(dramatiq.Middleware):
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.runtime.browser.start()
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # After, not before: Worker.stop lets running captures finish first, and
+        # they need the browser until then.
         self.runtime.browser.stop()

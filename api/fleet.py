@@ -1,0 +1,77 @@
+"""The fleet's own views: `GET /api/v1/workers` and Prometheus `/metrics`.
+
+Both read the database only, so any API node shows the whole fleet, whether or
+not it captures itself. Auth is the archive API's (bearer, X-ArchiveBox-API-Key
+or ?api_key=); a tenant sees other tenants' workers but not which of their
+snapshots those workers are capturing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from sqlmodel import Session
+
+from api.deps import ArchivePrincipalDep, SessionDep, StateDep
+from api.errors import ARCHIVE
+from crawler import fleet as registry
+from crawler import snapshots as snaps
+from crawler.auth import Principal
+from workers.metrics import fleet_metrics
+
+router = APIRouter(tags=[ARCHIVE])
+
+
+def _redact(session: Session, principal: Principal, items: list[dict[str, Any]]) -> None:
+    if principal.is_admin:
+        return
+    current = [sid for item in items for sid in item["current_snapshot_ids"]]
+    mine = registry.visible_snapshot_ids(session, current, principal.workspace_ids)
+    for item in items:
+        item["current_snapshot_ids"] = [s for s in item["current_snapshot_ids"] if s in mine]
+        item["current_snapshot"] = next(iter(item["current_snapshot_ids"]), None)
+
+
+@router.get("/api/v1/workers")
+def list_workers(
+    session: SessionDep,
+    principal: ArchivePrincipalDep,
+    state: StateDep,
+    include_stopped: bool = False,
+) -> dict[str, Any]:
+    """Every worker process with its last heartbeat; silent ones show as `lost`."""
+    views = registry.list_workers(
+        session,
+        lost_after=registry.lost_after(state.settings.heartbeat_seconds),
+        include_stopped=include_stopped,
+    )
+    items = [registry.describe(v) for v in views]
+    _redact(session, principal, items)
+    counts = {s.value: sum(1 for v in views if v.state == s) for s in registry.WorkerState}
+    return {"count": len(items), **counts, "items": items}
+
+
+class _Snapshot:
+    """A one-shot collector over numbers already read from the database."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.metrics
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(session: SessionDep, principal: ArchivePrincipalDep, state: StateDep) -> Response:
+    """Queue depth, captures, durations, failures and browser restarts, fleet-wide."""
+    queue = snaps.count_by_status(session)
+    views = registry.list_workers(
+        session, lost_after=registry.lost_after(state.settings.heartbeat_seconds)
+    )
+    collector_registry = CollectorRegistry(auto_describe=False)
+    collector_registry.register(_Snapshot(list(fleet_metrics(queue, views))))  # type: ignore[arg-type]
+    return Response(generate_latest(collector_registry), media_type=CONTENT_TYPE_LATEST)
