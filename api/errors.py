@@ -78,6 +78,12 @@ CONTENTFUL_IDS = {
 }
 
 
+CONTENTFUL_DETAILS: dict[str, dict[str, Any]] = {
+    "NotFound": {"type": "Resource"},
+    "AccessDenied": {"reasons": ["Access denied"]},
+}
+
+
 def _contentful(problem: Problem, request: Request) -> tuple[int, Any]:
     error_id = (
         problem.code
@@ -90,7 +96,9 @@ def _contentful(problem: Problem, request: Request) -> tuple[int, Any]:
         "message": problem.message,
         "details": problem.details
         if problem.details is not None
-        else ({"errors": problem.field_errors} if problem.field_errors else {}),
+        else ({"errors": problem.field_errors} if problem.field_errors else {})
+        # the official clients read details.type (404) and details.reasons (403)
+        or CONTENTFUL_DETAILS.get(error_id, {}),
         "requestId": getattr(request.state, "request_id", uuid.uuid4().hex),
     }
     return problem.status, body
