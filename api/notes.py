@@ -1,8 +1,9 @@
 """Sidvy's notes and note-snapshot API under /api: every answer is wrapped in ``{data: ...}``.
 
-Notes belong to a workspace (``workspaceId`` is the workspace's UUID); any
-member may read and edit them. Snapshots of a note are taken automatically on
-every content change and on request; a note keeps its newest five.
+Notes belong to a workspace (``workspaceId`` is the workspace's UUID, listed by
+``GET /api/workspace``); any member may read and edit them. Snapshots of a note
+are taken automatically on every content change and on request; a note keeps
+its newest five.
 """
 
 from __future__ import annotations
