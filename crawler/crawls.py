@@ -89,8 +89,10 @@ def _insert_ignore(session: Session, row: dict[str, Any]) -> bool:
     """Insert a CrawlUrl unless the crawl already has it; True when this call inserted it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(CrawlUrl).values(**row).on_conflict_do_nothing()
-    return bool(session.exec(statement).rowcount == 1)  # type: ignore[call-overload]
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT through SQLAlchemy.
+    table = CrawlUrl.__table__  # type: ignore[attr-defined]
+    statement = insert(table).values(**row).on_conflict_do_nothing().returning(table.c.url_key)
+    return session.connection().execute(statement).first() is not None
 
 
 def _record(
