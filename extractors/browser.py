@@ -23,7 +23,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout
 from extractors.base import Extractor
-from extractors.page import CaptureOutcome, CaptureRequest, capture_page
+from extractors.page import CaptureOutcome, CaptureRequest, PreparedPage, capture_page, prepare_page
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class BrowserService:
         self._browser: Browser | None = None
         self._lock: asyncio.Lock | None = None
         self._started = False
+        self._spare: asyncio.Task[PreparedPage] | None = None
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -107,9 +108,11 @@ class BrowserService:
         """Capture on the live browser; if it died under us, relaunch and try once more."""
         for attempt in (1, 2):
             browser = await self._ensure_browser()
+            prepared = await self._take_spare(browser)
             try:
                 return await asyncio.wait_for(
-                    capture_page(browser, request, self.extractors), timeout=request.timeout
+                    capture_page(browser, request, self.extractors, prepared),
+                    timeout=request.timeout,
                 )
             except TimeoutError as exc:
                 raise CaptureTimeout(
@@ -121,8 +124,38 @@ class BrowserService:
                     raise
         raise AssertionError("unreachable")
 
+    async def _take_spare(self, browser: Browser) -> PreparedPage | None:
+        """Hand out the context prepared during the previous capture and start the next one.
+
+        Opening a context and its first page costs a renderer start-up (~150 ms);
+        preparing it while the previous page is still being extracted hides that.
+        """
+        spare, self._spare = self._spare, None
+        self._spare = asyncio.ensure_future(prepare_page(browser))
+        if spare is None:
+            return None
+        try:
+            prepared = await spare
+        except (CaptureError, PlaywrightError):
+            return None
+        if prepared.context.browser is not browser:
+            await prepared.close()
+            return None
+        return prepared
+
+    async def _drop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return
+        try:
+            prepared = await spare
+        except (CaptureError, PlaywrightError, asyncio.CancelledError):
+            return
+        await prepared.close()
+
     async def _discard(self, browser: Browser) -> None:
         """Forget a dead browser so the next capture launches a fresh one."""
+        await self._drop_spare()
         if self._browser is browser:
             self._browser = None
             self.restarts += 1
@@ -160,6 +193,7 @@ class BrowserService:
             return
 
         async def _shutdown() -> None:
+            await self._drop_spare()
             if self._browser is not None:
                 with contextlib.suppress(PlaywrightError):
                     await self._browser.close()

@@ -38,7 +38,10 @@ class FaviconExtractor:
             (
                 e
                 for e in page.recorder.exchanges
-                if e.url == href and e.response and e.response.body_path
+                if e.url == href
+                and e.response is not None
+                and e.response.status < 400
+                and e.response.body_path is not None
             ),
             None,
         )

@@ -8,9 +8,8 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Dialog, Download, Page, Route
+from playwright.async_api import Browser, BrowserContext, CDPSession, Dialog, Download, Page
 from playwright.async_api import Error as PlaywrightError
 
 from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout, FetchRefused, PageTooLarge
@@ -35,13 +34,13 @@ AUTOSCROLL_JS = """
 async (maxSteps) => {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const root = document.scrollingElement || document.documentElement;
-  let lastHeight = -1;
+  if (root.scrollHeight <= window.innerHeight + 2) return;
   for (let i = 0; i < maxSteps; i++) {
+    const before = root.scrollHeight;
     window.scrollBy(0, window.innerHeight);
-    await sleep(120);
+    await sleep(30);
     const atBottom = window.scrollY + window.innerHeight >= root.scrollHeight - 2;
-    if (atBottom && root.scrollHeight === lastHeight) break;
-    lastHeight = root.scrollHeight;
+    if (atBottom && root.scrollHeight === before) break;
   }
   window.scrollTo(0, 0);
 }
@@ -80,6 +79,7 @@ class LoadedPage:
     download_path: Path | None = None
     notes: list[str] = field(default_factory=list)
     _html: str | None = None
+    _html_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def main_response(self) -> HttpResponse | None:
@@ -111,8 +111,10 @@ class LoadedPage:
         return self.request.workdir / "out"
 
     async def html(self) -> str:
-        if self._html is None:
-            self._html = await self.page.content()
+        """The serialised DOM, taken once and shared by every extractor that reads it."""
+        async with self._html_lock:
+            if self._html is None:
+                self._html = await self.page.content()
         return self._html
 
 
@@ -134,25 +136,6 @@ def playwright_errors(url: str) -> Iterator[None]:
             raise FetchRefused(f"{url} was refused by the fetch allow-list") from exc
         transient = any(code in message for code in TRANSIENT_NET_ERRORS)
         raise CaptureError(f"failed to load {url}: {message}", transient=transient) from exc
-
-
-def _guard(allowed: tuple[Network, ...], blocked: list[str]) -> Any:
-    """A route handler that refuses requests to addresses the operator has not allowed."""
-
-    async def handle(route: Route) -> None:
-        url = route.request.url
-        if not url.startswith(("http://", "https://")):
-            await route.continue_()
-            return
-        try:
-            await asyncio.to_thread(check_fetch_allowed, url, allowed)
-        except FetchRefused as exc:
-            blocked.append(f"{url} ({exc.message})")
-            await route.abort("blockedbyclient")
-            return
-        await route.continue_()
-
-    return handle
 
 
 async def _navigate(
@@ -199,32 +182,68 @@ async def _navigate(
             await asyncio.gather(nav, budget, download, return_exceptions=True)
 
 
-async def capture_page(
-    browser: Browser, request: CaptureRequest, extractors: Mapping[str, Extractor]
-) -> CaptureOutcome:
-    """Open a fresh context, load the page once, then run each requested extractor on it."""
-    await asyncio.to_thread(check_fetch_allowed, request.url, request.allowed_networks)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + request.timeout
-    spool = request.workdir / "spool"
-    spool.mkdir(parents=True, exist_ok=True)
-    (request.workdir / "out").mkdir(parents=True, exist_ok=True)
-    blocked: list[str] = []
-    with playwright_errors(request.url):
+@dataclass(slots=True)
+class PreparedPage:
+    """A fresh context with its page and CDP session, made before it is needed."""
+
+    context: BrowserContext
+    page: Page
+    cdp: CDPSession
+    downloads: asyncio.Queue[Download]
+
+    async def close(self) -> None:
+        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+            await self.context.close()
+
+
+async def prepare_page(browser: Browser) -> PreparedPage:
+    """A new browser context per capture, so cookies, storage and workers never leak."""
+    with playwright_errors("about:blank"):
         context = await browser.new_context(
             service_workers="block",
             accept_downloads=True,
             viewport=VIEWPORT,  # type: ignore[arg-type]
         )
-    try:
-        with playwright_errors(request.url):
-            await context.route("**/*", _guard(request.allowed_networks, blocked))
+        try:
             page = await context.new_page()
             cdp = await context.new_cdp_session(page)
-        page.on("dialog", lambda dialog: asyncio.ensure_future(_dismiss(dialog)))
-        downloads: asyncio.Queue[Download] = asyncio.Queue()
-        page.on("download", downloads.put_nowait)
-        recorder = NetworkRecorder(cdp, spool, max_bytes=request.max_bytes)
+        except BaseException:
+            with contextlib.suppress(PlaywrightError):
+                await context.close()
+            raise
+    page.on("dialog", lambda dialog: asyncio.ensure_future(_dismiss(dialog)))
+    downloads: asyncio.Queue[Download] = asyncio.Queue()
+    page.on("download", downloads.put_nowait)
+    return PreparedPage(context=context, page=page, cdp=cdp, downloads=downloads)
+
+
+async def capture_page(
+    browser: Browser,
+    request: CaptureRequest,
+    extractors: Mapping[str, Extractor],
+    prepared: PreparedPage | None = None,
+) -> CaptureOutcome:
+    """Load the page once in a fresh context, then run each requested extractor on it."""
+    try:
+        await asyncio.to_thread(check_fetch_allowed, request.url, request.allowed_networks)
+        prepared = prepared or await prepare_page(browser)
+    except BaseException:
+        if prepared is not None:
+            await prepared.close()
+        raise
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + request.timeout
+    spool = request.workdir / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    (request.workdir / "out").mkdir(parents=True, exist_ok=True)
+    context, page, downloads = prepared.context, prepared.page, prepared.downloads
+    try:
+        recorder = NetworkRecorder(
+            prepared.cdp,
+            spool,
+            max_bytes=request.max_bytes,
+            allowed_networks=request.allowed_networks,
+        )
         with playwright_errors(request.url):
             await recorder.start()
         notes: list[str] = []
@@ -255,7 +274,7 @@ async def capture_page(
                 await asyncio.wait_for(
                     page.evaluate(AUTOSCROLL_JS, 25), timeout=max(0.5, min(6.0, remaining() * 0.3))
                 )
-            await recorder.wait_idle(quiet=0.3, timeout=max(0.2, min(5.0, remaining() * 0.3)))
+            await recorder.wait_idle(quiet=0.12, timeout=max(0.2, min(5.0, remaining() * 0.3)))
         await recorder.settle(timeout=max(0.5, min(10.0, remaining() * 0.5)))
         if recorder.over_budget.is_set():
             raise PageTooLarge(f"page exceeded its size budget of {request.max_bytes} bytes")
@@ -263,15 +282,37 @@ async def capture_page(
         outcome = CaptureOutcome(
             final_url=loaded.final_url,
             status_code=loaded.main_response.status if loaded.main_response else None,
-            blocked=blocked,
+            blocked=recorder.blocked,
             notes=notes,
         )
-        for name in request.plugins:
-            outcome.outputs[name] = await _run_one(name, extractors[name], loaded)
+        outcome.outputs = await _run_extractors(request.plugins, extractors, loaded)
         return outcome
     finally:
-        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
-            await context.close()
+        await prepared.close()
+
+
+PAGE_BOUND = ("screenshot", "pdf")  # change how the page renders: run one after the other
+RUNS_LAST = ("warc",)  # sees every exchange, including ones other extractors made
+
+
+async def _run_extractors(
+    plugins: tuple[str, ...], extractors: Mapping[str, Extractor], loaded: LoadedPage
+) -> dict[str, ExtractorOutput]:
+    """Run extractors concurrently where they only read the page; keep registry order."""
+
+    async def chain(names: list[str]) -> list[ExtractorOutput]:
+        return [await _run_one(name, extractors[name], loaded) for name in names]
+
+    bound = [n for n in plugins if n in PAGE_BOUND]
+    last = [n for n in plugins if n in RUNS_LAST]
+    free = [n for n in plugins if n not in PAGE_BOUND and n not in RUNS_LAST]
+    groups = [chain(bound), *(chain([n]) for n in free)]
+    done: dict[str, ExtractorOutput] = {}
+    for outputs in await asyncio.gather(*groups):
+        done.update({o.plugin: o for o in outputs})
+    for output in await chain(last):
+        done[output.plugin] = output
+    return {name: done[name] for name in plugins}
 
 
 async def _run_one(name: str, extractor: Extractor, loaded: LoadedPage) -> ExtractorOutput:

@@ -22,6 +22,9 @@ from typing import Any
 from playwright.async_api import CDPSession
 from playwright.async_api import Error as PlaywrightError
 
+from crawler.errors import FetchRefused
+from crawler.urls import Network, check_fetch_allowed
+
 log = logging.getLogger(__name__)
 
 HeaderList = list[tuple[str, str]]
@@ -105,8 +108,17 @@ def _wall(params: dict[str, Any]) -> datetime:
 class NetworkRecorder:
     """Collects exchanges for one page; `settle()` waits for every body to be spooled."""
 
-    def __init__(self, cdp: CDPSession, spool_dir: Path, *, max_bytes: int) -> None:
+    def __init__(
+        self,
+        cdp: CDPSession,
+        spool_dir: Path,
+        *,
+        max_bytes: int,
+        allowed_networks: tuple[Network, ...] = (),
+    ) -> None:
         self.cdp = cdp
+        self.allowed_networks = allowed_networks
+        self._verdicts: dict[str, str | None] = {}  # origin -> refusal reason, None = allowed
         self.spool_dir = spool_dir
         self.max_bytes = max_bytes
         self.received_bytes = 0
@@ -136,11 +148,18 @@ class NetworkRecorder:
             "Network.enable",
             {"maxTotalBufferSize": 200 * 1024 * 1024, "maxResourceBufferSize": 100 * 1024 * 1024},
         )
-        # Documents that Chromium hands to a viewer (PDF) report the viewer's HTML from
-        # Network.getResponseBody; pausing documents at the response stage gives the real bytes.
-        self.cdp.on("Fetch.requestPaused", self._on_document_paused)
+        # Every request pauses once so the allow-list can refuse it before it leaves the
+        # browser. Documents also pause at the response stage: for a document Chromium hands
+        # to a viewer (PDF), Network.getResponseBody returns the viewer's HTML, not the bytes.
+        self.cdp.on("Fetch.requestPaused", self._on_paused)
         await self.cdp.send(
-            "Fetch.enable", {"patterns": [{"resourceType": "Document", "requestStage": "Response"}]}
+            "Fetch.enable",
+            {
+                "patterns": [
+                    {"urlPattern": "*", "requestStage": "Request"},
+                    {"resourceType": "Document", "requestStage": "Response"},
+                ]
+            },
         )
 
     # -- events -------------------------------------------------------------------
@@ -226,13 +245,38 @@ class NetworkRecorder:
             return
         hop = pending.hops[-1]
         hop.failed = params.get("blockedReason") or params.get("errorText") or "failed"
-        if params.get("blockedReason") or "BLOCKED_BY_CLIENT" in (params.get("errorText") or ""):
-            self.blocked.append(hop.url)
 
-    def _on_document_paused(self, params: dict[str, Any]) -> None:
-        task = asyncio.ensure_future(self._keep_document_body(params))
-        self._body_tasks.add(task)
-        task.add_done_callback(self._body_tasks.discard)
+    def _on_paused(self, params: dict[str, Any]) -> None:
+        at_response = "responseStatusCode" in params or "responseErrorReason" in params
+        if at_response:
+            task = asyncio.ensure_future(self._keep_document_body(params))
+            self._body_tasks.add(task)
+            task.add_done_callback(self._body_tasks.discard)
+        else:
+            asyncio.ensure_future(self._guard(params))
+
+    async def _guard(self, params: dict[str, Any]) -> None:
+        """Let the request go on only if its host resolves to an allowed address."""
+        url = params["request"]["url"]
+        request_id = params["requestId"]
+        reason: str | None = None
+        if url.startswith(("http://", "https://")):
+            origin = url.split("/", 3)[2]
+            if origin not in self._verdicts:
+                try:
+                    await asyncio.to_thread(check_fetch_allowed, url, self.allowed_networks)
+                    self._verdicts[origin] = None
+                except FetchRefused as exc:
+                    self._verdicts[origin] = exc.message
+            reason = self._verdicts[origin]
+        with contextlib.suppress(PlaywrightError):
+            if reason is None:
+                await self.cdp.send("Fetch.continueRequest", {"requestId": request_id})
+            else:
+                self.blocked.append(f"{url} ({reason})")
+                await self.cdp.send(
+                    "Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"}
+                )
 
     async def _keep_document_body(self, params: dict[str, Any]) -> None:
         """Spool a non-HTML document's real bytes; always let the response continue."""
@@ -310,7 +354,7 @@ class NetworkRecorder:
         while loop.time() < deadline:
             if not self._inflight and loop.time() - self._last_activity >= quiet:
                 return True
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         return False
 
     async def settle(self, timeout: float) -> None:

@@ -1,0 +1,139 @@
+"""Capture throughput: Amber's full pipeline against a bare Playwright loop, in one run.
+
+    .venv/bin/python bench/capture.py [--pages N] [--threads T]
+
+The floor is a bare loop over the same local pages: a fresh context per page,
+load, `content()`, full-page screenshot and PDF, writing nothing. Amber does all
+that plus the WARC (CDP recording), favicon, headers, readable text, blobs and
+database rows. Amber is measured twice: one capture at a time (like the floor)
+and with its default worker threads (how `amber serve` runs). Goal: Amber
+>= 0.8x the floor's pages/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playwright.async_api import async_playwright  # noqa: E402
+
+from crawler import db  # noqa: E402
+from crawler import snapshots as snaps  # noqa: E402
+from crawler.auth import ensure_user, principal_for_user  # noqa: E402
+from crawler.settings import load_settings  # noqa: E402
+from extractors.browser import CHROMIUM_FLAGS  # noqa: E402
+from tests.site import TestSite  # noqa: E402
+
+
+def corpus(site: TestSite, count: int, tag: str) -> list[str]:
+    """Half rich pages (JS fetch, CSS, images, lazy image, iframe), half small pages."""
+    urls = []
+    for i in range(count):
+        path = f"/page.html?bench={tag}{i}" if i % 2 == 0 else f"/p/{tag}{i}"
+        urls.append(site.url(path))
+    return urls
+
+
+async def bare_loop(urls: list[str], executable: str | None) -> float:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=list(CHROMIUM_FLAGS)
+        )
+        started = time.perf_counter()
+        for url in urls:
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            page = await context.new_page()
+            await page.goto(url, wait_until="load")
+            await page.content()
+            await page.screenshot(full_page=True)
+            await page.pdf()
+            await context.close()
+        elapsed = time.perf_counter() - started
+        await browser.close()
+    return elapsed
+
+
+def amber_pipeline(urls: list[str], threads: int) -> tuple[float, int]:
+    """Full pipeline through the embedded node (Dramatiq stub broker + worker threads)."""
+    from workers.embedded import build_node
+
+    data_dir = Path(tempfile.mkdtemp(prefix="amber-bench-"))
+    settings = load_settings(
+        data_dir=data_dir, allowed_networks="127.0.0.1/32", worker_threads=threads
+    )
+    node = build_node(settings, reconcile=False)
+    node.start()
+    try:
+        # Warm the browser outside the timed region, as the floor's launch is untimed.
+        assert node.runtime is not None
+        node.runtime.browser.start()
+        with db.session_scope(node.engine) as session:
+            principal = principal_for_user(session, ensure_user(session, "bench"))
+            outcome = snaps.add_urls(
+                session, principal=principal, entries=[snaps.UrlEntry(url=u) for u in urls]
+            )
+        started = time.perf_counter()
+        node.dispatch(outcome.queued_ids)
+        from sqlmodel import Session, col, func, select
+
+        from crawler.models import Snapshot
+
+        while True:
+            with Session(node.engine) as session:
+                done = session.exec(
+                    select(func.count())
+                    .select_from(Snapshot)
+                    .where(col(Snapshot.status).in_(["succeeded", "failed"]))
+                ).one()
+            if done >= len(urls):
+                break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        with Session(node.engine) as session:
+            ok = session.exec(
+                select(func.count()).select_from(Snapshot).where(Snapshot.status == "succeeded")
+            ).one()
+        return elapsed, int(ok)
+    finally:
+        node.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pages", type=int, default=24)
+    parser.add_argument("--threads", type=int, default=load_settings().worker_threads)
+    args = parser.parse_args()
+    site = TestSite().start()
+    executable = load_settings().chromium_executable()
+    try:
+        warmup = corpus(site, 2, "warm")
+        asyncio.run(bare_loop(warmup, executable))
+        floor_s = asyncio.run(bare_loop(corpus(site, args.pages, "floor"), executable))
+        seq_s, seq_ok = amber_pipeline(corpus(site, args.pages, "seq"), threads=1)
+        par_s, par_ok = amber_pipeline(corpus(site, args.pages, "par"), threads=args.threads)
+    finally:
+        site.stop()
+    floor = args.pages / floor_s
+    seq = args.pages / seq_s
+    par = args.pages / par_s
+    print(f"pages: {args.pages} (half rich pages, half small pages), local test site")
+    print(f"bare Playwright loop (floor) : {floor:6.2f} pages/s  ({floor_s:.2f} s)")
+    print(
+        f"Amber pipeline, 1 thread     : {seq:6.2f} pages/s  ({seq_s:.2f} s, {seq_ok} ok)"
+        f"  ratio {seq / floor:.2f}x"
+    )
+    print(
+        f"Amber pipeline, {args.threads} threads    : {par:6.2f} pages/s  ({par_s:.2f} s, "
+        f"{par_ok} ok)  ratio {par / floor:.2f}x"
+    )
+    print("goal: Amber >= 0.80x the floor")
+
+
+if __name__ == "__main__":
+    main()
