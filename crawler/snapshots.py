@@ -202,13 +202,10 @@ def get_snapshot(session: Session, principal: Principal, ref: str) -> Snapshot:
     ref = (ref or "").strip()
     if not ref or len(ref) > 64:
         raise NotFound(f"Snapshot {ref!r} not found")
-    query = select(Snapshot).where(
-        or_(
-            Snapshot.id == ref,
-            Snapshot.timestamp == ref,
-            col(Snapshot.id).startswith(ref) if len(ref) >= 4 else False,
-        )
-    )
+    matches = [col(Snapshot.id) == ref, col(Snapshot.timestamp) == ref]
+    if len(ref) >= 4:
+        matches.append(col(Snapshot.id).startswith(ref, autoescape=True))
+    query = select(Snapshot).where(or_(*matches))
     if not principal.is_admin:
         query = query.where(col(Snapshot.workspace_id).in_(principal.workspace_ids))
     rows = session.exec(query.limit(2)).all()

@@ -108,7 +108,7 @@ def _resolve(host: str) -> tuple[str, ...]:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise FetchRefused(f"cannot resolve host {host!r}: {exc}") from exc
-    return tuple(sorted({info[4][0] for info in infos}))
+    return tuple(sorted({str(info[4][0]) for info in infos}))
 
 
 def check_fetch_allowed(url: str, allowed: Iterable[Network]) -> None:

@@ -77,7 +77,7 @@ class FaviconExtractor:
                     status=response.status,
                     reason=response.status_text,
                     protocol="HTTP/1.1",
-                    headers=[(h["name"], h["value"]) for h in await response.headers_array()],
+                    headers=[(h["name"], h["value"]) for h in response.headers_array],
                     mimetype=content_type,
                     body_path=spooled,
                 ),

@@ -213,8 +213,9 @@ class NetworkRecorder:
         pending = self._pending.setdefault(params["requestId"], _Pending())
         pending.response_extra.append(params)
         index = len(pending.response_extra) - 1
-        if index < len(pending.hops) and pending.hops[index].response is not None:
-            self._apply_extra(pending.hops[index].response, params)
+        response = pending.hops[index].response if index < len(pending.hops) else None
+        if response is not None:
+            self._apply_extra(response, params)
 
     def _on_data(self, params: dict[str, Any]) -> None:
         self._touch()
