@@ -8,10 +8,13 @@ Every path also answers with a trailing slash, as Grafana's router does.
 
 from __future__ import annotations
 
+import html
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from sqlmodel import Session, col, select
 
@@ -33,8 +36,12 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 def _route(method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
     """Register `path` and, hidden from the schema, `path/`."""
 
+    in_schema = options.pop("include_in_schema", True)
+
     def register(handler: Handler) -> Handler:
-        router.add_api_route(path, handler, methods=[method], **options)
+        router.add_api_route(
+            path, handler, methods=[method], include_in_schema=in_schema, **options
+        )
         router.add_api_route(
             path + "/", handler, methods=[method], include_in_schema=False, **options
         )
@@ -173,6 +180,20 @@ def get_snapshot(
         },
         "dashboard": snaps.dashboard_of(state.blobs, row),
     }
+
+
+@_route("GET", "/dashboard/snapshot/{key}", response_class=HTMLResponse, include_in_schema=False)
+def snapshot_page(key: str, session: SessionDep, state: StateDep) -> HTMLResponse:
+    """The page a snapshot's `url` points at: Grafana's viewer is not here, so show the model."""
+    row = snaps.by_key(session, key)
+    model = json.dumps(snaps.dashboard_of(state.blobs, row), indent=2, ensure_ascii=False)
+    name = html.escape(row.name)
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{name}</title></head>"
+        f"<body><h1>{name}</h1><p>Snapshot taken {iso(row.created_at)}, "
+        f"expires {iso(row.expires_at)}.</p><pre>{html.escape(model)}</pre></body></html>"
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "public, max-age=3600"})
 
 
 @_route("DELETE", "/api/snapshots/{key}")

@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaUnauthorizedError
 
+from crawler.auth import create_token
 from crawler.blobs import LocalBlobStore
+from crawler.db import make_engine, session_scope
 from tests.conftest import amber_env, run_amber
 from tests.services import AmberServer
 
@@ -57,11 +59,21 @@ class Stack:
         return sum(1 for _ in LocalBlobStore(self.data_dir / "blobs").iter_hashes())
 
 
-def _token(env: dict[str, str], user: str, workspace: str) -> str:
-    args = ["token", "create", "--user", user] + (["--workspace", workspace] if workspace else [])
-    done = run_amber(env, *args)
+def _tokens(env: dict[str, str], database_url: str) -> dict[str, str]:
+    """Alice's token through the real CLI; the others straight through `create_token` on the
+    server's database, which is the same code without a subprocess per user."""
+    done = run_amber(env, "token", "create", "--user", "alice")
     assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+    tokens = {"alice": done.stdout.strip().splitlines()[-1]}
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            for user, workspace in USERS.items():
+                if user != "alice":
+                    tokens[user] = create_token(session, user, workspace_name=workspace or None)
+    finally:
+        engine.dispose()
+    return tokens
 
 
 def _start(data_dir: Path, database_url: str, **extra: str) -> Stack:
@@ -70,8 +82,7 @@ def _start(data_dir: Path, database_url: str, **extra: str) -> Stack:
         env["AMBER_DATABASE_URL"] = database_url
     server = AmberServer(env=env, args=("--no-workers",)).start()
     stack = Stack(server=server, data_dir=data_dir, database_url=database_url)
-    for user, workspace in USERS.items():
-        stack.tokens[user] = _token(env, user, workspace)
+    stack.tokens = _tokens(env, database_url)
     return stack
 
 
@@ -117,7 +128,7 @@ def test_create_read_and_delete_with_grafana_client(grafana: Stack) -> None:
     dashboard = _dashboard("Create me")
 
     # When she snapshots it without keys
-    created = api.snapshots.create_new_snapshot(dashboard=dashboard, name="First")
+    created = api.snapshots.create_new_snapshot(dashboard=dashboard, name="First <one>")
 
     # Then Grafana's answer comes back with generated 32-character keys and absolute URLs
     assert set(created) == {"key", "deleteKey", "url", "deleteUrl", "id"}
@@ -144,6 +155,10 @@ def test_create_read_and_delete_with_grafana_client(grafana: Stack) -> None:
         raw = http.get(f"/api/snapshots/{created['key']}/")
     assert raw.status_code == 200
     assert raw.headers["cache-control"] == "public, max-age=3600"
+    # ...and the share URL itself opens a page showing the model
+    page = httpx.get(created["url"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<h1>First &lt;one&gt;</h1>" in page.text and "Create me" in page.text
 
     # When alice deletes it by key
     deleted = api.snapshots.delete_snapshot_by_key(created["key"])

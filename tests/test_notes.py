@@ -14,7 +14,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from crawler.auth import create_token
 from crawler.blobs import LocalBlobStore
+from crawler.db import make_engine, session_scope
 from crawler.domains.bodies import canonical_json
 from tests.conftest import amber_env, run_amber
 from tests.services import AmberServer
@@ -48,6 +50,23 @@ class Stack:
         return sum(1 for _ in LocalBlobStore(self.data_dir / "blobs").iter_hashes())
 
 
+def _tokens(env: dict[str, str], database_url: str) -> dict[str, str]:
+    """Alice's token through the real CLI; the others straight through `create_token` on the
+    server's database, which is the same code without a subprocess per user."""
+    done = run_amber(env, "token", "create", "--user", "alice")
+    assert done.returncode == 0, done.stderr
+    tokens = {"alice": done.stdout.strip().splitlines()[-1]}
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            for user, workspace in USERS.items():
+                if user != "alice":
+                    tokens[user] = create_token(session, user, workspace_name=workspace or None)
+    finally:
+        engine.dispose()
+    return tokens
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def sidvy(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -60,13 +79,8 @@ def sidvy(
         env["AMBER_DATABASE_URL"] = url
     server = AmberServer(env=env, args=("--no-workers",)).start()
     stack = Stack(server=server, data_dir=data_dir, database_url=url)
-    for user, workspace in USERS.items():
-        args = ["token", "create", "--user", user] + (
-            ["--workspace", workspace] if workspace else []
-        )
-        done = run_amber(env, *args)
-        assert done.returncode == 0, done.stderr
-        stack.tokens[user] = done.stdout.strip().splitlines()[-1]
+    stack.tokens = _tokens(env, url)
+    for user in USERS:
         with stack.http(user) as http:
             listed = http.get("/api/workspace").json()["data"]
         stack.workspaces[user] = {w["name"]: w["id"] for w in listed}
