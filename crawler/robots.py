@@ -29,13 +29,15 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
+DISALLOW_ALL = ("User-agent: *", "Disallow: /")
+
+
 def _parser(lines: Iterable[str] | None, *, allow_all: bool = False) -> RobotFileParser:
+    """A parser for these lines; without lines, one that allows or refuses everything."""
     parser = RobotFileParser()
     if lines is None:
-        parser.allow_all = allow_all
-        parser.disallow_all = not allow_all
-    else:
-        parser.parse(list(lines))
+        lines = () if allow_all else DISALLOW_ALL
+    parser.parse(list(lines))
     return parser
 
 
