@@ -58,5 +58,18 @@ def archive_principal(request: Request, session: SessionDep) -> Principal:
     return authenticate(session, archivebox_token(request))
 
 
+WEB_COOKIE = "amber_token"
+
+
+def browser_principal(request: Request, session: SessionDep) -> Principal:
+    """For GET pages and archived files only: the web UI's cookie, or any API token form.
+
+    The cookie is HttpOnly and SameSite=Strict and never accepted on a route that
+    changes state, so it cannot be used for cross-site request forgery.
+    """
+    return authenticate(session, request.cookies.get(WEB_COOKIE) or archivebox_token(request))
+
+
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+BrowserPrincipalDep = Annotated[Principal, Depends(browser_principal)]
 ArchivePrincipalDep = Annotated[Principal, Depends(archive_principal)]

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlmodel import col, select
 
-from api.deps import ArchivePrincipalDep, SessionDep, StateDep
+from api.deps import BrowserPrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import snapshots as snaps
 from crawler.errors import NotFound
@@ -32,7 +32,7 @@ def _files(session: Any, snapshot_id: str) -> dict[str, dict[str, Any]]:
 
 @router.get("/archive/{timestamp}/{path:path}", response_model=None)
 def archived_file(
-    timestamp: str, path: str, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
+    timestamp: str, path: str, session: SessionDep, principal: BrowserPrincipalDep, state: StateDep
 ) -> Response:
     snapshot = snaps.get_snapshot(session, principal, timestamp)
     files = _files(session, snapshot.id)

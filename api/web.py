@@ -1,0 +1,179 @@
+"""A small server-rendered web UI: browse, search, and open or replay what was archived.
+
+It reads the same store as the API and signs in with an API token kept in an
+HttpOnly, SameSite=Strict cookie, which is only honoured on GET pages and
+archived files, so no state-changing request can ride on it.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from api.deps import WEB_COOKIE as COOKIE
+from api.deps import SessionDep, browser_principal
+from api.errors import WEB
+from crawler import snapshots as snaps
+from crawler.auth import Principal, authenticate
+from crawler.clock import iso
+from crawler.errors import Unauthorized
+from crawler.snapshot_query import SnapshotFilters, query_snapshots
+
+router = APIRouter(tags=[WEB], include_in_schema=False)
+PAGE_SIZE = 50
+
+STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafaf7}
+header{background:#b3541e;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1rem;align-items:center}
+header a{color:#fff;text-decoration:none;font-weight:600}
+main{padding:1rem 1.2rem;max-width:1100px}
+table{border-collapse:collapse;width:100%}
+td,th{padding:.35rem .5rem;border-bottom:1px solid #e4e0d8;text-align:left;vertical-align:top}
+.st-succeeded{color:#2e7d32}.st-failed{color:#c62828}.st-queued,.st-started{color:#ef6c00}
+.tag{background:#f1e4d8;border-radius:4px;padding:0 .35rem;margin-right:.2rem;font-size:.85em}
+img.shot{max-width:100%;border:1px solid #ddd}input[type=search]{width:22rem;padding:.3rem}
+"""
+
+
+def optional_principal(request: Request, session: SessionDep) -> Principal | None:
+    try:
+        return browser_principal(request, session)
+    except Unauthorized:
+        return None
+
+
+WebPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def page(title: str, body: str, *, user: str | None = None) -> HTMLResponse:
+    who = f"<span>{escape(user)}</span> <a href='/web/logout'>sign out</a>" if user else ""
+    return HTMLResponse(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)} · Amber</title>"
+        f"<style>{STYLE}</style></head><body><header><a href='/web/'>Amber</a>"
+        f"<span style='flex:1'></span>{who}</header><main>{body}</main></body></html>"
+    )
+
+
+def login_form(message: str = "") -> HTMLResponse:
+    note = f"<p class='st-failed'>{escape(message)}</p>" if message else ""
+    return page(
+        "Sign in",
+        f"<h1>Sign in</h1>{note}<form method='post' action='/web/login'>"
+        "<p><label>API token <input name='token' type='password' size='50' autofocus></label></p>"
+        "<p><button>Sign in</button></p></form>"
+        "<p>Create a token with <code>amber token create --user NAME</code>.</p>",
+    )
+
+
+@router.get("/", response_model=None)
+def root() -> Response:
+    return RedirectResponse("/web/", status_code=307)
+
+
+@router.get("/web/login", response_model=None)
+def login_page() -> Response:
+    return login_form()
+
+
+@router.post("/web/login", response_model=None)
+def login(session: SessionDep, token: Annotated[str, Form(max_length=512)] = "") -> Response:
+    try:
+        authenticate(session, token.strip())
+    except Unauthorized:
+        return login_form("That token is not valid.")
+    response = RedirectResponse("/web/", status_code=303)
+    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=86400 * 30)
+    return response
+
+
+@router.get("/web/logout", response_model=None)
+def logout() -> Response:
+    response = RedirectResponse("/web/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+def _row(snapshot: Any, tags: list[str]) -> str:
+    tag_html = "".join(f"<span class='tag'>{escape(t)}</span>" for t in tags)
+    return (
+        f"<tr><td><a href='/web/snapshot/{snapshot.id}'>{escape(snapshot.title or snapshot.url)}"
+        f"</a><br><small>{escape(snapshot.url)}</small> {tag_html}</td>"
+        f"<td class='st-{snapshot.status}'>{escape(snapshot.status)}</td>"
+        f"<td><small>{escape(iso(snapshot.created_at) or '')}</small></td></tr>"
+    )
+
+
+@router.get("/web/", response_model=None)
+def browse(
+    session: SessionDep,
+    principal: WebPrincipal,
+    q: Annotated[str, Query(max_length=500)] = "",
+    tag: Annotated[str, Query(max_length=200)] = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    if principal is None:
+        return RedirectResponse("/web/login", status_code=303)
+    filters = SnapshotFilters(search=q or None, tag=tag or None)
+    rows, total = query_snapshots(session, principal, filters, limit=PAGE_SIZE, offset=offset)
+    tags = snaps.snapshot_tags(session, [r.id for r in rows])
+    body = "".join(_row(r, tags[r.id]) for r in rows) or "<tr><td>Nothing here yet.</td></tr>"
+    pager = ""
+    if offset + PAGE_SIZE < total:
+        query = urlencode({"q": q, "tag": tag, "offset": offset + PAGE_SIZE})
+        pager = f"<p><a href='/web/?{query}'>next page →</a></p>"
+    return page(
+        "Archive",
+        f"<form><input type='search' name='q' value='{escape(q)}' placeholder='Search text, "
+        f"titles, URLs, tags'> <button>Search</button></form><p>{total} snapshots</p>"
+        f"<table><tr><th>page</th><th>status</th><th>archived</th></tr>{body}</table>{pager}",
+        user=principal.username,
+    )
+
+
+def _results_html(session: Session, snapshot: Any) -> tuple[str, str]:
+    results = snaps.results_for(session, [snapshot.id])[snapshot.id]
+    rows, shot = [], ""
+    for result in sorted(results, key=lambda r: r.plugin):
+        links = " ".join(
+            f"<a href='/archive/{snapshot.timestamp}/{escape(path)}'>{escape(path)}</a>"
+            for path in sorted(result.output_files)
+        )
+        detail = escape(result.error or result.output_str or "")
+        rows.append(
+            f"<tr><td>{escape(result.plugin)}</td><td class='st-{result.status}'>"
+            f"{escape(result.status)}</td><td>{links}</td><td><small>{detail[:300]}</small></td></tr>"
+        )
+        if "screenshot.png" in result.output_files:
+            shot = f"<img class='shot' src='/archive/{snapshot.timestamp}/screenshot.png'>"
+    return "".join(rows), shot
+
+
+@router.get("/web/snapshot/{snapshot_id}", response_model=None)
+def snapshot_page(snapshot_id: str, session: SessionDep, principal: WebPrincipal) -> Response:
+    if principal is None:
+        return RedirectResponse("/web/login", status_code=303)
+    snapshot = snaps.get_snapshot(session, principal, snapshot_id)
+    rows, shot = _results_html(session, snapshot)
+    tags = snaps.snapshot_tags(session, [snapshot.id])[snapshot.id]
+    reason = (
+        f"<p class='st-failed'>{escape(snapshot.last_error)}</p>" if snapshot.last_error else ""
+    )
+    replay = f"/archive/{snapshot.timestamp}/dom.html"
+    return page(
+        snapshot.title or snapshot.url,
+        f"<h1>{escape(snapshot.title or snapshot.url)}</h1>"
+        f"<p><a href='{escape(snapshot.url)}' rel='noreferrer'>{escape(snapshot.url)}</a><br>"
+        f"<span class='st-{snapshot.status}'>{escape(snapshot.status)}</span> · "
+        f"{escape(iso(snapshot.downloaded_at) or 'not captured yet')} · "
+        f"{' '.join(escape(t) for t in tags)}</p>{reason}"
+        f"<p><a href='{replay}'>open the archived page</a> (sandboxed) · "
+        f"<a href='/archive/{snapshot.timestamp}/warc/capture.warc.gz'>WARC</a></p>"
+        f"<table><tr><th>output</th><th>status</th><th>files</th><th></th></tr>{rows}</table>"
+        f"<h2>Screenshot</h2>{shot or '<p>none</p>'}",
+        user=principal.username,
+    )
