@@ -77,7 +77,7 @@ def workers(
             )
     rows = [registry.describe(v) for v in views]
     if as_json:
-        console.print_json(json.dumps(rows))
+        typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(
         "host", "pid", "state", "started", "heartbeat", "current", "done", "failed", "ver"
