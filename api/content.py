@@ -350,7 +350,7 @@ def _register_snapshot_routes(entity_type: str) -> None:
         row = cma.get_snapshot(
             session, env, entity_type=entity_type, entity_id=entity_id, snapshot_id=snapshot_id
         )
-        return project(snapshot_json(row, get_json(state.blobs, row.body_sha)), tree)  # type: ignore[no-any-return]
+        return project(snapshot_json(row, get_json(state.blobs, row.body_sha)), tree)
 
     kind = entity_type.lower()
     router.add_api_route(

@@ -413,3 +413,43 @@ def test_openapi_lists_the_cma_routes(server: AmberServer) -> None:
         f"{env}/content_types/{{entity_id}}/snapshots",
     ):
         assert path in paths, path
+
+
+def test_unstorable_text_is_refused_on_postgres(pg_alice: Tenant) -> None:
+    # Given a published content type on PostgreSQL, which refuses NUL bytes in text
+    pg_alice.cma.content_types(pg_alice.space, "master").create("pgText", BLOG_POST).publish()
+    entries = f"{pg_alice.env()}/entries"
+    json_type = {"Content-Type": "application/json", "X-Contentful-Content-Type": "pgText"}
+
+    # When ids, queries and bodies carry NUL bytes or lone surrogates
+    cases = [
+        (pg_alice.http.get(f"{entries}/a%00b"), 404, "NotFound"),
+        (pg_alice.http.get(f"{entries}/a%00b/snapshots/x%00y"), 404, "NotFound"),
+        (pg_alice.http.get(entries, params={"content_type": "a\x00b"}), 400, "InvalidQuery"),
+        (pg_alice.http.get("/spaces/a%00b/environments/master/entries"), 404, "NotFound"),
+        (
+            pg_alice.http.post(
+                entries, content=b'{"fields": {"title": {"en-US": "\\ud800"}}}', headers=json_type
+            ),
+            400,
+            "BadRequest",
+        ),
+        (
+            pg_alice.http.post(
+                entries, json={"fields": {}, "metadata": {"tags": ["a\x00"]}}, headers=json_type
+            ),
+            400,
+            "BadRequest",
+        ),
+    ]
+
+    # Then each is a 4xx in the CMA's shape, never a 500
+    for response, status, error_id in cases:
+        assert response.status_code == status, response.text
+        assert response.json()["sys"]["id"] == error_id
+    # and a NUL inside a field value is kept, since bodies are escaped JSON blobs
+    kept = pg_alice.http.post(
+        entries, json={"fields": {"title": {"en-US": "a\x00b"}}}, headers=json_type
+    )
+    assert kept.status_code == 201
+    assert kept.json()["fields"]["title"]["en-US"] == "a\x00b"

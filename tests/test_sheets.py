@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -144,6 +144,7 @@ PROPERTY = settings(
 
 @PROPERTY
 @given(initial=st.lists(values, max_size=6), ops=operations)
+@example(initial=[{"name": "line\x85break\u2028and\x00nul"}], ops=[("delete", 0)])
 def test_restore_gives_back_exactly_the_snapshot(
     store: Store, initial: list[dict[str, Any]], ops: list[Any]
 ) -> None:
@@ -532,3 +533,36 @@ def test_openapi_lists_the_flatfile_routes(server: AmberServer) -> None:
         "/v1/snapshots/{snapshot_id}/records",
     ):
         assert path in paths, path
+
+
+def test_unstorable_text_is_refused_on_postgres(pg_alice: Tenant) -> None:
+    # Given a sheet on PostgreSQL, which refuses NUL bytes in text columns
+    _, sheet_id = pg_alice.sheet()
+    records = f"/v1/sheets/{sheet_id}/records"
+    json_type = {"Content-Type": "application/json"}
+
+    # When ids, queries and bodies carry NUL bytes or lone surrogates
+    cases = [
+        (pg_alice.http.get("/v1/sheets/us_sh_%00"), 404),
+        (pg_alice.http.get("/v1/workbooks/a%00b"), 404),
+        (pg_alice.http.get("/v1/snapshots/us_ss_%00"), 404),
+        (pg_alice.http.get("/v1/workbooks", params={"spaceId": "a\x00"}), 404),
+        (pg_alice.http.delete(records, params={"ids": "us_rc_\x00"}), 404),
+        (pg_alice.http.post("/v1/workbooks", json={"name": "a\x00b", "sheets": [CONTACTS]}), 400),
+        (pg_alice.http.post("/v1/snapshots", json={"sheetId": sheet_id, "label": "\x00"}), 400),
+        (pg_alice.http.get("/v1/snapshots", params={"sheetId": sheet_id, "threadId": "\x00"}), 400),
+        (
+            pg_alice.http.post(
+                records, content=b'[{"name": {"value": "\\ud800"}}]', headers=json_type
+            ),
+            400,
+        ),
+    ]
+
+    # Then each is a Flatfile 4xx, never a 500
+    for response, status in cases:
+        assert response.status_code == status, response.text
+        assert response.json()["errors"][0]["message"]
+    # and a NUL inside a cell value is kept exactly, since values are escaped JSON text
+    [record_id] = pg_alice.insert(sheet_id, [{"name": "a\x00b", "age": 1}])
+    assert pg_alice.records(sheet_id) == [(record_id, {"name": "a\x00b", "age": 1})]

@@ -3,6 +3,6 @@
 Importing this package registers every domain's tables with SQLModel's metadata.
 """
 
+import crawler.domains.content_tables  # noqa: F401
+import crawler.domains.sheets_tables  # noqa: F401
 from crawler.domains import dashboards, notes, numbers_store  # noqa: F401, E402
-from crawler.domains import content_tables  # noqa: F401, E402
-from crawler.domains import sheets_tables  # noqa: F401, E402

@@ -31,6 +31,7 @@ from crawler.domains.content_validate import (
     check_resource_id,
     failed,
     normalize_content_type,
+    storable_text,
 )
 from crawler.errors import Conflict, InvalidInput, NotFound
 from crawler.models import Workspace
@@ -39,7 +40,7 @@ MASTER = "master"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
-Row = TypeVar("Row", ContentTypeRow, ContentEntryRow)
+Row = TypeVar("Row", bound=ContentTypeRow | ContentEntryRow)
 MODELS: dict[str, type[ContentTypeRow] | type[ContentEntryRow]] = {
     ENTRY: ContentEntryRow,
     CONTENT_TYPE: ContentTypeRow,
@@ -117,7 +118,9 @@ def parse_page(skip: str | None, limit: str | None) -> tuple[int, int]:
 
 
 def _get(session: Session, model: type[Row], env: Environment, resource_id: str) -> Row:
-    row = session.get(model, (env.workspace_id, env.environment_id, resource_id))
+    # ids that cannot exist never reach SQL (PostgreSQL refuses NUL bytes, for one)
+    valid = RESOURCE_ID.match(resource_id)
+    row = session.get(model, (env.workspace_id, env.environment_id, resource_id)) if valid else None
     if row is None:
         raise not_found(ENTRY if model is ContentEntryRow else CONTENT_TYPE, resource_id)
     return row
@@ -171,6 +174,16 @@ def _insert(session: Session, row: Row) -> Row:
     return row
 
 
+def _put_body(blobs: BlobStore, body: Any) -> str:
+    """Store a JSON body; text that is not valid Unicode (lone surrogates) is refused."""
+    try:
+        return put_json(blobs, body).sha256
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            "The body holds text that is not valid Unicode", code="BadRequest"
+        ) from exc
+
+
 def put_content_type(
     session: Session,
     blobs: BlobStore,
@@ -183,7 +196,7 @@ def put_content_type(
 ) -> tuple[ContentTypeRow, bool]:
     """Create (no version) or update (current version) a content type; True when created."""
     check_resource_id(type_id, "content type")
-    sha = put_json(blobs, normalize_content_type(body)).sha256
+    sha = _put_body(blobs, normalize_content_type(body))
     row = session.get(ContentTypeRow, (env.workspace_id, env.environment_id, type_id))
     if row is None:
         if version is not None:
@@ -210,7 +223,8 @@ def _new(model: type[Row], env: Environment, principal: Principal, row_id: str, 
 def _published_schema(
     session: Session, blobs: BlobStore, env: Environment, type_id: str
 ) -> dict[str, Any]:
-    content_type = session.get(ContentTypeRow, (env.workspace_id, env.environment_id, type_id))
+    key = (env.workspace_id, env.environment_id, type_id)
+    content_type = session.get(ContentTypeRow, key) if RESOURCE_ID.match(type_id) else None
     if content_type is None or content_type.published_body_sha is None:
         raise failed(
             [
@@ -230,6 +244,8 @@ def _metadata(raw: Any) -> dict[str, Any]:
         return {"tags": []}
     if not isinstance(raw, dict) or not isinstance(raw.get("tags", []), list):
         raise failed([{"name": "type", "path": ["metadata", "tags"], "details": "expected Array"}])
+    if not storable_text(raw):
+        raise InvalidInput("metadata holds text that cannot be stored", code="BadRequest")
     return {"tags": [], **raw}
 
 
@@ -258,7 +274,7 @@ def put_entry(
                 "Creating an entry needs the X-Contentful-Content-Type header", code="BadRequest"
             )
         schema = _published_schema(session, blobs, env, content_type_id)
-        sha = put_json(blobs, check_entry_fields(fields, schema)).sha256
+        sha = _put_body(blobs, check_entry_fields(fields, schema))
         new = _new(
             ContentEntryRow,
             env,
@@ -270,7 +286,7 @@ def put_entry(
         )
         return _insert(session, new), True
     schema = _published_schema(session, blobs, env, row.content_type_id)
-    sha = put_json(blobs, check_entry_fields(fields, schema)).sha256
+    sha = _put_body(blobs, check_entry_fields(fields, schema))
     values: dict[str, Any] = {"body_sha": sha}
     if metadata is not None:
         values["entry_metadata"] = _metadata(metadata)
@@ -378,6 +394,12 @@ def list_rows(
         col(model.workspace_id) == env.workspace_id,
         col(model.environment_id) == env.environment_id,
     ]
+    if content_type_id is not None and not RESOURCE_ID.match(content_type_id):
+        raise InvalidInput(
+            f"The query you sent was invalid: no content type {content_type_id!r}",
+            code="InvalidQuery",
+            details={"errors": [{"name": "content_type", "value": content_type_id}]},
+        )
     if content_type_id is not None and model is ContentEntryRow:
         where.append(col(ContentEntryRow.content_type_id) == content_type_id)
     total = session.exec(select(func.count()).select_from(model).where(*where)).one()
@@ -404,7 +426,7 @@ def list_snapshots(
     session: Session, env: Environment, *, entity_type: str, entity_id: str, skip: int, limit: int
 ) -> tuple[int, list[ContentSnapshotRow]]:
     """Snapshots of one entity, newest publish first."""
-    _get(session, MODELS[entity_type], env, entity_id)  # type: ignore[type-var]
+    _get(session, MODELS[entity_type], env, entity_id)
     where = _snapshot_filter(env, entity_type, entity_id)
     total = session.exec(select(func.count()).select_from(ContentSnapshotRow).where(*where)).one()
     rows = session.exec(
@@ -420,7 +442,9 @@ def list_snapshots(
 def get_snapshot(
     session: Session, env: Environment, *, entity_type: str, entity_id: str, snapshot_id: str
 ) -> ContentSnapshotRow:
-    _get(session, MODELS[entity_type], env, entity_id)  # type: ignore[type-var]
+    _get(session, MODELS[entity_type], env, entity_id)
+    if not RESOURCE_ID.match(snapshot_id):
+        raise not_found("Snapshot", snapshot_id)
     row = session.exec(
         select(ContentSnapshotRow).where(
             col(ContentSnapshotRow.id) == snapshot_id,

@@ -18,11 +18,11 @@ from crawler.clock import utcnow
 
 
 def _ts() -> Any:
-    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 def _opt_ts() -> Any:
-    return Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    return Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class _Versioned(SQLModel):

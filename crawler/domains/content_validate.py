@@ -53,6 +53,27 @@ def failed(errors: list[Problem]) -> ValidationFailed:
     return ValidationFailed("Validation error", details={"errors": errors})
 
 
+def storable_text(value: Any, *, allow_nul: bool = False) -> bool:
+    """False when text inside holds lone surrogates (UTF-8 cannot store them) or, unless
+    allowed, NUL (PostgreSQL text refuses it; canonical JSON bodies escape it and may hold it)."""
+    if isinstance(value, str):
+        if not allow_nul and "\x00" in value:
+            return False
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(
+            storable_text(k, allow_nul=allow_nul) and storable_text(v, allow_nul=allow_nul)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return all(storable_text(v, allow_nul=allow_nul) for v in value)
+    return True
+
+
 def check_resource_id(value: str, kind: str) -> str:
     if not RESOURCE_ID.match(value):
         raise InvalidInput(

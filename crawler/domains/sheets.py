@@ -12,6 +12,7 @@ Callers own the transaction: these functions flush, the API commits.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,11 +28,18 @@ from crawler.clock import prefixed_id, utcnow
 from crawler.domains.bodies import canonical_json
 from crawler.domains.sheets_diff import Diff, decode_chunk, diff, encode_chunks, summary
 from crawler.domains.sheets_tables import SheetRecordRow, SheetRow, SheetSnapshotRow, WorkbookRow
-from crawler.domains.sheets_validate import Invalid, Validator, normalize_sheet_config
+from crawler.domains.sheets_validate import (
+    Invalid,
+    Validator,
+    check_text,
+    normalize_sheet_config,
+)
 from crawler.errors import NotFound
 from crawler.models import Workspace
 
 RECORDS = SheetRecordRow.__table__  # type: ignore[attr-defined]
+FLATFILE_ID = re.compile(r"^us_[a-z]{2,3}_[0-9a-f]{1,32}$")
+WORKSPACE_ID = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
 ID_BATCH = 500  # ids per IN (...) list: well under every backend's bind limit
 
 
@@ -43,13 +51,18 @@ def _not_found(kind: str, resource_id: str) -> NotFound:
     return NotFound(f"{kind} {resource_id} not found")
 
 
+def _well_formed(resource_id: str) -> bool:
+    """Ids that cannot exist never reach SQL (PostgreSQL refuses NUL bytes, for one)."""
+    return bool(FLATFILE_ID.match(resource_id))
+
+
 # --- workbooks and sheets -------------------------------------------------------------
 
 
 def resolve_space(session: Session, principal: Principal, space_id: str | None) -> str:
     if space_id is None:
         return principal.default_workspace_id
-    workspace = session.get(Workspace, space_id)
+    workspace = session.get(Workspace, space_id) if WORKSPACE_ID.match(space_id) else None
     if workspace is None or not principal.can_read(workspace.id):
         raise _not_found("Space", space_id)
     return workspace.id
@@ -66,6 +79,7 @@ def create_workbook(
     sheets: list[Any],
 ) -> tuple[WorkbookRow, list[SheetRow]]:
     workspace_id = resolve_space(session, principal, space_id)
+    check_text([name, environment_id, labels], "name")
     configs = [normalize_sheet_config(raw, f"sheets.{i}") for i, raw in enumerate(sheets)]
     _unique_slugs(configs)
     now = utcnow()
@@ -110,7 +124,7 @@ def _unique_slugs(configs: list[dict[str, Any]]) -> None:
 
 
 def get_workbook(session: Session, principal: Principal, workbook_id: str) -> WorkbookRow:
-    workbook = session.get(WorkbookRow, workbook_id)
+    workbook = session.get(WorkbookRow, workbook_id) if _well_formed(workbook_id) else None
     if workbook is None or not principal.can_read(workbook.workspace_id):
         raise _not_found("Workbook", workbook_id)
     return workbook
@@ -148,6 +162,7 @@ def update_workbook(
 ) -> WorkbookRow:
     """Rename, relabel, or reconfigure sheets (matched by slug; new slugs add sheets)."""
     workbook = get_workbook(session, principal, workbook_id)
+    check_text([name, labels], "name")
     if name is not None:
         workbook.name = name
     if labels is not None:
@@ -184,7 +199,7 @@ def delete_workbook(session: Session, principal: Principal, workbook_id: str) ->
 
 
 def get_sheet(session: Session, principal: Principal, sheet_id: str) -> SheetRow:
-    sheet = session.get(SheetRow, sheet_id)
+    sheet = session.get(SheetRow, sheet_id) if _well_formed(sheet_id) else None
     if sheet is None or not principal.can_read(sheet.workspace_id):
         raise _not_found("Sheet", sheet_id)
     return sheet
@@ -221,7 +236,7 @@ def list_records(
     if validity in ("valid", "error"):
         query = query.where(RECORDS.c.valid == (validity == "valid"))
     if ids:
-        query = query.where(RECORDS.c.id.in_(list(ids)))
+        query = query.where(RECORDS.c.id.in_([i for i in ids if _well_formed(i)]))
     query = query.order_by(RECORDS.c.rownum).offset((page_number - 1) * page_size).limit(page_size)
     return [Record(rid, json.loads(data)) for rid, data in session.execute(query).all()]
 
@@ -234,7 +249,9 @@ def _take_rownums(session: Session, sheet: SheetRow, count: int) -> int:
         .values(record_seq=col(SheetRow.record_seq) + count)
         .execution_options(synchronize_session=False)
     )
-    last = session.execute(select(SheetRow.record_seq).where(col(SheetRow.id) == sheet.id)).one()[0]
+    last = session.execute(
+        select(col(SheetRow.record_seq)).where(col(SheetRow.id) == sheet.id)
+    ).one()[0]
     return int(last) - count + 1
 
 
@@ -287,7 +304,7 @@ def update_records(session: Session, sheet: SheetRow, items: Any) -> list[Record
             raise Invalid([{"key": f"{index}.id", "message": "each record needs its id"}])
         values = validator.clean_values(item.get("values", {}), f"{index}.values")
         changes.setdefault(rid, {}).update(values)
-    current = _existing(session, sheet.id, list(changes))
+    current = _existing(session, sheet.id, [i for i in changes if _well_formed(i)])
     missing = [rid for rid in changes if rid not in current]
     if missing:
         raise NotFound(f"Record {missing[0]} not found in sheet {sheet.id}")
@@ -318,7 +335,7 @@ def delete_records(session: Session, sheet: SheetRow, ids: Sequence[str]) -> int
     unique = list(dict.fromkeys(ids))
     if not unique:
         raise Invalid([{"key": "ids", "message": "ids is required"}])
-    current = _existing(session, sheet.id, unique)
+    current = _existing(session, sheet.id, [i for i in unique if _well_formed(i)])
     missing = [rid for rid in unique if rid not in current]
     if missing:
         raise NotFound(f"Record {missing[0]} not found in sheet {sheet.id}")
@@ -371,6 +388,7 @@ def create_snapshot(
     thread_id: str | None,
 ) -> tuple[SheetSnapshotRow, dict[str, Any]]:
     """Keep the sheet's records as blob chunks; returns the snapshot and its (empty) summary."""
+    check_text([label, thread_id], "label")
     now = _current(session, sheet.id)
     lines = ((rid, rownum, data) for rid, (rownum, data) in now.items())
     chunks = [blobs.put_bytes(chunk).sha256 for chunk in encode_chunks(lines)]
@@ -398,6 +416,7 @@ def list_snapshots(
 ) -> list[SheetSnapshotRow]:
     query = select(SheetSnapshotRow).where(col(SheetSnapshotRow.sheet_id) == sheet.id)
     if thread_id is not None:
+        check_text(thread_id, "threadId")
         query = query.where(col(SheetSnapshotRow.thread_id) == thread_id)
     query = query.order_by(col(SheetSnapshotRow.created_at).desc(), col(SheetSnapshotRow.id))
     return list(session.scalars(query).all())
@@ -406,7 +425,7 @@ def list_snapshots(
 def get_snapshot(
     session: Session, principal: Principal, snapshot_id: str
 ) -> tuple[SheetSnapshotRow, SheetRow]:
-    snapshot = session.get(SheetSnapshotRow, snapshot_id)
+    snapshot = session.get(SheetSnapshotRow, snapshot_id) if _well_formed(snapshot_id) else None
     if snapshot is None or not principal.can_read(snapshot.workspace_id):
         raise _not_found("Snapshot", snapshot_id)
     sheet = session.get(SheetRow, snapshot.sheet_id)

@@ -34,7 +34,11 @@ def encode_chunks(rows: Iterable[Line], *, size: int = CHUNK_RECORDS) -> Iterato
 
 
 def decode_chunk(chunk: bytes) -> Iterator[Line]:
-    for line in chunk.decode().splitlines():
+    # split on "\n" only: JSON escapes it inside strings, but not U+0085 or U+2028,
+    # which str.splitlines() would also break on
+    for line in chunk.decode().split("\n"):
+        if not line:
+            continue
         end_id = line.index('",', 2)
         end_row = line.index(",", end_id + 2)
         yield line[2:end_id], int(line[end_id + 2 : end_row]), line[end_row + 1 : -1]

@@ -19,7 +19,7 @@ from crawler.clock import utcnow
 
 
 def _ts() -> Any:
-    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class WorkbookRow(SQLModel, table=True):

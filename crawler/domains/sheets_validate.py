@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from crawler.domains.content_validate import storable_text
 from crawler.errors import InvalidInput
 
 FIELD_TYPES = {
@@ -42,11 +43,19 @@ def slugify(name: str) -> str:
     return slug or "sheet"
 
 
+def check_text(value: Any, key: str) -> Any:
+    """Refuse text the stores cannot hold (NUL, lone surrogates), anywhere inside `value`."""
+    if not storable_text(value):
+        raise Invalid([{"key": key, "message": "text must be valid Unicode without NUL"}])
+    return value
+
+
 def normalize_sheet_config(raw: Any, key: str) -> dict[str, Any]:
     """A stored SheetConfig: name, slug and fields checked, everything else kept as given."""
     errors: list[dict[str, str]] = []
     if not isinstance(raw, dict):
         raise Invalid([{"key": key, "message": "sheet config must be an object"}])
+    check_text(raw, key)
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         errors.append({"key": f"{key}.name", "message": "name is required"})
@@ -168,5 +177,7 @@ class Validator:
                 pass  # string-list and enum-list cells hold lists of strings
             elif not (value is None or isinstance(value, str | int | float | bool)):
                 raise Invalid([{"key": f"{where}.value", "message": "value must be a scalar"}])
+            if not storable_text(value, allow_nul=True):
+                raise Invalid([{"key": f"{where}.value", "message": "text must be valid Unicode"}])
             values[field] = value
         return values
