@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
@@ -53,6 +53,13 @@ def list_workers(
     _redact(session, principal, items)
     counts = {s.value: sum(1 for v in views if v.state == s) for s in registry.WorkerState}
     return {"count": len(items), **counts, "items": items}
+
+
+@router.get("/healthz")
+def healthz(session: SessionDep) -> dict[str, str]:
+    """Liveness/readiness for load balancers: this node answers and reaches the database."""
+    session.exec(select(1)).one()  # type: ignore[call-overload]
+    return {"status": "ok"}
 
 
 class _Snapshot:

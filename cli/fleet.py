@@ -62,6 +62,10 @@ def worker(
 def workers(
     show_all: bool = typer.Option(False, "--all", help="Include workers that stopped cleanly."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    host: str = typer.Option("", "--host", help="Only workers on this host."),
+    check: bool = typer.Option(
+        False, "--check", help="Exit 1 unless at least one listed worker is alive (healthchecks)."
+    ),
 ) -> None:
     """List the fleet's worker processes: alive, lost (no heartbeat) or stopped."""
     from workers.embedded import open_store
@@ -75,7 +79,11 @@ def workers(
                 lost_after=registry.lost_after(cfg.heartbeat_seconds),
                 include_stopped=show_all,
             )
-    rows = [registry.describe(v) for v in views]
+    rows = [registry.describe(v) for v in views if not host or v.row.host == host]
+    if check:
+        alive = sum(1 for row in rows if row["state"] == "alive")
+        console.print(f"{alive} alive worker(s)", highlight=False)
+        raise typer.Exit(0 if alive else 1)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
