@@ -20,7 +20,7 @@ from api.archive_json import (
 )
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
-from crawler import crawls
+from crawler import crawls, importers
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.errors import InvalidInput, NotFound
@@ -78,6 +78,8 @@ def cli_add(
     body: AddRequest, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
 ) -> dict[str, Any]:
     """Store snapshots for the URLs and queue their capture; returns before capture runs."""
+    if body.parser != "auto" or not importers.is_url_list(body.urls):
+        return _add_document(body, session, principal, state)
     entries = []
     for url in body.urls:
         entries.append(snaps.UrlEntry(url=url))
@@ -114,6 +116,36 @@ def cli_add(
         "snapshot_ids": outcome.snapshot_ids,
         "queued": len(outcome.queued_ids),
         "duplicates": outcome.duplicates,
+    }
+
+
+def _add_document(
+    body: AddRequest, session: Session, principal: Principal, state: StateDep
+) -> dict[str, Any]:
+    """`urls` holds a bookmarks export or free text: parse it (crawler.importers)."""
+    if body.depth:
+        raise InvalidInput("depth > 0 works with a plain list of URLs, not with a parser")
+    summary = importers.import_text(
+        session,
+        "\n".join(body.urls),
+        parser=body.parser,
+        principal=principal,
+        tags=snaps.parse_tags(body.tag),
+        update=body.update or body.overwrite,
+        index_only=body.index_only,
+        redeliver_after=state.settings.redeliver_seconds,
+    )
+    session.commit()
+    state.dispatch(summary.queued_ids)
+    return {
+        "success": True,
+        "crawl_id": None,
+        "num_snapshots": len(summary.snapshot_ids),
+        "snapshot_ids": summary.snapshot_ids,
+        "queued": summary.queued,
+        "duplicates": summary.duplicates,
+        "invalid": summary.invalid,
+        "errors": [str(problem) for problem in summary.problems[:100]],
     }
 
 

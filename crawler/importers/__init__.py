@@ -7,12 +7,18 @@ stores the entries in batches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
 
 from crawler.errors import InvalidInput
 from crawler.importers import feed, jsonfmt, netscape, pocket, text
 from crawler.importers.base import ImportEntry, Parsed, ParseProblem, Source, source_from_bytes
 from crawler.importers.detect import detect_format
+
+if TYPE_CHECKING:
+    from crawler.importers.writer import ImportSummary
 
 Parser = Callable[[Source], Iterator[Parsed]]
 
@@ -44,6 +50,33 @@ def iter_entries(source: Source, parser: str = "auto") -> Iterator[Parsed]:
     return PARSERS[resolve_parser(parser, source)](source)
 
 
+def is_url_list(lines: Sequence[str]) -> bool:
+    """True for a plain list of URLs (one token per line), which needs no parser."""
+    return all(
+        line and not line.startswith(("<", "{", "[")) and len(line.split()) == 1 for line in lines
+    )
+
+
+def import_text(
+    session: Session, text: str, *, parser: str = "auto", **options: Any
+) -> ImportSummary:
+    """Import a whole document given as text (the API's ``urls`` field), in the caller's
+    transaction: nothing is committed or sent here; dispatch ``queued_ids`` after commit.
+
+    Raises InvalidInput when the document holds no usable URL at all.
+    """
+    from crawler.importers.writer import BulkWriter
+
+    source = source_from_bytes(text.encode("utf-8"))
+    writer = BulkWriter(session, commit=False, keep_ids=True, **options)
+    writer.add_all(iter_entries(source, parser))
+    summary = writer.finish()
+    if not summary.snapshot_ids:
+        shown = "; ".join(str(p) for p in summary.problems[:5])
+        raise InvalidInput(f"no URLs found to import{': ' + shown if shown else ''}")
+    return summary
+
+
 __all__ = [
     "PARSERS",
     "PARSER_NAMES",
@@ -52,6 +85,8 @@ __all__ = [
     "Parsed",
     "Source",
     "detect_format",
+    "import_text",
+    "is_url_list",
     "iter_entries",
     "resolve_parser",
     "source_from_bytes",

@@ -1,0 +1,277 @@
+"""`amber import`, `amber update`, `amber search`: bookmarks in bulk, capture later, find again."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from cli.archive import local_principal
+from cli.common import cli_errors, configure_logging, console, err_console, settings
+from crawler import search
+from crawler import snapshots as snaps
+from crawler.errors import InvalidInput
+from crawler.importers import PARSER_NAMES, Source, iter_entries, resolve_parser
+from crawler.importers.update import SELECTABLE, mark_for_capture, select_for_update
+from crawler.importers.writer import BATCH_SIZE, BulkWriter, ImportSummary
+from crawler.models import Snapshot, SnapshotStatus
+from crawler.snapshot_query import SnapshotFilters, query_snapshots
+
+TERMINAL = [SnapshotStatus.succeeded, SnapshotStatus.failed, SnapshotStatus.sealed]
+POLL_CHUNK = 500
+
+
+def _open(path: str) -> tuple[BinaryIO, int | None]:
+    if path == "-":
+        return sys.stdin.buffer, None
+    file = Path(path)
+    if not file.exists():
+        raise InvalidInput(f"no such file: {path}")
+    if not file.is_file():
+        raise InvalidInput(f"not a file: {path}")
+    return file.open("rb"), file.stat().st_size
+
+
+def wait_all(engine: Engine, snapshot_ids: Sequence[str], *, label: str) -> dict[str, int]:
+    """Progress bar until every snapshot is terminal; polls only the ones still pending."""
+    pending = list(snapshot_ids)
+    outcome: dict[str, int] = {}
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(label, total=len(pending))
+        while pending:
+            still: list[str] = []
+            with Session(engine) as session:
+                for start in range(0, len(pending), POLL_CHUNK):
+                    chunk = pending[start : start + POLL_CHUNK]
+                    rows = dict(
+                        session.exec(
+                            select(Snapshot.id, Snapshot.status).where(col(Snapshot.id).in_(chunk))
+                        ).all()
+                    )
+                    for snapshot_id in chunk:
+                        status = rows.get(snapshot_id)
+                        if status is None or status in TERMINAL:
+                            key = str(status or "deleted")
+                            outcome[key] = outcome.get(key, 0) + 1
+                        else:
+                            still.append(snapshot_id)
+            pending = still
+            progress.update(task, completed=len(snapshot_ids) - len(pending))
+            if pending:
+                time.sleep(0.5)
+    return outcome
+
+
+def _print_problems(summary: ImportSummary, limit: int) -> None:
+    shown = summary.problems[:limit] if limit > 0 else []
+    for problem in shown:
+        err_console.print(f"[yellow]skipped[/yellow] {escape(str(problem))}", highlight=False)
+    hidden = summary.invalid - len(shown)
+    if hidden > 0 and limit > 0:
+        err_console.print(f"… and {hidden} more skipped (raise --show-problems to list them)")
+
+
+def import_file(
+    file: str = typer.Argument(..., help="A bookmarks export or URL list; - reads stdin."),
+    parser: str = typer.Option("auto", "--parser", help=f"One of: {', '.join(PARSER_NAMES)}."),
+    tag: str = typer.Option("", "--tag", help="Comma-separated tags for every imported URL."),
+    index_only: bool = typer.Option(False, "--index-only", help="Store without capturing."),
+    update: bool = typer.Option(
+        False, "--update", help="Add a new snapshot even for URLs already archived."
+    ),
+    batch_size: int = typer.Option(BATCH_SIZE, "--batch-size", min=1, max=100_000),
+    show_problems: int = typer.Option(
+        50, "--show-problems", min=0, help="How many skipped lines to list."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Import bookmarks (Netscape HTML, Pocket, Pinboard, RSS/Atom, JSON Lines, text)."""
+    configure_logging(verbose)
+    from workers.embedded import build_node
+
+    cfg = settings()
+    with cli_errors():
+        stream, size = _open(file)
+        source = Source(stream, name=file)
+        fmt = resolve_parser(parser, source)
+        err_console.print(f"Reading {escape(file)} as [bold]{fmt}[/bold]", highlight=False)
+        node = build_node(cfg, workers=not index_only, reconcile=False)
+        queued: list[str] = []
+
+        def dispatch(ids: list[str]) -> None:
+            queued.extend(ids)
+            node.dispatch(ids)
+
+        try:
+            if not index_only:
+                node.start()
+            with Session(node.engine, expire_on_commit=False) as session:
+                principal = local_principal(session)
+                session.commit()
+                writer = BulkWriter(
+                    session,
+                    principal=principal,
+                    tags=snaps.parse_tags(tag),
+                    index_only=index_only,
+                    update=update,
+                    redeliver_after=cfg.redeliver_seconds,
+                    batch_size=batch_size,
+                    on_commit=dispatch,
+                )
+                summary = _run_import(writer, source, fmt, size)
+            _print_problems(summary, show_problems)
+            kind = "stored (index only)" if index_only else "queued for capture"
+            console.print(
+                f"Imported {summary.imported} new URLs ({kind}), "
+                f"{summary.duplicates} duplicate, {summary.invalid} invalid.",
+                highlight=False,
+            )
+            if queued:
+                counts = wait_all(node.engine, queued, label="Archiving")
+                console.print(
+                    ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+                    highlight=False,
+                )
+        finally:
+            node.stop()
+            if stream is not sys.stdin.buffer:
+                stream.close()
+    if summary.imported == 0 and summary.duplicates == 0:
+        err_console.print("[red]error:[/red] no URLs found to import")
+        raise typer.Exit(1)
+
+
+def _run_import(writer: BulkWriter, source: Source, fmt: str, size: int | None) -> ImportSummary:
+    columns: list[Any] = [TextColumn("[bold]Importing"), BarColumn()]
+    columns += [DownloadColumn()] if size else []
+    columns += [TextColumn("{task.fields[counts]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        task = progress.add_task("import", total=size, counts="")
+
+        def tick() -> None:
+            s = writer.summary
+            progress.update(
+                task,
+                completed=source.bytes_read,
+                counts=f"{s.imported} new · {s.duplicates} dup · {s.invalid} invalid",
+            )
+
+        writer.add_all(iter_entries(source, fmt), progress=tick)
+        summary = writer.finish()
+        tick()
+    return summary
+
+
+def update_snapshots(
+    tag: str = typer.Option("", "--tag", help="Only snapshots with this tag."),
+    status: str = typer.Option(
+        "",
+        "--status",
+        help=f"Which snapshots: {', '.join(SELECTABLE)} (default: index-only ones).",
+    ),
+    limit: int = typer.Option(0, "--limit", min=0, help="At most this many (0: all)."),
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="Capture here and wait, or leave it to `amber serve`."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Capture snapshots stored with --index-only (or re-capture failed/succeeded ones)."""
+    configure_logging(verbose)
+    from workers.embedded import build_node
+
+    cfg = settings()
+    with cli_errors():
+        node = build_node(cfg, workers=wait, reconcile=False)
+        try:
+            with Session(node.engine) as session:
+                ids = select_for_update(
+                    session, workspace_ids=None, tag=tag or None, status=status or None, limit=limit
+                )
+                changed = mark_for_capture(session, ids, redeliver_after=cfg.redeliver_seconds)
+                session.commit()
+            if not ids:
+                console.print("Nothing to update.")
+                return
+            console.print(f"{changed} snapshot(s) queued for capture.", highlight=False)
+            if wait:
+                node.start()
+                node.dispatch(ids)
+                counts = wait_all(node.engine, ids, label="Archiving")
+                console.print(
+                    ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), highlight=False
+                )
+            else:
+                console.print("`amber serve` (or `amber worker`) will capture them.")
+        finally:
+            node.stop()
+
+
+def _highlight(snippet: str) -> str:
+    text = escape(snippet)
+    return text.replace(search.MARK_START, "[bold yellow]").replace(
+        search.MARK_END, "[/bold yellow]"
+    )
+
+
+def search_snapshots(
+    query: str = typer.Argument(..., help="Words to find in URL, title, tags and page text."),
+    limit: int = typer.Option(20, "--limit", min=1, max=500),
+    tag: str = typer.Option("", "--tag"),
+    status: str = typer.Option("", "--status"),
+) -> None:
+    """Full-text search, best matches first, with a snippet of where each matched."""
+    from workers.embedded import open_store
+
+    with cli_errors():
+        if status and status not in SnapshotStatus.__members__:
+            raise InvalidInput(f"unknown status {status!r}")
+        engine, _ = open_store(settings())
+        with Session(engine) as session:
+            principal = local_principal(session)
+            session.commit()
+            filters = SnapshotFilters(search=query, tag=tag or None, status=status or None)
+            rows, total = query_snapshots(session, principal, filters, limit=limit, offset=0)
+            snippets = search.snippets(session, query, [r.id for r in rows])
+            tags = snaps.snapshot_tags(session, [r.id for r in rows])
+        engine.dispose()
+    if not rows:
+        console.print(f"No snapshots match {escape(query)!s}.", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"{total} match(es); best {len(rows)}:", highlight=False)
+    for rank, row in enumerate(rows, start=1):
+        title = escape(row.title or "(no title)")
+        console.print(f"[bold]{rank}. {title}[/bold]", highlight=False)
+        console.print(f"   {escape(row.url)}", highlight=False)
+        if snippets.get(row.id):
+            console.print(f"   {_highlight(snippets[row.id])}", highlight=False)
+        meta = [row.status, row.timestamp, row.id]
+        if tags[row.id]:
+            meta.append("tags: " + ", ".join(tags[row.id]))
+        console.print(f"   [dim]{escape(' · '.join(meta))}[/dim]", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_file)
+    app.command("update")(update_snapshots)
+    app.command("search")(search_snapshots)
