@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from crawler import crawls
+from crawler import crawls, search
 from crawler import snapshots as snaps
 from crawler.clock import utcnow
 from crawler.db import session_scope
@@ -220,6 +220,11 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
         if not claimed:
             raise LostClaim(snapshot.id)
         result.children = crawls.follow_links(session, links)
+        text = outcome.outputs.get("text")
+        if text is not None and text.status == "succeeded" and text.files:
+            # Searchable in the same transaction that records the capture.
+            body = text.files[0].local_path.read_text("utf-8", errors="replace")
+            search.index_text(session, snapshot.id, body)
         if title and retry:
             snap_row = session.get(Snapshot, snapshot.id)
             if snap_row is not None:
