@@ -20,6 +20,7 @@ from typing import Any
 import dramatiq
 import httpx
 import pytest
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import SkipMessage
 from dramatiq.rate_limits.backends import RedisBackend
@@ -387,7 +388,10 @@ def test_host_rate_per_minute_defers_without_failing(
         lease=30,
         redeliver_after=300,
     )
-    messages = [dramatiq.Message("captures", "capture_snapshot", (sid,), {}, {}) for sid in ids]
+    messages = [
+        MessageProxy(dramatiq.Message("captures", "capture_snapshot", (sid,), {}, {}))
+        for sid in ids
+    ]
     before = snapshot_rows(engine, ids)
 
     # When a worker picks up all three

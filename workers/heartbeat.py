@@ -56,6 +56,7 @@ class Heartbeat(dramatiq.Middleware):
         if self._thread is not None:
             self._thread.join(timeout=10)
         try:
+            self.beat()  # the final counters
             with session_scope(self.runtime.engine) as session:
                 registry.mark_stopped(session, self.runtime.worker_id)
         except SQLAlchemyError as exc:

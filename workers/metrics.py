@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -136,7 +137,7 @@ class ClaimLatency(dramatiq.Middleware):
     def __init__(self, stats: WorkerStats) -> None:
         self.stats = stats
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:  # type: ignore[type-arg]
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         due_ms = message.options.get("eta") or message.message_timestamp
         self.stats.observe_claim_latency(time.time() - int(due_ms) / 1000)
 

@@ -20,6 +20,7 @@ import threading
 from urllib.parse import urlsplit
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiterBackend, WindowRateLimiter
 from redis.exceptions import RedisError
@@ -64,7 +65,7 @@ class HostPoliteness(dramatiq.Middleware):
     def enabled(self) -> bool:
         return self.concurrency > 0 or self.per_minute > 0
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:  # type: ignore[type-arg]
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if not self.enabled or message.actor_name != CAPTURE_ACTOR or not message.args:
             return
         snapshot_id = str(message.args[0])
@@ -110,7 +111,7 @@ class HostPoliteness(dramatiq.Middleware):
     def _defer(
         self,
         broker: dramatiq.Broker,
-        message: dramatiq.Message,  # type: ignore[type-arg]
+        message: MessageProxy,
         snapshot_id: str,
         delay: float,
     ) -> None:
@@ -125,7 +126,7 @@ class HostPoliteness(dramatiq.Middleware):
         except Exception as exc:  # noqa: BLE001  (any broker error: the reconciler re-sends)
             log.warning("could not defer %s (%s); the reconciler will re-send it", snapshot_id, exc)
 
-    def _release(self, message: dramatiq.Message) -> None:  # type: ignore[type-arg]
+    def _release(self, message: MessageProxy) -> None:
         with self._lock:
             stack = self._held.pop(message.message_id, None)
         if stack is None:
@@ -138,12 +139,12 @@ class HostPoliteness(dramatiq.Middleware):
     def after_process_message(
         self,
         broker: dramatiq.Broker,
-        message: dramatiq.Message,  # type: ignore[type-arg]
+        message: MessageProxy,
         *,
         result: object = None,
         exception: BaseException | None = None,
     ) -> None:
         self._release(message)
 
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:  # type: ignore[type-arg]
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._release(message)
