@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
@@ -21,6 +22,7 @@ from api.errors import ARCHIVE
 from crawler import fleet as registry
 from crawler import snapshots as snaps
 from crawler.auth import Principal
+from crawler.errors import Unavailable
 from workers.metrics import fleet_metrics
 
 router = APIRouter(tags=[ARCHIVE])
@@ -58,7 +60,10 @@ def list_workers(
 @router.get("/healthz")
 def healthz(session: SessionDep) -> dict[str, str]:
     """Liveness/readiness for load balancers: this node answers and reaches the database."""
-    session.exec(select(1)).one()  # type: ignore[call-overload]
+    try:
+        session.exec(select(1)).one()  # type: ignore[call-overload]
+    except SQLAlchemyError as exc:
+        raise Unavailable("the database is unreachable") from exc
     return {"status": "ok"}
 
 

@@ -11,7 +11,7 @@ import os
 import re
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -201,3 +201,39 @@ def test_db_upgrade_creates_the_fleet_schema(
         assert listed.returncode == 0 and listed.stdout.strip() == "[]"
     finally:
         engine.dispose()
+
+
+def test_fleet_views_need_auth_and_show_the_embedded_worker(
+    api_server: AmberServer, admin_client: httpx.Client, make_token: Callable[..., str]
+) -> None:
+    # Given `amber serve` in embedded mode (it captures, so it heart-beats as a worker)
+    # When the fleet views are called without a token
+    anonymous = httpx.get(f"{api_server.url}/api/v1/workers", timeout=10)
+    metrics_anonymous = httpx.get(f"{api_server.url}/metrics", timeout=10)
+
+    # Then they answer 401 in the archive dialect, while /healthz needs no token
+    assert anonymous.status_code == 401 and "detail" in anonymous.json()
+    assert metrics_anonymous.status_code == 401
+    assert httpx.get(f"{api_server.url}/healthz", timeout=10).json() == {"status": "ok"}
+
+    # When an ordinary user lists the workers and an admin scrapes /metrics with ?api_key=
+    token = make_token(f"fleet-viewer-{os.getpid()}")
+    listed = httpx.get(
+        f"{api_server.url}/api/v1/workers", headers={"X-ArchiveBox-API-Key": token}, timeout=10
+    )
+    scraped = httpx.get(f"{api_server.url}/metrics", params={"api_key": ADMIN_TOKEN}, timeout=10)
+
+    # Then the server's own worker is listed alive, with its process details
+    assert listed.status_code == 200
+    body = listed.json()
+    assert body["alive"] >= 1 and body["count"] == len(body["items"])
+    alive = [w for w in body["items"] if w["state"] == "alive"]
+    assert alive[0]["pid"] == api_server.process.pid  # type: ignore[union-attr]
+    assert alive[0]["host"] == socket.gethostname()
+    assert alive[0]["threads"] >= 1 and alive[0]["started_at"].endswith("Z")
+    # And /metrics is Prometheus text with the queue and worker families
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    assert "# TYPE amber_queue_depth gauge" in scraped.text
+    assert metric(scraped.text, "amber_workers", state="alive") >= 1
+    assert "# TYPE amber_capture_duration_seconds histogram" in scraped.text
