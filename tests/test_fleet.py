@@ -56,14 +56,16 @@ def metric(body: str, name: str, **labels: str) -> float:
     return total
 
 
-def started_by(engine: Engine, pid: int) -> str | None:
-    """A snapshot the worker process `pid` is capturing right now, if any."""
+def started_by(engine: Engine, pid: int) -> list[str]:
+    """The snapshots the worker process `pid` holds claims on right now."""
     prefix = f"{socket.gethostname()}:{pid}:%"
     with engine.connect() as conn:
-        return conn.execute(
-            text("SELECT id FROM snapshot WHERE status = 'started' AND worker_id LIKE :p LIMIT 1"),
-            {"p": prefix},
-        ).scalar()
+        return list(
+            conn.execute(
+                text("SELECT id FROM snapshot WHERE status = 'started' AND worker_id LIKE :p"),
+                {"p": prefix},
+            ).scalars()
+        )
 
 
 def test_fleet_survives_a_killed_worker_and_a_redis_restart(
@@ -100,11 +102,13 @@ def test_fleet_survives_a_killed_worker_and_a_redis_restart(
         ids = add_urls(client, [site.url(f"/p/{n}") for n in range(1, 31)])
         assert len(set(ids)) == 30
         # and one worker is killed with SIGKILL in the middle of a capture
-        killed_snapshot = wait_until(
+        wait_until(
             lambda: started_by(engine, victim.pid), timeout=60, interval=0.02, what="a capture"
         )
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
+        killed = started_by(engine, victim.pid)  # the captures it died in the middle of
+        assert killed
         # and Redis restarts, losing the messages of every page still queued
         pending = sum(1 for r in snapshot_rows(engine, ids).values() if r["status"] == "queued")
         redis.restart()
@@ -123,9 +127,10 @@ def test_fleet_survives_a_killed_worker_and_a_redis_restart(
             outcome = dict(results[snapshot_id])
             assert {p for p, status in outcome.items() if status != "succeeded"} <= {"favicon"}
             assert outcome["favicon"] in ("succeeded", "skipped")
-        # and the killed capture was claimed again once its lease expired
-        assert rows[killed_snapshot]["attempts"] == 2
-        assert rows[killed_snapshot]["worker_id"] is None
+        # and the killed captures were claimed again once their leases expired
+        for snapshot_id in killed:
+            assert rows[snapshot_id]["attempts"] == 2
+            assert rows[snapshot_id]["worker_id"] is None
 
         # And the fleet view shows the killed worker lost and the other alive
         listed = wait_until(
