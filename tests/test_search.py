@@ -1,0 +1,230 @@
+"""Full-text search on real SQLite (FTS5) and PostgreSQL (tsvector): ranking, snippets,
+the index following url/title/tags/text changes, hostile queries, the API's ranked
+`search` filter, and text captured from the local test site found by `amber search`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from crawler import db, search
+from crawler import snapshots as snaps
+from crawler.auth import Principal, ensure_user, principal_for_user
+from crawler.models import Snapshot
+from crawler.snapshot_query import SnapshotFilters, query_snapshots
+from tests.conftest import ADMIN_TOKEN, run_amber
+from tests.services import AmberServer, PostgresServer
+from tests.site import TestSite
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine, Principal]]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'search.sqlite3'}"
+    else:
+        pg: PostgresServer = request.getfixturevalue("postgres_server")
+        url = pg.create_database(f"search_{time.time_ns()}")
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, "searcher"))
+    yield engine, principal
+    engine.dispose()
+
+
+def add(
+    engine: Engine, principal: Principal, url: str, title: str, tags: tuple[str, ...] = ()
+) -> str:
+    with db.session_scope(engine) as session:
+        outcome = snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[snaps.UrlEntry(url=url, title=title, tags=tags)],
+            index_only=True,
+        )
+    return outcome.snapshot_ids[0]
+
+
+def ranked(engine: Engine, principal: Principal, query: str) -> list[str]:
+    with Session(engine) as session:
+        rows, _ = query_snapshots(
+            session, principal, SnapshotFilters(search=query), limit=50, offset=0
+        )
+    return [r.id for r in rows]
+
+
+def test_ranking_title_beats_tag_beats_url_beats_text(store: tuple[Engine, Principal]) -> None:
+    engine, principal = store
+    # Given four snapshots that mention "lighthouse" in different places
+    in_text = add(engine, principal, "https://a.example.com/x", "Harbour notes")
+    in_url = add(engine, principal, "https://lighthouse.example.com/", "Coastal page")
+    in_title = add(engine, principal, "https://c.example.com/", "The lighthouse keeper")
+    unrelated = add(engine, principal, "https://d.example.com/", "Mountains")
+    with db.session_scope(engine) as session:
+        search.index_text(session, in_text, "Long text. " * 50 + "A lighthouse appears once.")
+    # When searched
+    order = ranked(engine, principal, "lighthouse")
+    # Then the title match ranks first, the text-only match last, the unrelated one not at all
+    assert order[0] == in_title
+    assert set(order) == {in_title, in_url, in_text}
+    assert order.index(in_url) < order.index(in_text)
+    assert unrelated not in order
+
+
+def test_stemming_prefix_phrase_and_all_words(store: tuple[Engine, Principal]) -> None:
+    engine, principal = store
+    tides = add(engine, principal, "https://sea.example.com/charts", "Tidal charts of old harbours")
+    paper = add(engine, principal, "https://example.org/paper", "Smell of old paper")
+    # Then plural/singular, prefixes, quoted phrases and multi-word AND behave
+    assert ranked(engine, principal, "harbour") == [tides]
+    assert ranked(engine, principal, "tida") == [tides]
+    assert ranked(engine, principal, '"old paper"') == [paper]
+    assert ranked(engine, principal, '"paper old"') == []
+    assert ranked(engine, principal, "old charts") == [tides]
+    assert ranked(engine, principal, "sea.example.com") == [tides]
+
+
+def test_index_follows_title_url_tag_and_delete(store: tuple[Engine, Principal]) -> None:
+    engine, principal = store
+    snapshot_id = add(engine, principal, "https://x.example.com/", "Sunrise title", ("oldtag",))
+    # When the title changes, a tag is swapped and then the snapshot is deleted
+    with db.session_scope(engine) as session:
+        row = session.get(Snapshot, snapshot_id)
+        assert row is not None
+        row.title = "Sunset title"
+        session.add(row)
+        snaps.set_snapshot_tags(session, row, ["newtag"], user_id=principal.user_id)
+    # Then search sees only the new words
+    assert ranked(engine, principal, "sunset") == [snapshot_id]
+    assert ranked(engine, principal, "sunrise") == []
+    assert ranked(engine, principal, "newtag") == [snapshot_id]
+    assert ranked(engine, principal, "oldtag") == []
+    with db.session_scope(engine) as session:
+        row = session.get(Snapshot, snapshot_id)
+        assert row is not None
+        snaps.delete_snapshot(session, row)
+    assert ranked(engine, principal, "sunset") == []
+    with Session(engine) as session:
+        assert search.indexed_text(session, snapshot_id) is None
+
+
+def test_snippets_mark_the_match(store: tuple[Engine, Principal]) -> None:
+    engine, principal = store
+    snapshot_id = add(engine, principal, "https://s.example.com/", "Snippet page")
+    text = "Nothing here. " * 40 + "The quick brown fox jumps over the lazy dog. " + "Filler. " * 40
+    with db.session_scope(engine) as session:
+        search.index_text(session, snapshot_id, text)
+    with Session(engine) as session:
+        found = search.snippets(session, "brown fox", [snapshot_id])
+    snippet = found[snapshot_id]
+    assert f"{search.MARK_START}brown{search.MARK_END}" in snippet
+    assert len(snippet) < 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "c++",
+        '"',
+        '"unclosed',
+        ")(*&^%",
+        "AND OR NOT",
+        "a" * 5000,
+        "NEAR(x y)",
+        "col:val",
+        "-",
+        "'; DROP TABLE snapshot; --",
+    ],
+)
+def test_hostile_queries_never_fail(store: tuple[Engine, Principal], query: str) -> None:
+    engine, principal = store
+    add(engine, principal, "https://safe.example.com/", "Safe")
+    # When a query full of engine syntax is run / Then it simply answers (no syntax error)
+    assert isinstance(ranked(engine, principal, query), list)
+    with Session(engine) as session:
+        assert isinstance(search.snippets(session, query, ["x"]), dict)
+
+
+def test_id_and_timestamp_prefix_still_match(store: tuple[Engine, Principal]) -> None:
+    engine, principal = store
+    snapshot_id = add(engine, principal, "https://id.example.com/", "Id page")
+    with Session(engine) as session:
+        row = session.get(Snapshot, snapshot_id)
+        assert row is not None
+        timestamp = row.timestamp
+    assert snapshot_id in ranked(engine, principal, snapshot_id[:13])
+    assert snapshot_id in ranked(engine, principal, timestamp)
+
+
+def test_api_search_is_ranked_and_safe(admin_client: httpx.Client) -> None:
+    # Given snapshots added through the API (JSON Lines import with titles), on both stores
+    marker = f"quokka{time.time_ns()}"
+    lines = "\n".join(
+        [
+            f'{{"url": "https://r.example.com/{marker}/1", "title": "Nothing relevant"}}',
+            f'{{"url": "https://r.example.com/2", "title": "All about the {marker}"}}',
+        ]
+    )
+    added = admin_client.post(
+        "/api/v1/cli/add", json={"urls": lines, "parser": "jsonl", "index_only": True}
+    )
+    assert added.status_code == 200, added.text
+    # When searched / Then the title match comes first and both are counted
+    page = admin_client.get("/api/v1/core/snapshots", params={"search": marker}).json()
+    assert page["count"] == 2
+    assert page["items"][0]["title"] == f"All about the {marker}"
+    # And hostile queries are answered, not 500s
+    for query in ['"', "c++", ")(", "x" * 3000]:
+        response = admin_client.get("/api/v1/core/snapshots", params={"search": query})
+        assert response.status_code == 200, response.text
+
+
+def test_captured_text_is_searchable(site: TestSite, tmp_path: Path) -> None:
+    # Given an embedded server that captures the rich test page (real Chromium, once)
+    env = {
+        "AMBER_DATA_DIR": str(tmp_path / "data"),
+        "AMBER_ALLOWED_NETWORKS": "127.0.0.1/32",
+        "AMBER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "AMBER_CAPTURE_TIMEOUT": "30",
+    }
+    server = AmberServer(env=env).start()
+    try:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        added = httpx.post(
+            f"{server.url}/api/v1/cli/add",
+            json={"urls": [site.url("/page.html")]},
+            headers=headers,
+            timeout=30,
+        ).json()
+        snapshot_id = added["snapshot_ids"][0]
+        deadline = time.monotonic() + 120
+        status = ""
+        while time.monotonic() < deadline:
+            status = httpx.get(
+                f"{server.url}/api/v1/core/snapshot/{snapshot_id}", headers=headers
+            ).json()["status"]
+            if status in ("succeeded", "failed"):
+                break
+            time.sleep(0.5)
+        assert status == "succeeded"
+        # When searching for words that occur only in the page's body text
+        page = httpx.get(
+            f"{server.url}/api/v1/core/snapshots",
+            params={"search": "tidal charts"},
+            headers=headers,
+        ).json()
+        # Then the capture is found through its extracted text
+        assert [s["id"] for s in page["items"]] == [snapshot_id]
+    finally:
+        server.stop()
+    # And `amber search` prints it with a snippet around the match
+    done = run_amber(env, "search", "lighthouses")
+    assert done.returncode == 0, done.stderr
+    assert "Amber Rich Page" in done.stdout
+    assert "lighthouses" in done.stdout and "tidal" in done.stdout
