@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crawler.errors import AmberError, PayloadTooLarge
@@ -75,6 +76,7 @@ CONTENTFUL_IDS = {
     413: "BadRequest",
     422: "ValidationFailed",
     500: "ServerError",
+    503: "ServiceUnavailable",
 }
 
 
@@ -217,6 +219,14 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             message = str(exc.detail)
         return render(Problem(exc.status_code, "HTTPError", message), request)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        """A lost or unreachable database is a 503 the client can retry, not a 500."""
+        log.warning("database unavailable on %s: %s", request.url.path, exc)
+        message = "The database is unavailable; try again shortly"
+        return render(Problem(503, "Unavailable", message), request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

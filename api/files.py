@@ -6,10 +6,12 @@ from the blob store by hash, so a crafted path can never reach the filesystem.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from html import escape
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from sqlmodel import col, select
 
 from api.deps import BrowserPrincipalDep, SessionDep, StateDep
@@ -38,7 +40,7 @@ def archived_file(
     files = _files(session, snapshot.id)
     if path in ("", "index.html") and "index.html" not in files:
         links = "".join(
-            f'<li><a href="{name}">{name}</a> ({meta.get("size", 0)} bytes)</li>'
+            f'<li><a href="{escape(name)}">{escape(name)}</a> ({meta.get("size", 0)} bytes)</li>'
             for name, meta in sorted(files.items())
         )
         return HTMLResponse(f"<!doctype html><title>{snapshot.timestamp}</title><ul>{links}</ul>")
@@ -53,4 +55,13 @@ def archived_file(
     local = state.blobs.local_path(meta["sha256"])
     if local is not None:
         return FileResponse(local, media_type=media_type, headers=headers)
-    return Response(state.blobs.read(meta["sha256"]), media_type=media_type, headers=headers)
+    return StreamingResponse(
+        _chunks(state.blobs.open(meta["sha256"])), media_type=media_type, headers=headers
+    )
+
+
+def _chunks(stream: BinaryIO, size: int = 256 * 1024) -> Iterator[bytes]:
+    """Stream a remote blob (S3) instead of holding it in memory."""
+    with stream:
+        while chunk := stream.read(size):
+            yield chunk

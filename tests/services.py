@@ -140,17 +140,37 @@ class PostgresServer:
         self._run(
             initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"
         )
+        self.start_server()
+        self.create_database("amber")
+        return self
+
+    def start_server(self) -> None:
+        """(Re)start the server on the existing data directory."""
+        pg_ctl = _find_binary("pg_ctl")
+        assert pg_ctl is not None
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200"
         )
         self._run(
-            pg_ctl, "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start"
+            pg_ctl,
+            "-D",
+            str(self.root / "data"),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
         )
         wait_for_port(self.port)
-        self.create_database("amber")
-        return self
+
+    def stop_server(self) -> None:
+        """Stop the server (fast: connections are cut, committed data is kept) for outages."""
+        pg_ctl = _find_binary("pg_ctl")
+        assert pg_ctl is not None
+        self._run(pg_ctl, "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
 
     def create_database(self, name: str) -> str:
         import psycopg
