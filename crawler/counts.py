@@ -5,8 +5,8 @@ rows costs more than fetching the page. Small totals are counted exactly and
 cheaply: the count stops at `EXACT_UP_TO` rows. Totals beyond that are counted
 in full once and then reused for `LARGE_TTL` seconds for the same query, so a
 client paging through a big archive pays for the count once, not per page.
-Such a large total may lag writes by up to `LARGE_TTL` seconds; small totals
-never lag.
+Such a large total may lag writes by up to `LARGE_TTL` seconds (also when it
+shrinks below the threshold meanwhile); small totals are always exact.
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ def _key(session: Session, query: Any) -> tuple[str, str, tuple[tuple[str, str],
 
 def count_rows(session: Session, query: Any) -> int:
     """How many rows `query` (a SELECT) returns: exact when small, briefly cached when large."""
-    capped = query.limit(EXACT_UP_TO + 1).subquery()
-    small = int(session.execute(select(func.count()).select_from(capped)).scalar_one())
-    if small <= EXACT_UP_TO:
-        return small
     key = _key(session, query)
     now = time.monotonic()
     with _lock:
@@ -47,6 +43,10 @@ def count_rows(session: Session, query: Any) -> int:
         if hit is not None and now - hit[0] < LARGE_TTL:
             _cache.move_to_end(key)
             return hit[1]
+    capped = query.limit(EXACT_UP_TO + 1).subquery()
+    small = int(session.execute(select(func.count()).select_from(capped)).scalar_one())
+    if small <= EXACT_UP_TO:
+        return small
     total = int(
         session.execute(
             select(func.count()).select_from(query.order_by(None).subquery())

@@ -5,7 +5,8 @@ and tags are kept in step by triggers; the extracted text is written here by
 `index_text` when a capture's ``text`` extractor succeeds. SQLite ranks with
 FTS5's bm25, PostgreSQL with ``ts_rank`` over a GIN-indexed ``tsvector``.
 
-Queries are plain words (all must match, the last one also as a prefix) and
+Queries are plain words (all must match; the last, from three letters on, also
+as a prefix) and
 "quoted phrases"; punctuation inside a word ("example.com") makes it a phrase.
 User input never reaches the engines' query syntax unescaped, so no query can
 fail with a syntax error.
@@ -29,6 +30,7 @@ from crawler.models import Snapshot
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_TERMS = 16
+MIN_PREFIX = 3  # shorter prefixes match too much of the vocabulary to rank quickly
 MARK_START, MARK_END = "\u27e6", "\u27e7"
 
 _PHRASE_OR_WORD = re.compile(r'"([^"]*)"|(\S+)')
@@ -57,7 +59,7 @@ def parse_query(query: str) -> list[Term]:
             break
     if terms and not query.rstrip().endswith('"'):
         last = terms[-1]
-        terms[-1] = Term(last.tokens, prefix=len(last.tokens[-1]) >= 2)
+        terms[-1] = Term(last.tokens, prefix=len(last.tokens[-1]) >= MIN_PREFIX)
     return terms
 
 

@@ -11,6 +11,8 @@ only a 16-byte digest and a snapshot id are kept per distinct URL seen.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,7 +30,7 @@ from crawler.importers.base import ImportEntry, Parsed, ParseProblem
 from crawler.models import Snapshot, SnapshotStatus
 from crawler.urls import normalize_url, validate_url
 
-BATCH_SIZE = 5000
+BATCH_SIZE = 10_000
 LOOKUP_CHUNK = 500
 MAX_PROBLEMS_KEPT = 1000
 MAX_TITLE = 2000
@@ -103,6 +105,9 @@ class BulkWriter:
         self.keep_ids = keep_ids
         self.summary = ImportSummary()
         self._batch: list[_Pending] = []
+        self._queue: queue.Queue[list[_Pending] | None] = queue.Queue(maxsize=2)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
         self._seen: dict[bytes, str] = {}
         self._tag_ids: dict[str, str] = {}
         self._template = _row_template()
@@ -145,19 +150,69 @@ class BulkWriter:
             _Pending(item, key, hashlib.blake2b(key.encode(), digest_size=16).digest())
         )
         if len(self._batch) >= self.batch_size:
-            self.flush()
+            self._hand_off()
 
     def add_all(
         self, items: Iterable[Parsed], *, progress: Callable[[], None] | None = None
     ) -> None:
-        for count, item in enumerate(items, start=1):
-            self.add(item)
-            if progress is not None and count % 1000 == 0:
-                progress()
+        try:
+            for count, item in enumerate(items, start=1):
+                self.add(item)
+                if progress is not None and count % 1000 == 0:
+                    progress()
+        except BaseException:
+            self._stop_thread()
+            raise
 
     def finish(self) -> ImportSummary:
-        self.flush()
+        self._hand_off()
+        self._stop_thread()
+        if self._error is not None:
+            raise self._error
         return self.summary
+
+    def flush(self) -> None:
+        """Write what is buffered now, in this thread."""
+        batch, self._batch = self._batch, []
+        self._write(batch)
+
+    def _hand_off(self) -> None:
+        """Committing writers store batches in a second thread while this one parses:
+        sqlite3 and psycopg release the GIL while the database works, so parsing the
+        next batch overlaps writing this one. The queue holds two batches at most."""
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        if not self.commit:
+            self._write(batch)
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._drain, name="import-writer", daemon=True)
+            self._thread.start()
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._queue.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _drain(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._write(batch)
+            except BaseException as exc:  # handed to the parsing thread, which re-raises it
+                self._error = exc
+                self.session.rollback()
+
+    def _stop_thread(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def _existing(self, keys: Sequence[str]) -> dict[str, str]:
         """Normalised URL -> newest snapshot id in this workspace.
@@ -191,9 +246,8 @@ class BulkWriter:
                 self._tag_ids[tag.name] = tag.id
         return self._tag_ids
 
-    def flush(self) -> None:
-        """Write the batch, commit (unless told not to), then enqueue what it queued."""
-        batch, self._batch = self._batch, []
+    def _write(self, batch: list[_Pending]) -> None:
+        """Write one batch, commit (unless told not to), then enqueue what it queued."""
         if not batch:
             return
         fresh: dict[bytes, _Pending] = {}
