@@ -31,7 +31,7 @@ def _key(session: Session, query: Any) -> tuple[str, str, tuple[tuple[str, str],
     bind = session.get_bind()
     compiled = query.compile(dialect=bind.dialect)
     params = tuple(sorted((k, repr(v)) for k, v in compiled.params.items()))
-    return str(bind.url), str(compiled), params
+    return str(bind.engine.url), str(compiled), params
 
 
 def count_rows(session: Session, query: Any) -> int:
