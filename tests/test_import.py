@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -722,3 +723,30 @@ def test_plain_url_list_still_uses_the_strict_path(admin_client: httpx.Client) -
     )
     assert ok.status_code == 200 and ok.json()["num_snapshots"] == 1
     assert col(Snapshot.id) is not None
+
+
+def test_bulk_rows_are_stored_like_orm_rows(tmp_path: Path) -> None:
+    # Given one URL written by the bulk writer and one by add_urls, in SQLite
+    url = f"sqlite:///{tmp_path / 'format.sqlite3'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, "fmt", admin=True))
+    write(engine, principal, "https://bulk.example.com/\n", index_only=True)
+    with db.session_scope(engine) as session:
+        snaps.add_urls(
+            session, principal=principal, entries=[snaps.UrlEntry(url="https://orm.example.com/")]
+        )
+    # When the raw stored values are read
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT url, created_at, bookmarked_at, status FROM snapshot ORDER BY url"
+        ).all()
+    # Then both use the same text formats, so ordering and date filters treat them alike
+    pattern = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
+    assert [(r[0], r[3]) for r in rows] == [
+        ("https://bulk.example.com/", "queued"),
+        ("https://orm.example.com/", "queued"),
+    ]
+    assert all(pattern.match(r[1]) and pattern.match(r[2]) for r in rows), rows
+    engine.dispose()

@@ -115,11 +115,12 @@ class BulkWriter:
         self._dialect = dialect.name
         table = Snapshot.__table__  # type: ignore[attr-defined]
         self._columns = [c.name for c in table.columns]
-        self._processors = {
-            c.name: c.type.bind_processor(dialect)
-            for c in table.columns
-            if c.type.bind_processor(dialect) is not None
+        # The dialect's own conversions (e.g. SQLite's DATETIME text format), so bulk rows
+        # are stored exactly as ORM-written ones.
+        processors = {
+            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns
         }
+        self._processors = {name: proc for name, proc in processors.items() if proc is not None}
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         quote = dialect.identifier_preparer.quote
         names = ", ".join(quote(name) for name in self._columns)
