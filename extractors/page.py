@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, CDPSession, Dialog, Download, Page
+from playwright.async_api import Browser, BrowserContext, Dialog, Download, Page
 from playwright.async_api import Error as PlaywrightError
 
 from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout, FetchRefused, PageTooLarge
@@ -38,7 +38,7 @@ async (maxSteps) => {
   for (let i = 0; i < maxSteps; i++) {
     const before = root.scrollHeight;
     window.scrollBy(0, window.innerHeight);
-    await sleep(30);
+    await sleep(25);
     const atBottom = window.scrollY + window.innerHeight >= root.scrollHeight - 2;
     if (atBottom && root.scrollHeight === before) break;
   }
@@ -188,7 +188,7 @@ class PreparedPage:
 
     context: BrowserContext
     page: Page
-    cdp: CDPSession
+    recorder: NetworkRecorder
     downloads: asyncio.Queue[Download]
 
     async def close(self) -> None:
@@ -207,6 +207,8 @@ async def prepare_page(browser: Browser) -> PreparedPage:
         try:
             page = await context.new_page()
             cdp = await context.new_cdp_session(page)
+            recorder = NetworkRecorder(cdp)
+            await recorder.start()
         except BaseException:
             with contextlib.suppress(PlaywrightError):
                 await context.close()
@@ -214,7 +216,7 @@ async def prepare_page(browser: Browser) -> PreparedPage:
     page.on("dialog", lambda dialog: asyncio.ensure_future(_dismiss(dialog)))
     downloads: asyncio.Queue[Download] = asyncio.Queue()
     page.on("download", downloads.put_nowait)
-    return PreparedPage(context=context, page=page, cdp=cdp, downloads=downloads)
+    return PreparedPage(context=context, page=page, recorder=recorder, downloads=downloads)
 
 
 async def capture_page(
@@ -238,14 +240,10 @@ async def capture_page(
     (request.workdir / "out").mkdir(parents=True, exist_ok=True)
     context, page, downloads = prepared.context, prepared.page, prepared.downloads
     try:
-        recorder = NetworkRecorder(
-            prepared.cdp,
-            spool,
-            max_bytes=request.max_bytes,
-            allowed_networks=request.allowed_networks,
+        recorder = prepared.recorder
+        recorder.configure(
+            spool_dir=spool, max_bytes=request.max_bytes, allowed_networks=request.allowed_networks
         )
-        with playwright_errors(request.url):
-            await recorder.start()
         notes: list[str] = []
         load_budget = max(2.0, request.timeout * 0.6)
         try:
@@ -274,7 +272,7 @@ async def capture_page(
                 await asyncio.wait_for(
                     page.evaluate(AUTOSCROLL_JS, 25), timeout=max(0.5, min(6.0, remaining() * 0.3))
                 )
-            await recorder.wait_idle(quiet=0.12, timeout=max(0.2, min(5.0, remaining() * 0.3)))
+            await recorder.wait_idle(quiet=0.06, timeout=max(0.2, min(5.0, remaining() * 0.3)))
         await recorder.settle(timeout=max(0.5, min(10.0, remaining() * 0.5)))
         if recorder.over_budget.is_set():
             raise PageTooLarge(f"page exceeded its size budget of {request.max_bytes} bytes")
@@ -288,8 +286,13 @@ async def capture_page(
         outcome.outputs = await _run_extractors(request.plugins, extractors, loaded)
         return outcome
     finally:
-        await prepared.close()
+        # Closing a context takes a round trip; nothing waits for it.
+        closing = asyncio.ensure_future(prepared.close())
+        _CLOSING.add(closing)
+        closing.add_done_callback(_CLOSING.discard)
 
+
+_CLOSING: set[asyncio.Future[None]] = set()
 
 PAGE_BOUND = ("screenshot", "pdf")  # change how the page renders: run one after the other
 RUNS_LAST = ("warc",)  # sees every exchange, including ones other extractors made

@@ -111,9 +111,9 @@ class NetworkRecorder:
     def __init__(
         self,
         cdp: CDPSession,
-        spool_dir: Path,
+        spool_dir: Path | None = None,
         *,
-        max_bytes: int,
+        max_bytes: int = 0,
         allowed_networks: tuple[Network, ...] = (),
     ) -> None:
         self.cdp = cdp
@@ -131,6 +131,20 @@ class NetworkRecorder:
         self._counter = itertools.count()
         self._last_activity = asyncio.get_running_loop().time()
         self._document_bodies: dict[str, Path] = {}
+
+    def configure(
+        self, *, spool_dir: Path, max_bytes: int, allowed_networks: tuple[Network, ...]
+    ) -> None:
+        """Aim a recorder that was started ahead of time (on about:blank) at one capture."""
+        self.spool_dir = spool_dir
+        self.max_bytes = max_bytes
+        self.allowed_networks = allowed_networks
+        self._touch()
+
+    def _spool(self) -> Path:
+        if self.spool_dir is None:
+            raise RuntimeError("recorder used before configure()")
+        return self.spool_dir
 
     async def start(self) -> None:
         handlers = {
@@ -291,7 +305,7 @@ class NetworkRecorder:
                 )
                 raw = body.get("body", "")
                 data = base64.b64decode(raw) if body.get("base64Encoded") else raw.encode()
-                path = self.spool_dir / f"doc-{next(self._counter):05d}"
+                path = self._spool() / f"doc-{next(self._counter):05d}"
                 await asyncio.to_thread(path.write_bytes, data)
                 self._document_bodies[params.get("networkId") or params["requestId"]] = path
         except PlaywrightError as exc:
@@ -335,7 +349,7 @@ class NetworkRecorder:
             return
         body = result.get("body", "")
         data = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8")
-        path = self.spool_dir / f"body-{next(self._counter):05d}"
+        path = self._spool() / f"body-{next(self._counter):05d}"
         await asyncio.to_thread(path.write_bytes, data)
         response.body_path = path
 
@@ -344,7 +358,7 @@ class NetworkRecorder:
         self.exchanges.append(exchange)
 
     def spool(self, data: bytes) -> Path:
-        path = self.spool_dir / f"body-{next(self._counter):05d}"
+        path = self._spool() / f"body-{next(self._counter):05d}"
         path.write_bytes(data)
         return path
 
