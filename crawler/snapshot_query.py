@@ -111,6 +111,23 @@ def query_snapshots(
         query = query.join(found, found.c.snapshot_id == col(Snapshot.id))
         ranking.append(found.c.score)
     query = query.where(*conds)
+    order = col(Snapshot.created_at).asc() if filters.url else col(Snapshot.created_at).desc()
+    if ranking:
+        # Rank ids only (the sort then carries a few bytes per match, not whole rows), with
+        # the total from a window count over the same pass; then load the page's rows.
+        ranked = session.execute(
+            query.with_only_columns(col(Snapshot.id), func.count().over())
+            .order_by(*ranking, order, col(Snapshot.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        if ranked:
+            ids = [snapshot_id for snapshot_id, _ in ranked]
+            loaded = {
+                row.id: row
+                for row in session.exec(select(Snapshot).where(col(Snapshot.id).in_(ids)))
+            }
+            return [loaded[i] for i in ids if i in loaded], int(ranked[0][1])
     total = count_rows(session, query.with_only_columns(col(Snapshot.id)))
     big_tag = filters.tag and not ranking and not filters.url and total > TAG_SCAN_FROM
     if big_tag and session.get_bind().dialect.name == "sqlite":
@@ -120,7 +137,6 @@ def query_snapshots(
         if not principal.is_admin:
             conds.append(col(Snapshot.workspace_id).in_(principal.workspace_ids))
         query = select(Snapshot).where(*conds)
-    order = col(Snapshot.created_at).asc() if filters.url else col(Snapshot.created_at).desc()
     rows = session.exec(
         query.order_by(*ranking, order, col(Snapshot.id)).offset(offset).limit(limit)
     ).all()
