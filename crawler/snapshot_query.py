@@ -128,7 +128,21 @@ def query_snapshots(
                 for row in session.exec(select(Snapshot).where(col(Snapshot.id).in_(ids)))
             }
             return [loaded[i] for i in ids if i in loaded], int(ranked[0][1])
-    total = count_rows(session, query.with_only_columns(col(Snapshot.id)))
+    if filters.tag and all(
+        getattr(filters, name) in (None, "") for name in SnapshotFilters.names() if name != "tag"
+    ):
+        # Tag alone: count its links (a tag and its snapshots share one workspace).
+        tagged = (
+            select(func.count())
+            .select_from(SnapshotTag)
+            .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
+            .where(col(Tag.name) == filters.tag)
+        )
+        if not principal.is_admin:
+            tagged = tagged.where(col(Tag.workspace_id).in_(principal.workspace_ids))
+        total = int(session.exec(tagged).one())
+    else:
+        total = count_rows(session, query.with_only_columns(col(Snapshot.id)))
     big_tag = filters.tag and not ranking and not filters.url and total > TAG_SCAN_FROM
     if big_tag and session.get_bind().dialect.name == "sqlite":
         # SQLite would fetch and sort every snapshot of a big tag; walking the list
