@@ -3,58 +3,99 @@
 A list page needs its total (the envelope's ``count``), but counting a million
 rows costs more than fetching the page. Small totals are counted exactly and
 cheaply: the count stops at `EXACT_UP_TO` rows. Totals beyond that are counted
-in full once and then reused for `LARGE_TTL` seconds for the same query, so a
-client paging through a big archive pays for the count once, not per page.
-Such a large total may lag writes by up to `LARGE_TTL` seconds (also when it
-shrinks below the threshold meanwhile); small totals are always exact.
+in full once and remembered for the same query, so a client paging through a
+big archive pays for the count once, not per page. A remembered total older
+than `LARGE_TTL` seconds is still answered at once while a background thread
+recounts it (stale-while-revalidate), so no request waits on a large count
+after the first. Large totals may therefore lag writes by about `LARGE_TTL`
+seconds; small totals are always exact.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 EXACT_UP_TO = 10_000
 LARGE_TTL = 30.0
 CACHE_SIZE = 256
 
+Key = tuple[str, str, tuple[tuple[str, str], ...]]
+
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_cache: OrderedDict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[float, int]] = OrderedDict()
+_cache: OrderedDict[Key, tuple[float, int]] = OrderedDict()
+_refreshing: set[Key] = set()
 
 
-def _key(session: Session, query: Any) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+def _key(session: Session, query: Any) -> Key:
     bind = session.get_bind()
     compiled = query.compile(dialect=bind.dialect)
     params = tuple(sorted((k, repr(v)) for k, v in compiled.params.items()))
     return str(bind.engine.url), str(compiled), params
 
 
+def _full_count(query: Any) -> Any:
+    return select(func.count()).select_from(query.order_by(None).subquery())
+
+
 def count_rows(session: Session, query: Any) -> int:
-    """How many rows `query` (a SELECT) returns: exact when small, briefly cached when large."""
+    """How many rows `query` (a SELECT) returns: exact when small, cached when large."""
     key = _key(session, query)
-    now = time.monotonic()
     with _lock:
         hit = _cache.get(key)
-        if hit is not None and now - hit[0] < LARGE_TTL:
+        if hit is not None:
             _cache.move_to_end(key)
-            return hit[1]
+    if hit is not None:
+        stamp, total = hit
+        if time.monotonic() - stamp >= LARGE_TTL:
+            _refresh_later(session.get_bind().engine, key, query)
+        return total
     capped = query.limit(EXACT_UP_TO + 1).subquery()
     small = int(session.execute(select(func.count()).select_from(capped)).scalar_one())
     if small <= EXACT_UP_TO:
         return small
-    total = int(
-        session.execute(
-            select(func.count()).select_from(query.order_by(None).subquery())
-        ).scalar_one()
-    )
+    total = int(session.execute(_full_count(query)).scalar_one())
+    _remember(key, total)
+    return total
+
+
+def _remember(key: Key, total: int) -> None:
     with _lock:
-        _cache[key] = (now, total)
+        if total <= EXACT_UP_TO:
+            _cache.pop(key, None)  # small again: count exactly from now on
+            return
+        _cache[key] = (time.monotonic(), total)
         _cache.move_to_end(key)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-    return total
+
+
+def _refresh_later(engine: Engine, key: Key, query: Any) -> None:
+    """Recount in the background; until it is done, callers get the previous total."""
+    with _lock:
+        if key in _refreshing:
+            return
+        _refreshing.add(key)
+
+    def run() -> None:
+        try:
+            with Session(engine) as session:
+                _remember(key, int(session.execute(_full_count(query)).scalar_one()))
+        except SQLAlchemyError as exc:
+            log.warning("recounting a large list failed: %s", exc)
+            with _lock:
+                _cache.pop(key, None)
+        finally:
+            with _lock:
+                _refreshing.discard(key)
+
+    threading.Thread(target=run, name="amber-recount", daemon=True).start()
