@@ -208,7 +208,10 @@ def update_snapshots(
                 ids = select_for_update(
                     session, workspace_ids=None, tag=tag or None, status=status or None, limit=limit
                 )
-                changed = mark_for_capture(session, ids, redeliver_after=cfg.redeliver_seconds)
+                # Without --wait a running `amber serve` should pick them up on its next
+                # reconciler pass, so they are due at once.
+                after = cfg.redeliver_seconds if wait else 0.0
+                changed = mark_for_capture(session, ids, redeliver_after=after)
                 session.commit()
             if not ids:
                 console.print("Nothing to update.")

@@ -36,6 +36,7 @@ from crawler.importers.writer import BulkWriter, ImportSummary
 from crawler.models import Snapshot, SnapshotStatus
 from tests.conftest import TokenFactory, amber_env, run_amber
 from tests.services import PostgresServer
+from tests.site import TestSite
 
 CHROME = """<!DOCTYPE NETSCAPE-Bookmark-file-1>
 <!-- This is an automatically generated file.
@@ -750,3 +751,20 @@ def test_bulk_rows_are_stored_like_orm_rows(tmp_path: Path) -> None:
     ]
     assert all(pattern.match(r[1]) and pattern.match(r[2]) for r in rows), rows
     engine.dispose()
+
+
+def test_amber_update_captures_index_only_snapshots(site: TestSite, tmp_path: Path) -> None:
+    env = amber_env(tmp_path / "data")
+    # Given a page imported index-only (stored, not captured)
+    page = site.url("/final.html")
+    stored = run_amber(env, "import", "-", "--index-only", "--tag", "later", input_text=page)
+    assert stored.returncode == 0, stored.stderr
+    # When `amber update --tag later` runs (embedded workers, real Chromium)
+    done = run_amber(env, "update", "--tag", "later", timeout=180)
+    # Then it is captured, and nothing index-only is left to update
+    assert done.returncode == 0, done.stderr
+    assert "1 snapshot(s) queued for capture" in done.stdout
+    assert "1 succeeded" in done.stdout
+    assert "Nothing to update." in run_amber(env, "update").stdout
+    found = run_amber(env, "search", "Final Destination")
+    assert found.returncode == 0 and page in found.stdout
