@@ -20,7 +20,7 @@ from api.archive_json import (
 )
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
-from crawler import crawls, importers
+from crawler import crawls, importers, search
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.errors import InvalidInput, NotFound
@@ -201,6 +201,10 @@ def list_snapshots(
         session, principal, filters, limit=paging.limit, offset=paging.offset
     )
     items = render_snapshots(session, rows, with_results=with_archiveresults)
+    if filters.search:  # ranked already; say where each matched (HTML with <mark>)
+        found = search.snippets(session, filters.search, [r.id for r in rows])
+        for item in items:
+            item["search_snippet"] = search.snippet_html(found.get(item["id"], ""))
     return page_envelope(items, total=total, limit=paging.limit, offset=paging.offset)
 
 

@@ -14,6 +14,7 @@ fail with a syntax error.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -192,6 +193,12 @@ def snippets(session: Session, query: str, snapshot_ids: Sequence[str]) -> dict[
         for snapshot_id, snippet in rows:
             out[snapshot_id] = " ".join((snippet or "").split())
     return out
+
+
+def snippet_html(snippet: str) -> str:
+    """A snippet as HTML: text escaped, matches in ``<mark>``."""
+    escaped = html.escape(snippet, quote=False)
+    return escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
 
 
 def index_text(session: Session, snapshot_id: str, text: str) -> None:

@@ -179,6 +179,7 @@ def test_api_search_is_ranked_and_safe(admin_client: httpx.Client) -> None:
     page = admin_client.get("/api/v1/core/snapshots", params={"search": marker}).json()
     assert page["count"] == 2
     assert page["items"][0]["title"] == f"All about the {marker}"
+    assert f"<mark>{marker}</mark>" in page["items"][0]["search_snippet"]
     # And hostile queries are answered, not 500s
     for query in ['"', "c++", ")(", "x" * 3000]:
         response = admin_client.get("/api/v1/core/snapshots", params={"search": query})
