@@ -229,3 +229,20 @@ def test_captured_text_is_searchable(site: TestSite, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Amber Rich Page" in done.stdout
     assert "lighthouses" in done.stdout and "tidal" in done.stdout
+
+
+def test_search_migration_downgrades_and_upgrades(store: tuple[Engine, Principal]) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    engine, principal = store
+    snapshot_id = add(engine, principal, "https://mig.example.com/", "Migration survivor")
+    url = engine.url.render_as_string(hide_password=False)
+    # When the search branch is taken down and brought back
+    command.downgrade(db.alembic_config(url), "0004-1")
+    engine.dispose()
+    assert "snapshot_search" not in inspect(engine).get_table_names()
+    db.upgrade(url)
+    engine.dispose()
+    # Then existing snapshots are indexed again by the upgrade's backfill
+    assert ranked(engine, principal, "survivor") == [snapshot_id]
