@@ -27,6 +27,7 @@ from crawler import search
 from crawler import snapshots as snaps
 from crawler.errors import InvalidInput
 from crawler.importers import PARSER_NAMES, Source, iter_entries, resolve_parser
+from crawler.importers.parallel import store_file
 from crawler.importers.update import SELECTABLE, mark_for_capture, select_for_update
 from crawler.importers.writer import BATCH_SIZE, BulkWriter, ImportSummary
 from crawler.models import Snapshot, SnapshotStatus
@@ -139,7 +140,7 @@ def import_file(
                     batch_size=batch_size,
                     on_commit=dispatch,
                 )
-                summary = _run_import(writer, source, fmt, size)
+                summary = _run_import(writer, source, fmt, size, path=None if file == "-" else file)
             _print_problems(summary, show_problems)
             kind = "stored (index only)" if index_only else "queued for capture"
             console.print(
@@ -162,24 +163,32 @@ def import_file(
         raise typer.Exit(1)
 
 
-def _run_import(writer: BulkWriter, source: Source, fmt: str, size: int | None) -> ImportSummary:
+def _run_import(
+    writer: BulkWriter, source: Source, fmt: str, size: int | None, *, path: str | None
+) -> ImportSummary:
+    """A regular file is parsed in a second process while this one stores (see
+    crawler.importers.parallel); stdin is parsed here."""
     columns: list[Any] = [TextColumn("[bold]Importing"), BarColumn()]
     columns += [DownloadColumn()] if size else []
     columns += [TextColumn("{task.fields[counts]}"), TimeElapsedColumn()]
     with Progress(*columns, console=err_console, transient=False) as progress:
         task = progress.add_task("import", total=size, counts="")
 
-        def tick() -> None:
+        def tick(read: int | None = None) -> None:
             s = writer.summary
             progress.update(
                 task,
-                completed=source.bytes_read,
+                completed=source.bytes_read if read is None else read,
                 counts=f"{s.imported} new · {s.duplicates} dup · {s.invalid} invalid",
             )
 
-        writer.add_all(iter_entries(source, fmt), progress=tick)
-        summary = writer.finish()
-        tick()
+        if path is not None:
+            summary = store_file(writer, path, fmt, progress=tick)
+            tick(size)
+        else:
+            writer.add_all(iter_entries(source, fmt), progress=tick)
+            summary = writer.finish()
+            tick()
     return summary
 
 

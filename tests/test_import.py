@@ -768,3 +768,40 @@ def test_amber_update_captures_index_only_snapshots(site: TestSite, tmp_path: Pa
     assert "Nothing to update." in run_amber(env, "update").stdout
     found = run_amber(env, "search", "Final Destination")
     assert found.returncode == 0 and page in found.stdout
+
+
+def test_parsing_in_a_second_process_gives_the_same_result(tmp_path: Path) -> None:
+    from crawler.importers.parallel import store_file
+
+    # Given a messy list stored once in-process and once with a parsing process
+    lines = [f"https://p{i % 900 % 7}.example.com/{i % 900}\n" for i in range(3000)]
+    lines[10] = "not-a-url\n"
+    lines[2500] = "ftp://nope.example.com/\n"
+    path = tmp_path / "list.txt"
+    path.write_text("".join(lines))
+    results = []
+    for name in ("inline", "spawned"):
+        url = f"sqlite:///{tmp_path / (name + '.sqlite3')}"
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        with db.session_scope(engine) as session:
+            principal = principal_for_user(session, ensure_user(session, name, admin=True))
+        with Session(engine) as session:
+            writer = BulkWriter(session, principal=principal, index_only=True, batch_size=500)
+            if name == "inline":
+                with path.open("rb") as stream:
+                    writer.add_all(iter_entries(Source(stream)))
+                summary = writer.finish()
+            else:
+                summary = store_file(writer, str(path), "auto")
+        results.append(
+            (
+                summary.imported,
+                summary.duplicates,
+                summary.invalid,
+                [p.line for p in summary.problems],
+            )
+        )
+        engine.dispose()
+    # Then both store and report exactly the same
+    assert results[0] == results[1] == (900, 2098, 2, [11, 2501])

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from crawler import search
@@ -62,6 +61,17 @@ class _Pending:
     entry: ImportEntry
     key: str
     digest: bytes
+
+
+def prepare(item: Parsed) -> _Pending | ParseProblem:
+    """Validate and key one parsed item: the CPU-heavy half of storing it."""
+    if isinstance(item, ParseProblem):
+        return item
+    try:
+        key = normalize_url(validate_url(item.url))
+    except InvalidInput as exc:
+        return ParseProblem(item.line, exc.message, item.unit)
+    return _Pending(item, key, hashlib.blake2b(key.encode(), digest_size=16).digest())
 
 
 def _uuid7_batch(count: int) -> Iterator[str]:
@@ -136,6 +146,7 @@ class BulkWriter:
         }
         self._processors = {name: proc for name, proc in processors.items() if proc is not None}
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._mark = mark
         quote = dialect.identifier_preparer.quote
         names = ", ".join(quote(name) for name in self._columns)
         marks = ", ".join(mark for _ in self._columns)
@@ -153,17 +164,15 @@ class BulkWriter:
             self.summary.problems.append(problem)
 
     def add(self, item: Parsed) -> None:
-        if isinstance(item, ParseProblem):
-            self.problem(item)
-            return
-        try:
-            key = normalize_url(validate_url(item.url))
-        except InvalidInput as exc:
-            self.problem(ParseProblem(item.line, exc.message, item.unit))
-            return
-        self._batch.append(
-            _Pending(item, key, hashlib.blake2b(key.encode(), digest_size=16).digest())
-        )
+        prepared = prepare(item)
+        if isinstance(prepared, ParseProblem):
+            self.problem(prepared)
+        else:
+            self.add_prepared(prepared)
+
+    def add_prepared(self, pending: _Pending) -> None:
+        """An entry already validated and keyed (see `prepare`), e.g. by a parsing process."""
+        self._batch.append(pending)
         if len(self._batch) >= self.batch_size:
             self._hand_off()
 
@@ -176,8 +185,12 @@ class BulkWriter:
                 if progress is not None and count % 1000 == 0:
                     progress()
         except BaseException:
-            self._stop_thread()
+            self.abort()
             raise
+
+    def abort(self) -> None:
+        """Stop the storing thread after the batch it is on (committed batches stay)."""
+        self._stop_thread()
 
     def finish(self) -> ImportSummary:
         self._hand_off()
@@ -229,19 +242,24 @@ class BulkWriter:
             self._thread.join()
             self._thread = None
 
+    def _in_list(self, count: int) -> str:
+        return ", ".join([self._mark] * count)
+
     def _existing(self, keys: Sequence[str]) -> dict[str, str]:
         """Normalised URL -> newest snapshot id in this workspace.
 
         Filters the workspace in Python: given ``workspace_id = ? AND normalized_url IN
         (...)`` SQLite may walk the workspace index instead of probing the URL index.
+        Plain driver SQL: building a 500-item IN through the ORM costs more than the probe.
         """
         found: dict[str, tuple[str, str]] = {}
-        table = Snapshot.__table__  # type: ignore[attr-defined]
+        conn = self.session.connection()
         for start in range(0, len(keys), LOOKUP_CHUNK):
-            rows = self.session.connection().execute(
-                select(
-                    table.c.normalized_url, table.c.id, table.c.workspace_id, table.c.created_at
-                ).where(table.c.normalized_url.in_(keys[start : start + LOOKUP_CHUNK]))
+            chunk = list(keys[start : start + LOOKUP_CHUNK])
+            rows = conn.exec_driver_sql(
+                "SELECT normalized_url, id, workspace_id, created_at FROM snapshot "
+                f"WHERE normalized_url IN ({self._in_list(len(chunk))})",
+                tuple(chunk),
             )
             for key, snapshot_id, workspace_id, created_at in rows:
                 stamp = str(created_at)
@@ -250,15 +268,37 @@ class BulkWriter:
         return {key: snapshot_id for key, (_, snapshot_id) in found.items()}
 
     def _tag_id_map(self, names: Iterable[str]) -> dict[str, str]:
+        """Tag name -> id in this workspace, creating the missing ones (a race loses nothing:
+        a name someone else just created is ignored on insert and read back)."""
         missing = [n for n in dict.fromkeys(names) if n not in self._tag_ids]
-        if missing:
-            for tag in snaps.get_or_create_tags(
-                self.session,
-                workspace_id=self.workspace,
-                user_id=self.principal.user_id,
-                names=missing,
-            ):
-                self._tag_ids[tag.name] = tag.id
+        if not missing:
+            return self._tag_ids
+        conn = self.session.connection()
+        mark = self._mark
+        now = self._bind("created_at", utcnow())
+        if self._dialect == "sqlite":
+            insert_sql = (
+                "INSERT OR IGNORE INTO tag (id, workspace_id, created_by_id, created_at, "
+                f"modified_at, name) VALUES ({', '.join([mark] * 6)})"
+            )
+        else:
+            insert_sql = (
+                "INSERT INTO tag (id, workspace_id, created_by_id, created_at, modified_at, "
+                f"name) VALUES ({', '.join([mark] * 6)}) ON CONFLICT DO NOTHING"
+            )
+        ids = _uuid7_batch(len(missing))
+        conn.exec_driver_sql(
+            insert_sql,
+            [(next(ids), self.workspace, self.principal.user_id, now, now, n) for n in missing],
+        )
+        for start in range(0, len(missing), LOOKUP_CHUNK):
+            chunk = missing[start : start + LOOKUP_CHUNK]
+            rows = conn.exec_driver_sql(
+                f"SELECT name, id FROM tag WHERE workspace_id = {mark} "
+                f"AND name IN ({self._in_list(len(chunk))})",
+                (self.workspace, *chunk),
+            )
+            self._tag_ids.update(dict(rows.all()))
         return self._tag_ids
 
     def _write(self, batch: list[_Pending]) -> None:
