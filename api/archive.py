@@ -65,12 +65,27 @@ class AddRequest(BaseModel):
 
     @field_validator("urls")
     @classmethod
-    def _urls(cls, value: list[str] | str) -> list[str]:
+    def _urls(cls, value: list[str] | str) -> list[str] | str:
         items = value.splitlines() if isinstance(value, str) else value
-        cleaned = [u.strip() for u in items if u and u.strip()]
-        if not cleaned:
+        if not any(u and u.strip() for u in items):
             raise ValueError("at least one URL is required")
-        return cleaned
+        return value
+
+    @property
+    def url_list(self) -> list[str]:
+        items = self.urls.splitlines() if isinstance(self.urls, str) else self.urls
+        return [u.strip() for u in items if u and u.strip()]
+
+    @property
+    def is_document(self) -> bool:
+        """A bookmarks export or free text to parse, rather than a list of URLs.
+
+        A JSON list is always a list of URLs (each must be valid, as in ArchiveBox);
+        text is parsed when a parser is named or when it is not one URL per line.
+        """
+        if self.parser != "auto":
+            return True
+        return isinstance(self.urls, str) and not importers.is_url_list(self.url_list)
 
 
 @router.post("/cli/add")
@@ -78,10 +93,10 @@ def cli_add(
     body: AddRequest, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
 ) -> dict[str, Any]:
     """Store snapshots for the URLs and queue their capture; returns before capture runs."""
-    if body.parser != "auto" or not importers.is_url_list(body.urls):
+    if body.is_document:
         return _add_document(body, session, principal, state)
     entries = []
-    for url in body.urls:
+    for url in body.url_list:
         entries.append(snaps.UrlEntry(url=url))
     crawl_id = None
     if body.depth:  # a crawl follows the links of the captured pages (crawler.crawls)
@@ -90,7 +105,7 @@ def cli_add(
         crawl, outcome = crawls.create_crawl(
             session,
             principal=principal,
-            urls=body.urls,
+            urls=body.url_list,
             max_depth=body.depth,
             tags_str=body.tag,
             config={"scope": "any"},
@@ -127,7 +142,7 @@ def _add_document(
         raise InvalidInput("depth > 0 works with a plain list of URLs, not with a parser")
     summary = importers.import_text(
         session,
-        "\n".join(body.urls),
+        body.urls if isinstance(body.urls, str) else "\n".join(body.urls),
         parser=body.parser,
         principal=principal,
         tags=snaps.parse_tags(body.tag),

@@ -43,6 +43,9 @@ CHROMIUM_FLAGS = (
 )
 
 
+SPARE_WAIT = 5.0
+
+
 class BrowserService:
     def __init__(
         self,
@@ -135,8 +138,9 @@ class BrowserService:
         if spare is None:
             return None
         try:
-            prepared = await spare
-        except (CaptureError, PlaywrightError):
+            # A spare made on a browser that has just died may never finish: bound the wait.
+            prepared = await asyncio.wait_for(spare, timeout=SPARE_WAIT)
+        except (CaptureError, PlaywrightError, TimeoutError):
             return None
         if prepared.context.browser is not browser:
             await prepared.close()
@@ -148,8 +152,8 @@ class BrowserService:
         if spare is None:
             return
         try:
-            prepared = await spare
-        except (CaptureError, PlaywrightError, asyncio.CancelledError):
+            prepared = await asyncio.wait_for(spare, timeout=SPARE_WAIT)
+        except (CaptureError, PlaywrightError, asyncio.CancelledError, TimeoutError):
             return
         await prepared.close()
 
