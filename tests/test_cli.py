@@ -54,7 +54,9 @@ def test_add_exits_non_zero_when_a_capture_fails(env: dict[str, str], site: Test
     assert statuses[site.url("/loop?cli=2")] == "failed"
 
 
-@pytest.mark.parametrize("bad", ["not a url", "ftp://example.com/", "http://", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "bad", ["not a url", "ftp://example.com/", "http://", "file:///etc/passwd"]
+)
 def test_malformed_urls_are_refused_and_never_queued(env: dict[str, str], bad: str) -> None:
     done = run_amber(env, "add", bad)
     assert done.returncode == 2

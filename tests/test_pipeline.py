@@ -169,9 +169,7 @@ def test_sealed_during_capture_discards_results(runtime: Runtime, site: TestSite
     assert snapshot(runtime, snapshot_id).status == "sealed"
 
 
-def test_page_load_failure_records_reason_on_every_result(
-    runtime: Runtime, site: TestSite
-) -> None:
+def test_page_load_failure_records_reason_on_every_result(runtime: Runtime, site: TestSite) -> None:
     runtime.browser.extractors = dict(EXTRACTORS)
     snapshot_id = add(runtime, site.url("/loop"))
     outcome = run_capture(runtime, snapshot_id)
