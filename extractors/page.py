@@ -182,6 +182,19 @@ async def _navigate(
             await asyncio.gather(nav, budget, download, return_exceptions=True)
 
 
+def desktop_user_agent(version: str) -> str:
+    """Chromium's own desktop User-Agent, without the "HeadlessChrome" token.
+
+    Some sites serve headless browsers a different (or a blocking) page; an
+    archive should record what a person's browser would have been sent.
+    """
+    major = version.split(".", 1)[0] or "0"
+    return (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{major}.0.0.0 Safari/537.36"
+    )
+
+
 @dataclass(slots=True)
 class PreparedPage:
     """A fresh context with its page and CDP session, made before it is needed."""
@@ -203,6 +216,7 @@ async def prepare_page(browser: Browser) -> PreparedPage:
             service_workers="block",
             accept_downloads=True,
             viewport=VIEWPORT,  # type: ignore[arg-type]
+            user_agent=desktop_user_agent(browser.version),
         )
         try:
             page = await context.new_page()

@@ -126,6 +126,13 @@ def test_warc_has_every_subresource_with_request_and_response(
     assert page["headers"]["X-Test-Header"] == "amber"
 
 
+def test_requests_carry_a_desktop_user_agent(rich: CaptureOutcome) -> None:
+    # Given the WARC's request records, Then the browser did not announce itself as headless
+    agents = {r["headers"].get("User-Agent", "") for r in read_warc(rich) if r["type"] == "request"}
+    agents.discard("")
+    assert agents and all("Chrome/" in a and "Headless" not in a for a in agents)
+
+
 def test_gzip_body_is_stored_decoded_with_consistent_headers(
     rich: CaptureOutcome, site: TestSite
 ) -> None:
