@@ -124,13 +124,25 @@ def cli_add(
         )
     session.commit()
     state.dispatch(outcome.queued_ids)
+    return _add_answer(
+        crawl_id=crawl_id,
+        snapshot_ids=outcome.snapshot_ids,
+        queued=len(outcome.queued_ids),
+        duplicates=outcome.duplicates,
+    )
+
+
+def _add_answer(
+    *, crawl_id: str | None, snapshot_ids: list[str], queued: int, duplicates: int
+) -> dict[str, Any]:
+    """ArchiveBox's `/cli/add` answer (plus Amber's duplicate count)."""
     return {
         "success": True,
         "crawl_id": crawl_id,
-        "num_snapshots": len(outcome.snapshot_ids),
-        "snapshot_ids": outcome.snapshot_ids,
-        "queued": len(outcome.queued_ids),
-        "duplicates": outcome.duplicates,
+        "num_snapshots": len(snapshot_ids),
+        "snapshot_ids": snapshot_ids,
+        "queued": queued,
+        "duplicates": duplicates,
     }
 
 
@@ -153,12 +165,12 @@ def _add_document(
     session.commit()
     state.dispatch(summary.queued_ids)
     return {
-        "success": True,
-        "crawl_id": None,
-        "num_snapshots": len(summary.snapshot_ids),
-        "snapshot_ids": summary.snapshot_ids,
-        "queued": summary.queued,
-        "duplicates": summary.duplicates,
+        **_add_answer(
+            crawl_id=None,
+            snapshot_ids=summary.snapshot_ids,
+            queued=summary.queued,
+            duplicates=summary.duplicates,
+        ),
         "invalid": summary.invalid,
         "errors": [str(problem) for problem in summary.problems[:100]],
     }

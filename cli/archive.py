@@ -6,11 +6,10 @@ import time
 from collections.abc import Sequence
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from cli.common import cli_errors, configure_logging, console, settings
+from cli.common import cli_errors, configure_logging, console, progress_bar, settings
 from crawler import crawls, db
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
@@ -31,13 +30,7 @@ def wait_for(
     """Show a progress bar until every snapshot is terminal."""
     ids = list(snapshot_ids)
     deadline = time.monotonic() + timeout if timeout else None
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with progress_bar() as progress:
         task = progress.add_task(label, total=len(ids))
         while True:
             with Session(engine) as session:  # type: ignore[arg-type]

@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -22,7 +21,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from cli.archive import local_principal
-from cli.common import cli_errors, configure_logging, console, err_console, settings
+from cli.common import (
+    cli_errors,
+    configure_logging,
+    console,
+    err_console,
+    progress_bar,
+    settings,
+)
 from crawler import search
 from crawler import snapshots as snaps
 from crawler.errors import InvalidInput
@@ -52,13 +58,7 @@ def wait_all(engine: Engine, snapshot_ids: Sequence[str], *, label: str) -> dict
     """Progress bar until every snapshot is terminal; polls only the ones still pending."""
     pending = list(snapshot_ids)
     outcome: dict[str, int] = {}
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    with progress_bar() as progress:
         task = progress.add_task(label, total=len(pending))
         while pending:
             still: list[str] = []

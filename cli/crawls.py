@@ -6,11 +6,10 @@ import time
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from cli.common import cli_errors, configure_logging, console, settings
+from cli.common import cli_errors, configure_logging, console, progress_bar, settings
 from crawler import crawls, db
 from crawler.crawl_rules import SCOPES, clean_config
 from crawler.models import Snapshot, SnapshotStatus
@@ -35,13 +34,7 @@ def _progress(engine: Any, crawl_id: str) -> tuple[int, int]:
 
 def wait_for_crawl(engine: Any, crawl_id: str, *, label: str) -> list[str]:
     """Show a progress bar until nothing in the crawl is queued or started, then seal it."""
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with progress_bar() as progress:
         task = progress.add_task(label, total=None)
         while True:
             total, done = _progress(engine, crawl_id)

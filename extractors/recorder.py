@@ -305,8 +305,7 @@ class NetworkRecorder:
                 )
                 raw = body.get("body", "")
                 data = base64.b64decode(raw) if body.get("base64Encoded") else raw.encode()
-                path = self._spool() / f"doc-{next(self._counter):05d}"
-                await asyncio.to_thread(path.write_bytes, data)
+                path = await asyncio.to_thread(self.spool, data, "doc")
                 self._document_bodies[params.get("networkId") or params["requestId"]] = path
         except PlaywrightError as exc:
             log.debug("could not keep document body: %s", exc)
@@ -349,16 +348,15 @@ class NetworkRecorder:
             return
         body = result.get("body", "")
         data = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8")
-        path = self._spool() / f"body-{next(self._counter):05d}"
-        await asyncio.to_thread(path.write_bytes, data)
-        response.body_path = path
+        response.body_path = await asyncio.to_thread(self.spool, data)
 
     def add_exchange(self, exchange: Exchange) -> None:
         """Add an exchange made outside the page (the favicon fetch) so the WARC has it."""
         self.exchanges.append(exchange)
 
-    def spool(self, data: bytes) -> Path:
-        path = self._spool() / f"body-{next(self._counter):05d}"
+    def spool(self, data: bytes, kind: str = "body") -> Path:
+        """Write one body to the capture's spool dir (bodies never stay in memory)."""
+        path = self._spool() / f"{kind}-{next(self._counter):05d}"
         path.write_bytes(data)
         return path
 
