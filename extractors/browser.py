@@ -3,7 +3,8 @@
 Dramatiq's worker threads call `capture()` concurrently; each capture runs as a
 coroutine on the browser thread's loop in its own browser context, so several
 pages load in parallel on one browser. If Chromium dies it is relaunched on the
-next capture.
+next capture. Every context connects through an `EgressGuard` (one per
+allow-list) so no request reaches an address the allow-list refuses.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout
+from crawler.urls import Network
 from extractors.base import Extractor
+from extractors.egress import EgressGuard
 from extractors.page import CaptureOutcome, CaptureRequest, PreparedPage, capture_page, prepare_page
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,8 @@ CHROMIUM_FLAGS = (
     "--disable-site-isolation-trials",
     "--hide-scrollbars",
     "--mute-audio",
+    # WebRTC's UDP would go around the egress guard; keep it on the (guarded) proxy.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 
 
@@ -66,6 +71,8 @@ class BrowserService:
         self._lock: asyncio.Lock | None = None
         self._started = False
         self._spare: asyncio.Task[PreparedPage] | None = None
+        self._guards: dict[tuple[Network, ...], EgressGuard] = {}
+        self._guards_lock = threading.Lock()
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -107,14 +114,23 @@ class BrowserService:
             self.launches += 1
             return self._browser
 
+    def guard_for(self, networks: tuple[Network, ...]) -> EgressGuard:
+        """The egress guard enforcing this allow-list, started on first use."""
+        with self._guards_lock:
+            guard = self._guards.get(networks)
+            if guard is None:
+                guard = self._guards[networks] = EgressGuard(networks).start()
+            return guard
+
     async def _capture(self, request: CaptureRequest) -> CaptureOutcome:
         """Capture on the live browser; if it died under us, relaunch and try once more."""
+        guard = self.guard_for(request.allowed_networks)
         for attempt in (1, 2):
             browser = await self._ensure_browser()
-            prepared = await self._take_spare(browser)
+            prepared = await self._take_spare(browser, guard)
             try:
                 return await asyncio.wait_for(
-                    capture_page(browser, request, self.extractors, prepared),
+                    capture_page(browser, request, self.extractors, guard, prepared),
                     timeout=request.timeout,
                 )
             except TimeoutError as exc:
@@ -127,14 +143,15 @@ class BrowserService:
                     raise
         raise AssertionError("unreachable")
 
-    async def _take_spare(self, browser: Browser) -> PreparedPage | None:
+    async def _take_spare(self, browser: Browser, guard: EgressGuard) -> PreparedPage | None:
         """Hand out the context prepared during the previous capture and start the next one.
 
         Opening a context and its first page costs a renderer start-up (~150 ms);
         preparing it while the previous page is still being extracted hides that.
+        The next spare is aimed at this capture's guard: the allow-list rarely changes.
         """
         spare, self._spare = self._spare, None
-        self._spare = asyncio.ensure_future(prepare_page(browser))
+        self._spare = asyncio.ensure_future(prepare_page(browser, guard))
         if spare is None:
             return None
         try:
@@ -142,7 +159,7 @@ class BrowserService:
             prepared = await asyncio.wait_for(spare, timeout=SPARE_WAIT)
         except (CaptureError, PlaywrightError, TimeoutError):
             return None
-        if prepared.context.browser is not browser:
+        if prepared.context.browser is not browser or prepared.guard is not guard:
             await prepared.close()
             return None
         return prepared
@@ -211,3 +228,7 @@ class BrowserService:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._started = False
+        with self._guards_lock:
+            for guard in self._guards.values():
+                guard.stop()
+            self._guards.clear()

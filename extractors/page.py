@@ -12,9 +12,10 @@ from pathlib import Path
 from playwright.async_api import Browser, BrowserContext, Dialog, Download, Page
 from playwright.async_api import Error as PlaywrightError
 
-from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout, FetchRefused, PageTooLarge
+from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout, PageTooLarge
 from crawler.urls import Network, check_fetch_allowed
 from extractors.base import Extractor, ExtractorOutput
+from extractors.egress import EgressGuard
 from extractors.recorder import Exchange, HttpResponse, NetworkRecorder
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,6 @@ def playwright_errors(url: str) -> Iterator[None]:
             raise BrowserCrashed(f"browser closed or crashed: {message}") from exc
         if "timeout" in lowered:
             raise CaptureTimeout(f"timed out loading {url}: {message}") from exc
-        if "err_blocked_by_client" in lowered:
-            raise FetchRefused(f"{url} was refused by the fetch allow-list") from exc
         transient = any(code in message for code in TRANSIENT_NET_ERRORS)
         raise CaptureError(f"failed to load {url}: {message}", transient=transient) from exc
 
@@ -171,8 +170,11 @@ async def _navigate(
             if item.failure() if hasattr(item, "failure") else None:
                 raise CaptureError(f"download of {request.url} failed")
             return Path(path)
-        with playwright_errors(request.url):
-            nav.result()
+        try:
+            with playwright_errors(request.url):
+                nav.result()
+        except CaptureError as exc:
+            raise recorder.explain(exc) from exc
         return None
     finally:
         for task in (nav, budget, download):
@@ -203,16 +205,21 @@ class PreparedPage:
     page: Page
     recorder: NetworkRecorder
     downloads: asyncio.Queue[Download]
+    guard: EgressGuard
 
     async def close(self) -> None:
         with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
             await self.context.close()
 
 
-async def prepare_page(browser: Browser) -> PreparedPage:
-    """A new browser context per capture, so cookies, storage and workers never leak."""
+async def prepare_page(browser: Browser, guard: EgressGuard) -> PreparedPage:
+    """A new browser context per capture, so cookies, storage and workers never leak.
+
+    Its traffic, the favicon fetch included, goes through `guard`.
+    """
     with playwright_errors("about:blank"):
         context = await browser.new_context(
+            proxy={"server": guard.server},
             service_workers="block",
             accept_downloads=True,
             viewport=VIEWPORT,  # type: ignore[arg-type]
@@ -221,7 +228,7 @@ async def prepare_page(browser: Browser) -> PreparedPage:
         try:
             page = await context.new_page()
             cdp = await context.new_cdp_session(page)
-            recorder = NetworkRecorder(cdp)
+            recorder = NetworkRecorder(cdp, guard=guard)
             await recorder.start()
         except BaseException:
             with contextlib.suppress(PlaywrightError):
@@ -230,19 +237,22 @@ async def prepare_page(browser: Browser) -> PreparedPage:
     page.on("dialog", lambda dialog: asyncio.ensure_future(_dismiss(dialog)))
     downloads: asyncio.Queue[Download] = asyncio.Queue()
     page.on("download", downloads.put_nowait)
-    return PreparedPage(context=context, page=page, recorder=recorder, downloads=downloads)
+    return PreparedPage(
+        context=context, page=page, recorder=recorder, downloads=downloads, guard=guard
+    )
 
 
 async def capture_page(
     browser: Browser,
     request: CaptureRequest,
     extractors: Mapping[str, Extractor],
+    guard: EgressGuard,
     prepared: PreparedPage | None = None,
 ) -> CaptureOutcome:
     """Load the page once in a fresh context, then run each requested extractor on it."""
     try:
         await asyncio.to_thread(check_fetch_allowed, request.url, request.allowed_networks)
-        prepared = prepared or await prepare_page(browser)
+        prepared = prepared or await prepare_page(browser, guard)
     except BaseException:
         if prepared is not None:
             await prepared.close()
@@ -255,9 +265,7 @@ async def capture_page(
     context, page, downloads = prepared.context, prepared.page, prepared.downloads
     try:
         recorder = prepared.recorder
-        recorder.configure(
-            spool_dir=spool, max_bytes=request.max_bytes, allowed_networks=request.allowed_networks
-        )
+        recorder.configure(spool_dir=spool, max_bytes=request.max_bytes)
         notes: list[str] = []
         load_budget = max(2.0, request.timeout * 0.6)
         try:

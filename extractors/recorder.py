@@ -4,7 +4,9 @@ Playwright's own response events lose redirect hops, header order and the HTTP
 version; the DevTools `Network` domain gives the raw status line and headers as
 sent (`responseReceivedExtraInfo.headersText`) and one event per redirect hop.
 Bodies are fetched with `Network.getResponseBody` as each response finishes and
-spooled to disk, so a large page is never held in memory.
+spooled to disk, so a large page is never held in memory. The allow-list is not
+enforced here but by the context's `EgressGuard`; the recorder only asks it why
+a request failed, to list refused requests and to explain a refused document.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any
 from playwright.async_api import CDPSession
 from playwright.async_api import Error as PlaywrightError
 
-from crawler.errors import FetchRefused
-from crawler.urls import Network, check_fetch_allowed
+from crawler.errors import CaptureError, FetchRefused
+from extractors.egress import EgressGuard
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +116,10 @@ class NetworkRecorder:
         spool_dir: Path | None = None,
         *,
         max_bytes: int = 0,
-        allowed_networks: tuple[Network, ...] = (),
+        guard: EgressGuard | None = None,
     ) -> None:
         self.cdp = cdp
-        self.allowed_networks = allowed_networks
-        self._verdicts: dict[str, str | None] = {}  # origin -> refusal reason, None = allowed
+        self.guard = guard
         self.spool_dir = spool_dir
         self.max_bytes = max_bytes
         self.received_bytes = 0
@@ -132,13 +133,10 @@ class NetworkRecorder:
         self._last_activity = asyncio.get_running_loop().time()
         self._document_bodies: dict[str, Path] = {}
 
-    def configure(
-        self, *, spool_dir: Path, max_bytes: int, allowed_networks: tuple[Network, ...]
-    ) -> None:
+    def configure(self, *, spool_dir: Path, max_bytes: int) -> None:
         """Aim a recorder that was started ahead of time (on about:blank) at one capture."""
         self.spool_dir = spool_dir
         self.max_bytes = max_bytes
-        self.allowed_networks = allowed_networks
         self._touch()
 
     def _spool(self) -> Path:
@@ -162,18 +160,12 @@ class NetworkRecorder:
             "Network.enable",
             {"maxTotalBufferSize": 200 * 1024 * 1024, "maxResourceBufferSize": 100 * 1024 * 1024},
         )
-        # Every request pauses once so the allow-list can refuse it before it leaves the
-        # browser. Documents also pause at the response stage: for a document Chromium hands
-        # to a viewer (PDF), Network.getResponseBody returns the viewer's HTML, not the bytes.
+        # Documents pause at the response stage: for a document Chromium hands to a viewer
+        # (PDF), Network.getResponseBody returns the viewer's HTML, not the bytes.
         self.cdp.on("Fetch.requestPaused", self._on_paused)
         await self.cdp.send(
             "Fetch.enable",
-            {
-                "patterns": [
-                    {"urlPattern": "*", "requestStage": "Request"},
-                    {"resourceType": "Document", "requestStage": "Response"},
-                ]
-            },
+            {"patterns": [{"resourceType": "Document", "requestStage": "Response"}]},
         )
 
     # -- events -------------------------------------------------------------------
@@ -260,38 +252,42 @@ class NetworkRecorder:
             return
         hop = pending.hops[-1]
         hop.failed = params.get("blockedReason") or params.get("errorText") or "failed"
+        refusal = self._refusal(hop.url, hop.failed)
+        if refusal is not None:
+            hop.failed = f"refused by the fetch allow-list: {refusal}"
+            self.blocked.append(f"{hop.url} ({refusal})")
+
+    def _refusal(self, url: str, error: str) -> str | None:
+        """The guard's reason, when a request failed because the guard refused its address."""
+        if self.guard is None or "SOCKS" not in error:
+            return None
+        verdict = self.guard.verdict_for(url)
+        return verdict.reason if verdict is not None and verdict.refused else None
+
+    def explain(self, exc: CaptureError) -> CaptureError:
+        """Turn the browser's opaque proxy error for the document into what really happened."""
+        if "ERR_SOCKS_CONNECTION_FAILED" not in exc.message or self.guard is None:
+            return exc
+        for hop in reversed(self.exchanges):
+            if hop.resource_type not in ("Document", "") or not hop.failed:
+                continue
+            verdict = self.guard.verdict_for(hop.url)
+            if verdict is None:
+                continue
+            if verdict.refused:
+                reason = verdict.reason
+                return FetchRefused(f"{hop.url} was refused by the fetch allow-list: {reason}")
+            transient = verdict.net_error != "ERR_CONNECTION_FAILED"
+            return CaptureError(
+                f"failed to load {hop.url}: net::{verdict.net_error} ({verdict.reason})",
+                transient=transient,
+            )
+        return exc
 
     def _on_paused(self, params: dict[str, Any]) -> None:
-        at_response = "responseStatusCode" in params or "responseErrorReason" in params
-        if at_response:
-            task = asyncio.ensure_future(self._keep_document_body(params))
-            self._body_tasks.add(task)
-            task.add_done_callback(self._body_tasks.discard)
-        else:
-            asyncio.ensure_future(self._guard(params))
-
-    async def _guard(self, params: dict[str, Any]) -> None:
-        """Let the request go on only if its host resolves to an allowed address."""
-        url = params["request"]["url"]
-        request_id = params["requestId"]
-        reason: str | None = None
-        if url.startswith(("http://", "https://")):
-            origin = url.split("/", 3)[2]
-            if origin not in self._verdicts:
-                try:
-                    await asyncio.to_thread(check_fetch_allowed, url, self.allowed_networks)
-                    self._verdicts[origin] = None
-                except FetchRefused as exc:
-                    self._verdicts[origin] = exc.message
-            reason = self._verdicts[origin]
-        with contextlib.suppress(PlaywrightError):
-            if reason is None:
-                await self.cdp.send("Fetch.continueRequest", {"requestId": request_id})
-            else:
-                self.blocked.append(f"{url} ({reason})")
-                await self.cdp.send(
-                    "Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"}
-                )
+        task = asyncio.ensure_future(self._keep_document_body(params))
+        self._body_tasks.add(task)
+        task.add_done_callback(self._body_tasks.discard)
 
     async def _keep_document_body(self, params: dict[str, Any]) -> None:
         """Spool a non-HTML document's real bytes; always let the response continue."""

@@ -327,6 +327,11 @@ def private_sub(h: Handler, site: TestSite, _q: Query) -> None:
     h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
 
 
+def redirect_private(h: Handler, site: TestSite, _q: Query) -> None:
+    """An allowed page that redirects to 127.0.0.2: the hop must be refused, not followed."""
+    h.redirect(302, f"http://127.0.0.2:{site.port}/final.html")  # type: ignore[attr-defined]
+
+
 def big(h: Handler, site: TestSite, _q: Query) -> None:
     """About 3 MB of HTML, for byte-budget tests."""
     body = b"<html><body><p>" + b"y z " * 750_000 + b"</p></body></html>"
@@ -379,6 +384,7 @@ ROUTES: dict[str, Callable[[Handler, TestSite, Query], None]] = {
     "/loop": loop,
     "/dialogs.html": dialogs,
     "/private-sub.html": private_sub,
+    "/redirect-private": redirect_private,
     "/big.html": big,
     "/robots.txt": robots,
     "/elsewhere.html": final,

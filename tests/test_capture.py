@@ -20,7 +20,7 @@ from crawler.settings import load_settings
 from extractors.browser import BrowserService
 from extractors.page import CaptureOutcome, CaptureRequest
 from extractors.registry import EXTRACTORS, PLUGINS
-from tests.services import VENV_BIN
+from tests.services import VENV_BIN, free_port
 from tests.site import CP1252_TITLE, CSS, ICON_PNG, JSON_MESSAGE, LAZY_PNG, PDF_BYTES, TestSite
 
 ALLOWED = (ipaddress.ip_network("127.0.0.1/32"),)
@@ -254,6 +254,30 @@ def test_refused_subresource_is_blocked_and_noted(
 def test_refused_main_url(browser: BrowserService, site: TestSite, tmp_path: Path) -> None:
     with pytest.raises(FetchRefused):
         capture(browser, f"http://127.0.0.2:{site.port}/page.html", tmp_path)
+
+
+def test_redirect_to_a_refused_address_is_not_followed(
+    browser: BrowserService, site: TestSite, tmp_path: Path
+) -> None:
+    # Given an allowed page that redirects to 127.0.0.2 (outside the allow-list)
+    # When it is captured, Then the capture is refused at the hop, with the guard's reason
+    with pytest.raises(FetchRefused) as caught:
+        capture(browser, site.url("/redirect-private"), tmp_path)
+    assert "127.0.0.2" in caught.value.message
+    assert "AMBER_ALLOWED_NETWORKS" in caught.value.message
+
+
+def test_unreachable_port_is_a_transient_connection_refused(
+    browser: BrowserService, tmp_path: Path
+) -> None:
+    # Given an allowed address where nothing listens
+    url = f"http://127.0.0.1:{free_port()}/nothing"
+    # Then the failure names Chromium's own error code and is retried later, not refused
+    with pytest.raises(CaptureError) as caught:
+        capture(browser, url, tmp_path)
+    assert not isinstance(caught.value, FetchRefused)
+    assert "ERR_CONNECTION_REFUSED" in caught.value.message
+    assert caught.value.transient
 
 
 @pytest.mark.parametrize(
