@@ -63,6 +63,13 @@ class _TimestampSource:
             value = self._last
         return f"{value // 1_000_000}.{value % 1_000_000:06d}"
 
+    def take(self, count: int) -> list[str]:
+        """`count` consecutive values under one lock (a bulk import's batch)."""
+        with self._lock:
+            first = max(time.time_ns() // 1000, self._last + 1)
+            self._last = first + count - 1
+        return [f"{v // 1_000_000}.{v % 1_000_000:06d}" for v in range(first, first + count)]
+
 
 timestamps = _TimestampSource()
 

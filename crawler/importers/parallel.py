@@ -6,6 +6,10 @@ child (``python -m crawler.importers.parallel FILE PARSER``) parses and keys
 entries and streams them in pickled chunks over its stdout; the parent only
 stores. Used for regular files, which the child opens itself; stdin is parsed
 in-process. The pipe's buffer bounds how far the child runs ahead.
+
+Entries cross the pipe as plain tuples of strings, bytes and ints, with dates as
+ISO 8601 text: pickle handles those in C, while each dataclass or datetime costs
+a Python-level reduce on one side and a constructor call on the other.
 """
 
 from __future__ import annotations
@@ -15,15 +19,31 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import IO, Any
 
 from crawler.errors import AmberError, Unavailable
 from crawler.importers import iter_entries
 from crawler.importers.base import ParseProblem, Source
-from crawler.importers.writer import BulkWriter, ImportSummary, _Pending, prepare
+from crawler.importers.writer import BulkWriter, ImportSummary, Prepared, prepare
 
 CHUNK = 2000
 HEADER = struct.Struct(">I")
+
+Packed = tuple[bytes, str, str, str | None, str | None, tuple[str, ...]]
+
+
+def _pack(item: Prepared) -> Packed:
+    digest, key, url, title, when, tags = item
+    return digest, key, url, title, None if when is None else when.isoformat(), tags
+
+
+def _unpack(packed: list[Packed]) -> list[Prepared]:
+    parse = datetime.fromisoformat
+    return [
+        Prepared(digest, key, url, title, None if when is None else parse(when), tags)
+        for digest, key, url, title, when, tags in packed
+    ]
 
 
 def _send(out: IO[bytes], message: Any) -> None:
@@ -32,17 +52,23 @@ def _send(out: IO[bytes], message: Any) -> None:
 
 
 def produce(path: str, parser: str, out: IO[bytes]) -> None:
-    """The child's side: (bytes read, prepared items) chunks, then None (or the error)."""
+    """The child's side: (bytes read, packed entries, problems) chunks, then None (or the
+    error). Problems travel apart from entries: they are counted, never stored."""
     try:
         with open(path, "rb") as stream:
             source = Source(stream, name=path)
-            chunk: list[Any] = []
+            entries: list[Packed] = []
+            problems: list[ParseProblem] = []
             for item in iter_entries(source, parser):
-                chunk.append(prepare(item))
-                if len(chunk) >= CHUNK:
-                    _send(out, (source.bytes_read, chunk))
-                    chunk = []
-            _send(out, (source.bytes_read, chunk))
+                prepared = prepare(item)
+                if isinstance(prepared, ParseProblem):
+                    problems.append(prepared)
+                else:
+                    entries.append(_pack(prepared))
+                if len(entries) + len(problems) >= CHUNK:
+                    _send(out, (source.bytes_read, entries, problems))
+                    entries, problems = [], []
+            _send(out, (source.bytes_read, entries, problems))
         _send(out, None)
     except Exception as exc:  # noqa: BLE001  (handed to the parent, which re-raises it)
         _send(out, exc if isinstance(exc, AmberError) else Unavailable(f"parsing failed: {exc}"))
@@ -56,8 +82,10 @@ def _read(stream: IO[bytes], size: int) -> bytes:
     return data
 
 
-def prepared_chunks(path: str, parser: str) -> Iterator[tuple[int, list[_Pending | ParseProblem]]]:
-    """(bytes read so far, prepared items) from the child process, in file order."""
+def prepared_chunks(
+    path: str, parser: str
+) -> Iterator[tuple[int, list[Prepared], list[ParseProblem]]]:
+    """(bytes read so far, prepared entries, problems) from the child process, in file order."""
     child = subprocess.Popen(
         [sys.executable, "-m", "crawler.importers.parallel", path, parser],
         stdout=subprocess.PIPE,
@@ -72,7 +100,8 @@ def prepared_chunks(path: str, parser: str) -> Iterator[tuple[int, list[_Pending
                 return
             if isinstance(message, Exception):
                 raise message
-            yield message
+            read, entries, problems = message
+            yield read, _unpack(entries), problems
     finally:
         child.stdout.close()
         try:
@@ -91,12 +120,10 @@ def store_file(
 ) -> ImportSummary:
     """Parse `path` in a child process and store what it yields with `writer`."""
     try:
-        for read, items in prepared_chunks(path, parser):
-            for item in items:
-                if isinstance(item, ParseProblem):
-                    writer.problem(item)
-                else:
-                    writer.add_prepared(item)
+        for read, entries, problems in prepared_chunks(path, parser):
+            for problem in problems:
+                writer.problem(problem)
+            writer.add_prepared_many(entries)
             if progress is not None:
                 progress(read)
     except BaseException:

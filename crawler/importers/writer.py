@@ -17,8 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlmodel import Session
 
@@ -27,7 +27,7 @@ from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.clock import utcnow
 from crawler.errors import InvalidInput
-from crawler.importers.base import ImportEntry, Parsed, ParseProblem
+from crawler.importers.base import Parsed, ParseProblem
 from crawler.models import Snapshot, SnapshotStatus
 from crawler.urls import normalize_url, validate_url
 
@@ -35,6 +35,8 @@ BATCH_SIZE = 10_000
 LOOKUP_CHUNK = 500
 MAX_PROBLEMS_KEPT = 1000
 MAX_TITLE = 2000
+# The snapshot columns that differ from row to row in a batch, in the order `_insert` fills.
+ROW_COLUMNS = ("id", "url", "normalized_url", "title", "timestamp", "bookmarked_at")
 
 OnCommit = Callable[[list[str]], None]
 
@@ -56,34 +58,57 @@ class ImportSummary:
         return self.imported + self.duplicates + self.invalid
 
 
-@dataclass(slots=True)
-class _Pending:
-    entry: ImportEntry
-    key: str
-    digest: bytes
+class Prepared(NamedTuple):
+    """An entry validated and keyed by `prepare`, holding only what the writer stores.
+
+    A flat tuple of plain values: a parsing process sends 100,000 of them through a
+    pipe, and unpickling dataclasses cost the storing process more than a second.
+    """
+
+    digest: bytes  # of `key`; all the writer keeps per distinct URL
+    key: str  # the normalised URL
+    url: str  # as given, stripped
+    title: str | None  # cut to MAX_TITLE
+    bookmarked_at: datetime | None
+    tags: tuple[str, ...]
 
 
-def prepare(item: Parsed) -> _Pending | ParseProblem:
+def prepare(item: Parsed) -> Prepared | ParseProblem:
     """Validate and key one parsed item: the CPU-heavy half of storing it."""
     if isinstance(item, ParseProblem):
         return item
     try:
-        key = normalize_url(validate_url(item.url))
+        url = validate_url(item.url)
+        key = normalize_url(url)
     except InvalidInput as exc:
         return ParseProblem(item.line, exc.message, item.unit)
-    return _Pending(item, key, hashlib.blake2b(key.encode(), digest_size=16).digest())
+    return Prepared(
+        hashlib.blake2b(key.encode(), digest_size=16).digest(),
+        key,
+        url,
+        item.title[:MAX_TITLE] if item.title else None,
+        item.bookmarked_at,
+        item.tags,
+    )
 
 
 def _uuid7_batch(count: int) -> Iterator[str]:
-    """`crawler.clock.uuid7` values, with one urandom call per batch instead of per id."""
+    """`crawler.clock.uuid7` values, with one urandom call per batch instead of per id.
+
+    Yielded in ascending order: rows then reach the primary-key and link indexes in key
+    order, so SQLite appends to them instead of splitting pages all over the batch's range.
+    """
     ms = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
     noise = os.urandom(10 * count)
+    ids = []
     for n in range(count):
         rand = int.from_bytes(noise[10 * n : 10 * n + 10], "big")
         value = (ms << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64)
         value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
         h = f"{value:032x}"
-        yield f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    ids.sort()
+    return iter(ids)
 
 
 def _row_template() -> dict[str, Any]:
@@ -128,8 +153,8 @@ class BulkWriter:
         self.on_commit = on_commit
         self.keep_ids = keep_ids
         self.summary = ImportSummary()
-        self._batch: list[_Pending] = []
-        self._queue: queue.Queue[list[_Pending] | None] = queue.Queue(maxsize=2)
+        self._batch: list[Prepared] = []
+        self._queue: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=2)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._seen: dict[bytes, str] = {}
@@ -138,7 +163,10 @@ class BulkWriter:
         dialect = session.get_bind().dialect
         self._dialect = dialect.name
         table = Snapshot.__table__  # type: ignore[attr-defined]
-        self._columns = [c.name for c in table.columns]
+        self._columns = [
+            *ROW_COLUMNS,
+            *(c.name for c in table.columns if c.name not in ROW_COLUMNS),
+        ]
         # The dialect's own conversions (e.g. SQLite's DATETIME text format), so bulk rows
         # are stored exactly as ORM-written ones.
         processors = {
@@ -170,11 +198,21 @@ class BulkWriter:
         else:
             self.add_prepared(prepared)
 
-    def add_prepared(self, pending: _Pending) -> None:
+    def add_prepared(self, item: Prepared) -> None:
         """An entry already validated and keyed (see `prepare`), e.g. by a parsing process."""
-        self._batch.append(pending)
+        self._batch.append(item)
         if len(self._batch) >= self.batch_size:
             self._hand_off()
+
+    def add_prepared_many(self, items: Sequence[Prepared]) -> None:
+        """`add_prepared` for each of `items`, in batches of exactly `batch_size`."""
+        start = 0
+        while start < len(items):
+            room = self.batch_size - len(self._batch)
+            self._batch.extend(items[start : start + room])
+            start += room
+            if len(self._batch) >= self.batch_size:
+                self._hand_off()
 
     def add_all(
         self, items: Iterable[Parsed], *, progress: Callable[[], None] | None = None
@@ -301,39 +339,41 @@ class BulkWriter:
             self._tag_ids.update(dict(rows.all()))
         return self._tag_ids
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[Prepared]) -> None:
         """Write one batch, commit (unless told not to), then enqueue what it queued."""
         if not batch:
             return
-        fresh: dict[bytes, _Pending] = {}
+        seen = self._seen
+        fresh: dict[bytes, Prepared] = {}
+        merged: dict[bytes, tuple[str, ...]] = {}  # a repeat's tags go to the first occurrence
         later_tags: list[tuple[str, tuple[str, ...]]] = []
-        for pending in batch:
-            if pending.digest in self._seen:
-                self.summary.duplicates += 1
-                later_tags.append((self._seen[pending.digest], pending.entry.tags))
-            elif pending.digest in fresh:
-                self.summary.duplicates += 1
-                first = fresh[pending.digest].entry
-                first.tags = tuple(dict.fromkeys(first.tags + pending.entry.tags))
+        for item in batch:
+            digest = item.digest
+            if digest in seen:
+                later_tags.append((seen[digest], item.tags))
+            elif digest in fresh:
+                tags = merged.get(digest, fresh[digest].tags)
+                merged[digest] = tuple(dict.fromkeys(tags + item.tags))
             else:
-                fresh[pending.digest] = pending
+                fresh[digest] = item
+        self.summary.duplicates += len(batch) - len(fresh)
+        for digest, tags in merged.items():
+            fresh[digest] = fresh[digest]._replace(tags=tags)
         existing = {} if self.update else self._existing([p.key for p in fresh.values()])
-        names = [*self.tags, *(t for p in fresh.values() for t in p.entry.tags)]
+        names = [*self.tags, *(t for p in fresh.values() for t in p.tags)]
         names += [t for _, tags in later_tags for t in tags]
         tag_ids = self._tag_id_map(names)
-        new: list[tuple[str, _Pending, tuple[str, ...]]] = []
+        new: list[tuple[str, Prepared, tuple[str, ...]]] = []
         ids = _uuid7_batch(len(fresh))
-        for digest, pending in fresh.items():
-            if pending.key in existing:
-                snapshot_id = existing[pending.key]
+        for digest, item in fresh.items():
+            if item.key in existing:
+                snapshot_id = existing[item.key]
                 self.summary.duplicates += 1
-                later_tags.append((snapshot_id, pending.entry.tags))
+                later_tags.append((snapshot_id, item.tags))
             else:
                 snapshot_id = next(ids)
-                new.append(
-                    (snapshot_id, pending, tuple(dict.fromkeys((*self.tags, *pending.entry.tags))))
-                )
-            self._seen[digest] = snapshot_id
+                new.append((snapshot_id, item, tuple(dict.fromkeys((*self.tags, *item.tags)))))
+            seen[digest] = snapshot_id
             if self.keep_ids:
                 self.summary.snapshot_ids.append(snapshot_id)
         extra = sorted({(sid, tag_ids[n]) for sid, tags in later_tags for n in (*self.tags, *tags)})
@@ -351,12 +391,13 @@ class BulkWriter:
 
     def _insert(
         self,
-        new: list[tuple[str, _Pending, tuple[str, ...]]],
+        new: list[tuple[str, Prepared, tuple[str, ...]]],
         tag_ids: dict[str, str],
         extra: list[tuple[str, str]],
     ) -> None:
         """Driver-level executemany: SQLAlchemy's per-value bind processing would cost more
-        than the inserts. Values that are the same for the whole batch are converted once."""
+        than the inserts. Values that are the same for the whole batch are converted once
+        into a tail shared by every row (the statement lists the per-row columns first)."""
         conn = self.session.connection()
         now = utcnow()
         retry_at = None if self.index_only else now + timedelta(seconds=self.redeliver_after)
@@ -371,30 +412,25 @@ class BulkWriter:
             "status": SnapshotStatus.queued.value,
             "depth": self.depth,
         }
-        fixed = {name: self._bind(name, value) for name, value in fixed.items()}
-        now_bound = fixed["created_at"]
-        template = [fixed[name] for name in self._columns]
-        slot = {name: i for i, name in enumerate(self._columns)}
-        i_id, i_url, i_key = slot["id"], slot["url"], slot["normalized_url"]
-        i_title, i_stamp, i_booked = slot["title"], slot["timestamp"], slot["bookmarked_at"]
-        rows = []
-        for snapshot_id, pending, _ in new:
-            entry = pending.entry
-            row = template[:]
-            row[i_id] = snapshot_id
-            row[i_url] = entry.url.strip()
-            row[i_key] = pending.key
-            row[i_title] = entry.title[:MAX_TITLE] if entry.title else None
-            row[i_stamp] = snaps.timestamps.next()
-            if entry.bookmarked_at:
-                row[i_booked] = self._bind("bookmarked_at", entry.bookmarked_at)
-            else:
-                row[i_booked] = now_bound
-            rows.append(tuple(row))
-        links = [(sid, tag_ids[name]) for sid, _, names in new for name in names]
+        tail = tuple(self._bind(name, fixed[name]) for name in self._columns[len(ROW_COLUMNS) :])
+        now_bound = self._bind("created_at", now)
+        bind_date = self._processors.get("bookmarked_at") or (lambda value: value)
+        stamps = snaps.timestamps.take(len(new))
+        rows = [
+            (
+                snapshot_id,
+                item.url,
+                item.key,
+                item.title,
+                stamp,
+                bind_date(item.bookmarked_at) if item.bookmarked_at else now_bound,
+            )
+            + tail
+            for (snapshot_id, item, _), stamp in zip(new, stamps, strict=True)
+        ]
+        links = sorted((sid, tag_ids[name]) for sid, _, names in new for name in names)
         index_rows = [
-            (sid, p.entry.url.strip(), (p.entry.title or "")[:MAX_TITLE], " ".join(names))
-            for sid, p, names in new
+            (sid, item.url, item.title or "", " ".join(names)) for sid, item, names in new
         ]
         with search.bulk_indexing(conn) as index:
             if self._dialect == "sqlite":
