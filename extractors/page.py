@@ -31,15 +31,17 @@ TRANSIENT_NET_ERRORS = (
     "ERR_NAME_NOT_RESOLVED",
 )
 
+# One rendered frame per step is enough: lazy-loading (native or IntersectionObserver)
+# decides during the frame's lifecycle, which has run by the time the timeout fires.
 AUTOSCROLL_JS = """
 async (maxSteps) => {
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
   const root = document.scrollingElement || document.documentElement;
   if (root.scrollHeight <= window.innerHeight + 2) return;
   for (let i = 0; i < maxSteps; i++) {
     const before = root.scrollHeight;
     window.scrollBy(0, window.innerHeight);
-    await sleep(25);
+    await frame();
     const atBottom = window.scrollY + window.innerHeight >= root.scrollHeight - 2;
     if (atBottom && root.scrollHeight === before) break;
   }

@@ -8,10 +8,12 @@ as-is.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from contextlib import ExitStack
 from importlib.metadata import version
+from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
@@ -92,37 +94,50 @@ def write_exchange(writer: WARCWriter, exchange: Exchange, stack: ExitStack) -> 
     return True
 
 
+def write_warc(
+    path: Path, seed: str, browser_version: str, exchanges: list[Exchange], blocked: list[str]
+) -> int:
+    """Write the whole WARC; returns how many responses it holds."""
+    written = 0
+    with path.open("wb") as handle, ExitStack() as stack:
+        writer = WARCWriter(handle, gzip=True, warc_version="1.1")
+        info = writer.create_warcinfo_record(
+            "capture.warc.gz",
+            {
+                "software": f"Amber {__version__} (warcio {WARCIO_VERSION}, "
+                f"Chromium {browser_version})",
+                "format": "WARC File Format 1.1",
+                "isPartOf": seed,
+                "json-metadata": json.dumps({"seed": seed}),
+            },
+        )
+        writer.write_record(info)
+        for exchange in exchanges:
+            if write_exchange(writer, exchange, stack):
+                written += 1
+        if blocked:
+            meta = writer.create_warc_record(
+                seed,
+                "metadata",
+                payload=io.BytesIO(json.dumps({"blocked": blocked}).encode("utf-8")),
+                warc_content_type="application/json",
+            )
+            writer.write_record(meta)
+    return written
+
+
 class WarcExtractor:
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         path = page.out_dir / "capture.warc.gz"
-        exchanges = list(page.recorder.exchanges)
-        written = 0
-        with path.open("wb") as handle, ExitStack() as stack:
-            writer = WARCWriter(handle, gzip=True, warc_version="1.1")
-            info = writer.create_warcinfo_record(
-                "capture.warc.gz",
-                {
-                    "software": f"Amber {__version__} (warcio {WARCIO_VERSION}, "
-                    f"Chromium {page.browser_version})",
-                    "format": "WARC File Format 1.1",
-                    "isPartOf": page.request.url,
-                    "json-metadata": json.dumps({"seed": page.request.url}),
-                },
-            )
-            writer.write_record(info)
-            for exchange in exchanges:
-                if write_exchange(writer, exchange, stack):
-                    written += 1
-            if page.recorder.blocked:
-                meta = writer.create_warc_record(
-                    page.request.url,
-                    "metadata",
-                    payload=io.BytesIO(
-                        json.dumps({"blocked": page.recorder.blocked}).encode("utf-8")
-                    ),
-                    warc_content_type="application/json",
-                )
-                writer.write_record(meta)
+        # Compressing a large page takes a while: keep it off the loop other captures share.
+        written = await asyncio.to_thread(
+            write_warc,
+            path,
+            page.request.url,
+            page.browser_version,
+            list(page.recorder.exchanges),
+            list(page.recorder.blocked),
+        )
         files = [OutputFile(WARC_PATH, path, "application/warc")]
         original = page.download_path or (
             page.main_response.body_path if page.main_response and not page.is_html else None

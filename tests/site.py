@@ -71,6 +71,7 @@ def make_pdf(text: str) -> bytes:
 
 RED_PNG = make_png(40, 30, (220, 30, 30))
 LAZY_PNG = make_png(20, 20, (30, 30, 220))
+SCROLLED_PNG = make_png(24, 24, (200, 160, 0))
 ICON_PNG = make_png(16, 16, (10, 160, 10))
 PDF_BYTES = make_pdf("Amber test PDF")
 CSS = b"body { background: #fafafa; font-family: sans-serif; } #data { color: rgb(0, 128, 0); }"
@@ -92,6 +93,17 @@ so that text extraction has something substantial to work with.</p></article>
 <iframe src="/frame.html" width="300" height="100"></iframe>
 <div style="height: 3000px">spacer</div>
 <img id="lazy" loading="lazy" src="/static/lazy.png" alt="lazy">
+<div style="height: 1500px">more spacer</div>
+<img id="scrolled" data-src="/static/scrolled.png" alt="loaded by script when in view">
+<script>
+new IntersectionObserver((entries, observer) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    entry.target.src = entry.target.dataset.src;
+    observer.disconnect();
+  }
+}).observe(document.getElementById('scrolled'));
+</script>
 </body></html>
 """
 
@@ -371,6 +383,7 @@ ROUTES: dict[str, Callable[[Handler, TestSite, Query], None]] = {
     "/api/data.json": data_json,
     "/static/red.png": png(RED_PNG),
     "/static/lazy.png": png(LAZY_PNG),
+    "/static/scrolled.png": png(SCROLLED_PNG),
     "/static/icon.png": png(ICON_PNG),
     "/frame.html": frame,
     "/redirect/1": redirect_hop(1, "/redirect/2", 302),

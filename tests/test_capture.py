@@ -21,7 +21,16 @@ from extractors.browser import BrowserService
 from extractors.page import CaptureOutcome, CaptureRequest
 from extractors.registry import EXTRACTORS, PLUGINS
 from tests.services import VENV_BIN, free_port
-from tests.site import CP1252_TITLE, CSS, ICON_PNG, JSON_MESSAGE, LAZY_PNG, PDF_BYTES, TestSite
+from tests.site import (
+    CP1252_TITLE,
+    CSS,
+    ICON_PNG,
+    JSON_MESSAGE,
+    LAZY_PNG,
+    PDF_BYTES,
+    SCROLLED_PNG,
+    TestSite,
+)
 
 ALLOWED = (ipaddress.ip_network("127.0.0.1/32"),)
 
@@ -112,6 +121,7 @@ def test_warc_has_every_subresource_with_request_and_response(
         "/static/red.png",
         "/frame.html",
         "/static/lazy.png",
+        "/static/scrolled.png",
         "/static/icon.png",
     ]
     for path in expected:
@@ -120,6 +130,8 @@ def test_warc_has_every_subresource_with_request_and_response(
     # And the JSON that JS fetched and the lazy image below the fold are there byte for byte
     assert json.loads(responses[site.url("/api/data.json")]["body"]) == {"message": JSON_MESSAGE}
     assert responses[site.url("/static/lazy.png")]["body"] == LAZY_PNG
+    # And so is the image a script loads only once it is scrolled into view
+    assert responses[site.url("/static/scrolled.png")]["body"] == SCROLLED_PNG
     # And the raw status line and server headers are kept
     page = responses[site.url("/page.html")]
     assert page["protocol"] == "HTTP/1.1" and page["status"] == "200"
