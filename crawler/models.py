@@ -86,10 +86,9 @@ class Crawl(SQLModel, table=True):
 
 
 class Snapshot(SQLModel, table=True):
-    __table_args__ = (
-        Index("ix_snapshot_status_retry", "status", "retry_at"),
-        Index("ix_snapshot_workspace_created", "workspace_id", "created_at"),
-    )
+    # Listing order is served by (workspace_id, created_at DESC, id) and (created_at DESC,
+    # id), which migration 0004 creates in SQL (SQLAlchemy cannot spell DESC per column).
+    __table_args__ = (Index("ix_snapshot_status_retry", "status", "retry_at"),)
 
     id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
     workspace_id: str = Field(foreign_key="workspace.id", max_length=64)

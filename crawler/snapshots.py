@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from crawler.auth import Principal
 from crawler.clock import utcnow
+from crawler.entries import UrlEntry
 from crawler.errors import InvalidInput, NotFound
 from crawler.models import (
     ArchiveResult,
@@ -30,16 +31,6 @@ from crawler.models import (
 from crawler.urls import normalize_url, validate_url
 
 LOOKUP_CHUNK = 500
-
-
-@dataclass(slots=True)
-class UrlEntry:
-    """One URL to add, with what an import file may know about it."""
-
-    url: str
-    tags: tuple[str, ...] = ()
-    title: str | None = None
-    bookmarked_at: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session
-
 from crawler.errors import InvalidInput
 from crawler.importers import feed, jsonfmt, netscape, pocket, text
 from crawler.importers.base import ImportEntry, Parsed, ParseProblem, Source, source_from_bytes
 from crawler.importers.detect import detect_format
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from crawler.importers.writer import ImportSummary
 
 Parser = Callable[[Source], Iterator[Parsed]]

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO, TextIO
 
-from charset_normalizer import from_bytes
-
+from crawler.entries import UrlEntry
 from crawler.errors import InvalidInput
-from crawler.snapshots import UrlEntry
 
 HEAD_BYTES = 64 * 1024
 REPLACEMENT = "\ufffd"
@@ -108,6 +106,8 @@ def _sniff_encoding(head: bytes) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    from charset_normalizer import from_bytes  # only for files that are not UTF-8
+
     best = from_bytes(head).best()
     if best is None or not best.encoding:
         raise InvalidInput("cannot tell this file's text encoding (save it as UTF-8)")

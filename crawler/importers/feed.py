@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import feedparser
-
 from crawler.importers.base import ImportEntry, Parsed, ParseProblem, Source, split_tags
 
 MAX_FEED_BYTES = 64 * 1024 * 1024
@@ -49,6 +47,8 @@ def parse(source: Source) -> Iterator[Parsed]:
     if len(document) > MAX_FEED_BYTES:
         yield ParseProblem(1, f"feed is larger than {MAX_FEED_BYTES // 2**20} MB; split it")
         return
+    import feedparser  # only feeds need it; a parsing process for other formats skips it
+
     feed = feedparser.parse(document, sanitize_html=False, resolve_relative_uris=False)
     if feed.get("bozo") and not feed.entries:
         exc = feed.get("bozo_exception")

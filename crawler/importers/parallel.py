@@ -20,12 +20,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from crawler.errors import AmberError, Unavailable
 from crawler.importers import iter_entries
 from crawler.importers.base import ParseProblem, Source
-from crawler.importers.writer import BulkWriter, ImportSummary, Prepared, prepare
+from crawler.importers.prepared import Prepared, prepare
+
+if TYPE_CHECKING:  # the parsing process never imports the database layer
+    from crawler.importers.writer import BulkWriter, ImportSummary
 
 CHUNK = 2000
 HEADER = struct.Struct(">I")

@@ -10,15 +10,14 @@ only a 16-byte digest and a snapshot id are kept per distinct URL seen.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -26,15 +25,13 @@ from crawler import search
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.clock import utcnow
-from crawler.errors import InvalidInput
 from crawler.importers.base import Parsed, ParseProblem
+from crawler.importers.prepared import Prepared, prepare
 from crawler.models import Snapshot, SnapshotStatus
-from crawler.urls import normalize_url, validate_url
 
 BATCH_SIZE = 10_000
 LOOKUP_CHUNK = 500
 MAX_PROBLEMS_KEPT = 1000
-MAX_TITLE = 2000
 # The snapshot columns that differ from row to row in a batch, in the order `_insert` fills.
 ROW_COLUMNS = ("id", "url", "normalized_url", "title", "timestamp", "bookmarked_at")
 
@@ -56,40 +53,6 @@ class ImportSummary:
     @property
     def seen(self) -> int:
         return self.imported + self.duplicates + self.invalid
-
-
-class Prepared(NamedTuple):
-    """An entry validated and keyed by `prepare`, holding only what the writer stores.
-
-    A flat tuple of plain values: a parsing process sends 100,000 of them through a
-    pipe, and unpickling dataclasses cost the storing process more than a second.
-    """
-
-    digest: bytes  # of `key`; all the writer keeps per distinct URL
-    key: str  # the normalised URL
-    url: str  # as given, stripped
-    title: str | None  # cut to MAX_TITLE
-    bookmarked_at: datetime | None
-    tags: tuple[str, ...]
-
-
-def prepare(item: Parsed) -> Prepared | ParseProblem:
-    """Validate and key one parsed item: the CPU-heavy half of storing it."""
-    if isinstance(item, ParseProblem):
-        return item
-    try:
-        url = validate_url(item.url)
-        key = normalize_url(url)
-    except InvalidInput as exc:
-        return ParseProblem(item.line, exc.message, item.unit)
-    return Prepared(
-        hashlib.blake2b(key.encode(), digest_size=16).digest(),
-        key,
-        url,
-        item.title[:MAX_TITLE] if item.title else None,
-        item.bookmarked_at,
-        item.tags,
-    )
 
 
 def _uuid7_batch(count: int) -> Iterator[str]:
