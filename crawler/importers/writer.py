@@ -30,6 +30,7 @@ from crawler.importers.prepared import Prepared, prepare
 from crawler.models import Snapshot, SnapshotStatus
 
 BATCH_SIZE = 10_000
+EARLY_BATCH = 1000  # the least an idle storing thread is handed (see `add_prepared_many`)
 LOOKUP_CHUNK = 500
 MAX_PROBLEMS_KEPT = 1000
 # The snapshot columns that differ from row to row in a batch, in the order `_insert` fills.
@@ -55,23 +56,18 @@ class ImportSummary:
         return self.imported + self.duplicates + self.invalid
 
 
-def _uuid7_batch(count: int) -> Iterator[str]:
-    """`crawler.clock.uuid7` values, with one urandom call per batch instead of per id.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
-    Yielded in ascending order: rows then reach the primary-key and link indexes in key
-    order, so SQLite appends to them instead of splitting pages all over the batch's range.
-    """
-    ms = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
-    noise = os.urandom(10 * count)
-    ids = []
-    for n in range(count):
-        rand = int.from_bytes(noise[10 * n : 10 * n + 10], "big")
-        value = (ms << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64)
-        value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
-        h = f"{value:032x}"
-        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    ids.sort()
-    return iter(ids)
+
+def _uuid7_batch(count: int) -> Iterator[str]:
+    """`crawler.clock.uuid7` values (same layout and 74 random bits) built as text from one
+    urandom call per batch, in ascending order: rows then reach the primary-key and link
+    indexes in key order, so SQLite appends to them instead of splitting pages all over."""
+    ms = f"{(time.time_ns() // 1_000_000) & ((1 << 48) - 1):012x}"
+    head = f"{ms[:8]}-{ms[8:]}-7"
+    noise = os.urandom(10 * count).hex()
+    chunks = (noise[20 * n : 20 * n + 20] for n in range(count))
+    return iter(sorted(f"{head}{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:19]}" for r in chunks))
 
 
 def _row_template() -> dict[str, Any]:
@@ -120,6 +116,8 @@ class BulkWriter:
         self._queue: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=2)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._idle = threading.Event()  # set while the storing thread has nothing to do
+        self._idle.set()
         self._seen: dict[bytes, str] = {}
         self._tag_ids: dict[str, str] = {}
         self._template = _row_template()
@@ -168,7 +166,9 @@ class BulkWriter:
             self._hand_off()
 
     def add_prepared_many(self, items: Sequence[Prepared]) -> None:
-        """`add_prepared` for each of `items`, in batches of exactly `batch_size`."""
+        """`add_prepared` for each of `items`; also hands an idle storing thread a batch
+        short of `batch_size`. At the start storing need not wait for a full batch while
+        the parsing process warms up; once storing is the slower side, batches fill up."""
         start = 0
         while start < len(items):
             room = self.batch_size - len(self._batch)
@@ -176,6 +176,8 @@ class BulkWriter:
             start += room
             if len(self._batch) >= self.batch_size:
                 self._hand_off()
+        if self.commit and self._idle.is_set() and len(self._batch) >= EARLY_BATCH:
+            self._hand_off()
 
     def add_all(
         self, items: Iterable[Parsed], *, progress: Callable[[], None] | None = None
@@ -218,6 +220,7 @@ class BulkWriter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._drain, name="import-writer", daemon=True)
             self._thread.start()
+        self._idle.clear()
         while True:
             if self._error is not None:
                 raise self._error
@@ -236,6 +239,8 @@ class BulkWriter:
             except BaseException as exc:  # handed to the parsing thread, which re-raises it
                 self._error = exc
                 self.session.rollback()
+            if self._queue.empty():
+                self._idle.set()
 
     def _stop_thread(self) -> None:
         if self._thread is not None:
