@@ -18,12 +18,6 @@ from extractors.base import ExtractorOutput, OutputFile, skipped
 from extractors.page import LoadedPage
 from extractors.recorder import Exchange, HttpResponse
 
-ICON_JS = """() => {
-  const links = [...document.querySelectorAll('link[rel]')]
-    .filter((l) => /(^|\\s)(shortcut\\s+)?icon(\\s|$)/i.test(l.rel)
-      || /apple-touch-icon/i.test(l.rel));
-  return links.length ? links[0].href : '';
-}"""
 MAX_FAVICON = 2 * 1024 * 1024
 
 
@@ -31,7 +25,7 @@ class FaviconExtractor:
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         if not page.is_html:
             return skipped("favicon", f"not HTML ({page.mimetype})")
-        href = str(await page.page.evaluate(ICON_JS)) or urljoin(page.final_url, "/favicon.ico")
+        href = (await page.facts())["icon"] or urljoin(page.final_url, "/favicon.ico")
         if href.startswith("data:"):
             return skipped("favicon", "favicon is an inline data: URL (kept in the DOM)")
         existing = next(

@@ -31,23 +31,48 @@ TRANSIENT_NET_ERRORS = (
     "ERR_NAME_NOT_RESOLVED",
 )
 
+# What the title and favicon extractors read, taken in the same round trip as the
+# scroll: after lazy content arrived, and without queueing more work on the page while
+# the screenshot renders. The title comes from Document.prototype's own getter, so a
+# page script that shadows `document.title` cannot change what is archived.
+PAGE_FACTS_JS = """
+() => {
+  const title = Object.getOwnPropertyDescriptor(Document.prototype, 'title').get.call(document);
+  const icon = [...document.querySelectorAll('link[rel]')].find((l) =>
+    /(^|\\s)(shortcut\\s+)?icon(\\s|$)/i.test(l.rel) || /apple-touch-icon/i.test(l.rel));
+  const meta = document.querySelector('meta[property="og:title"], meta[name="twitter:title"]');
+  const h1 = document.querySelector('h1');
+  return {
+    title: title || '',
+    heading: (meta && meta.content) || (h1 && h1.textContent) || '',
+    icon: icon ? icon.href : '',
+  };
+}
+"""
+
 # One rendered frame per step is enough: lazy-loading (native or IntersectionObserver)
 # decides during the frame's lifecycle, which has run by the time the timeout fires.
-AUTOSCROLL_JS = """
+AUTOSCROLL_JS = (
+    """
 async (maxSteps) => {
   const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
   const root = document.scrollingElement || document.documentElement;
-  if (root.scrollHeight <= window.innerHeight + 2) return;
-  for (let i = 0; i < maxSteps; i++) {
-    const before = root.scrollHeight;
-    window.scrollBy(0, window.innerHeight);
-    await frame();
-    const atBottom = window.scrollY + window.innerHeight >= root.scrollHeight - 2;
-    if (atBottom && root.scrollHeight === before) break;
+  if (root.scrollHeight > window.innerHeight + 2) {
+    for (let i = 0; i < maxSteps; i++) {
+      const before = root.scrollHeight;
+      window.scrollBy(0, window.innerHeight);
+      await frame();
+      const atBottom = window.scrollY + window.innerHeight >= root.scrollHeight - 2;
+      if (atBottom && root.scrollHeight === before) break;
+    }
+    window.scrollTo(0, 0);
   }
-  window.scrollTo(0, 0);
+  return ("""
+    + PAGE_FACTS_JS
+    + """)();
 }
 """
+)
 
 
 @dataclass(slots=True)
@@ -83,6 +108,7 @@ class LoadedPage:
     notes: list[str] = field(default_factory=list)
     _html: str | None = None
     _html_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _facts: dict[str, str] | None = None
 
     @property
     def main_response(self) -> HttpResponse | None:
@@ -119,6 +145,19 @@ class LoadedPage:
             if self._html is None:
                 self._html = await self.page.content()
         return self._html
+
+    async def facts(self) -> dict[str, str]:
+        """Title, heading and icon URL: from the scroll's round trip, or asked for now."""
+        if self._facts is None:
+            answer = _as_facts(await self.page.evaluate(PAGE_FACTS_JS))
+            self._facts = answer or {"title": "", "heading": "", "icon": ""}
+        return self._facts
+
+
+def _as_facts(value: object) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {key: str(value.get(key) or "") for key in ("title", "heading", "icon")}
 
 
 @contextlib.contextmanager
@@ -293,10 +332,13 @@ async def capture_page(
         )
         if loaded.is_html:
             with playwright_errors(request.url), contextlib.suppress(CaptureTimeout):
-                await asyncio.wait_for(
-                    page.evaluate(AUTOSCROLL_JS, 25), timeout=max(0.5, min(6.0, remaining() * 0.3))
+                loaded._facts = _as_facts(
+                    await asyncio.wait_for(
+                        page.evaluate(AUTOSCROLL_JS, 25),
+                        timeout=max(0.5, min(6.0, remaining() * 0.3)),
+                    )
                 )
-            await recorder.wait_idle(quiet=0.06, timeout=max(0.2, min(5.0, remaining() * 0.3)))
+            await recorder.wait_idle(quiet=0.05, timeout=max(0.2, min(5.0, remaining() * 0.3)))
         await recorder.settle(timeout=max(0.5, min(10.0, remaining() * 0.5)))
         if recorder.over_budget.is_set():
             raise PageTooLarge(f"page exceeded its size budget of {request.max_bytes} bytes")

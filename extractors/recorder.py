@@ -363,7 +363,7 @@ class NetworkRecorder:
         while loop.time() < deadline:
             if not self._inflight and loop.time() - self._last_activity >= quiet:
                 return True
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.01)
         return False
 
     async def settle(self, timeout: float) -> None:
