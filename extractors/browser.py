@@ -39,7 +39,31 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--disable-features=site-per-process,IsolateOrigins,Translate,MediaRouter",
+    # Chromium keeps only the last --disable-features, so this one must repeat Playwright's
+    # own list (chromiumSwitches.ts) besides ours: HttpsUpgrades would turn an http:// URL
+    # into a different capture, and AvoidCorsURLLoaderRestartOnRedirect aborts preflighted
+    # cross-origin redirects while Fetch interception is on.
+    "--disable-features="
+    + ",".join(
+        (
+            "site-per-process",
+            "IsolateOrigins",
+            "Translate",
+            "MediaRouter",
+            "AvoidUnnecessaryBeforeUnloadCheckSync",
+            "DestroyProfileOnBrowserClose",
+            "HttpsUpgrades",
+            "HttpsFirstBalancedModeAutoEnable",
+            "LensOverlay",
+            "PaintHolding",
+            "ThirdPartyStoragePartitioning",
+            "AvoidCorsURLLoaderRestartOnRedirect",
+            "OptimizationHints",
+            "NetworkTimeServiceQuerying",
+            "AimEnabled",
+            "PreconnectToSearch",
+        )
+    ),
     "--disable-site-isolation-trials",
     "--hide-scrollbars",
     "--mute-audio",
