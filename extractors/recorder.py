@@ -116,7 +116,7 @@ class NetworkRecorder:
         spool_dir: Path | None = None,
         *,
         max_bytes: int = 0,
-        guard: EgressGuard | None = None,
+        guard: EgressGuard,
     ) -> None:
         self.cdp = cdp
         self.guard = guard
@@ -259,14 +259,14 @@ class NetworkRecorder:
 
     def _refusal(self, url: str, error: str) -> str | None:
         """The guard's reason, when a request failed because the guard refused its address."""
-        if self.guard is None or "SOCKS" not in error:
+        if "SOCKS" not in error:
             return None
         verdict = self.guard.verdict_for(url)
         return verdict.reason if verdict is not None and verdict.refused else None
 
     def explain(self, exc: CaptureError) -> CaptureError:
         """Turn the browser's opaque proxy error for the document into what really happened."""
-        if "ERR_SOCKS_CONNECTION_FAILED" not in exc.message or self.guard is None:
+        if "ERR_SOCKS_CONNECTION_FAILED" not in exc.message:
             return exc
         for hop in reversed(self.exchanges):
             if hop.resource_type not in ("Document", "") or not hop.failed:

@@ -479,12 +479,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engi
     else:
         pg: PostgresServer = request.getfixturevalue("postgres_server")
         url = pg.create_database(f"import_{request.node.name[-20:].strip('[]-')}_{time.time_ns()}")
+    engine, principal = open_store(url, "importer", admin=False)
+    yield engine, principal
+    engine.dispose()
+
+
+def open_store(url: str, user: str, *, admin: bool) -> tuple[Engine, Principal]:
+    """A migrated store and a principal for `user` in it."""
     db.upgrade(url)
     engine = db.make_engine(url)
     with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, "importer", admin=False))
-    yield engine, principal
-    engine.dispose()
+        principal = principal_for_user(session, ensure_user(session, user, admin=admin))
+    return engine, principal
 
 
 def write(engine: Engine, principal: Principal, text: str, **options: object) -> ImportSummary:
@@ -575,11 +581,7 @@ def test_update_refuses_unknown_or_sealed_status(store: tuple[Engine, Principal]
 
 def test_large_messy_file_streams_in_one_pass(tmp_path: Path) -> None:
     # Given a 120,000-line URL list where every tenth line is garbage
-    url = f"sqlite:///{tmp_path / 'big.sqlite3'}"
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, "bulk", admin=True))
+    engine, principal = open_store(f"sqlite:///{tmp_path / 'big.sqlite3'}", "bulk", admin=True)
     lines = (
         f"https://host{i % 997}.example.com/p/{i}\n" if i % 10 else f"garbage line {i}\n"
         for i in range(120_000)
@@ -728,11 +730,7 @@ def test_plain_url_list_still_uses_the_strict_path(admin_client: httpx.Client) -
 
 def test_bulk_rows_are_stored_like_orm_rows(tmp_path: Path) -> None:
     # Given one URL written by the bulk writer and one by add_urls, in SQLite
-    url = f"sqlite:///{tmp_path / 'format.sqlite3'}"
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, "fmt", admin=True))
+    engine, principal = open_store(f"sqlite:///{tmp_path / 'format.sqlite3'}", "fmt", admin=True)
     write(engine, principal, "https://bulk.example.com/\n", index_only=True)
     with db.session_scope(engine) as session:
         snaps.add_urls(
