@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 
 from api import archive, files
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.state import AppState
+from api.templating import STATIC
 from crawler import __version__
 
 ROUTERS = [archive.router, files.router]
@@ -29,6 +31,7 @@ def create_app(state: AppState) -> FastAPI:
         app.include_router(router)
     for extra in _optional_routers():
         app.include_router(extra)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.middleware("http")
     async def _request_id(

@@ -8,13 +8,14 @@ memory.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from crawler.errors import NotFound
 
@@ -37,6 +38,9 @@ class BlobStore(Protocol):
 
     def open(self, sha256: str) -> BinaryIO:
         """A readable stream of the blob; raises NotFound."""
+
+    def open_range(self, sha256: str, offset: int, length: int) -> BinaryIO:
+        """`length` bytes from `offset` (one WARC record), without reading the rest."""
 
     def read(self, sha256: str) -> bytes: ...
 
@@ -76,6 +80,30 @@ class HashingWriter:
 
     def tell(self) -> int:
         return self.size
+
+
+class LimitedReader(io.RawIOBase):
+    """At most `limit` bytes of `raw`; closing it closes `raw`."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self.raw = raw
+        self.left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.left <= 0:
+            return 0
+        view = memoryview(buffer)[: self.left]
+        data = self.raw.read(len(view))
+        view[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 def _valid_hash(sha256: str) -> bool:
@@ -134,6 +162,11 @@ class LocalBlobStore:
             return self._path(sha256).open("rb")
         except FileNotFoundError as exc:
             raise NotFound(f"no blob {sha256!r}") from exc
+
+    def open_range(self, sha256: str, offset: int, length: int) -> BinaryIO:
+        handle = self.open(sha256)
+        handle.seek(max(offset, 0))
+        return cast(BinaryIO, LimitedReader(handle, max(length, 0)))
 
     def read(self, sha256: str) -> bytes:
         with self.open(sha256) as handle:

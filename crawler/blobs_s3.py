@@ -116,6 +116,17 @@ class S3BlobStore:
             answer = self.client.get_object(Bucket=self.bucket, Key=self._key(sha256))
         return cast(BinaryIO, answer["Body"])
 
+    def open_range(self, sha256: str, offset: int, length: int) -> BinaryIO:
+        if length <= 0:
+            return io.BytesIO(b"")
+        with _boto_errors(sha256):
+            answer = self.client.get_object(
+                Bucket=self.bucket,
+                Key=self._key(sha256),
+                Range=f"bytes={offset}-{offset + length - 1}",
+            )
+        return cast(BinaryIO, answer["Body"])
+
     def read(self, sha256: str) -> bytes:
         with self.open(sha256) as handle, _boto_errors(sha256):
             return handle.read()
