@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -59,6 +60,7 @@ def _optional_routers() -> list:  # type: ignore[type-arg]
         "api.tags",
         "api.crawls",
         "api.fleet",
+        "api.wayback",
         "api.web",
     ):
         try:
@@ -69,3 +71,28 @@ def _optional_routers() -> list:  # type: ignore[type-arg]
             raise
         found.append(module.router)
     return found
+
+
+def create_asgi(state: AppState) -> Callable[..., Awaitable[None]]:
+    """Amber's app and the replay app in one server, told apart by port or host name.
+
+    The replay origin must not share Amber's origin; one process still serves both
+    (two listening sockets, or two host names behind a proxy).
+    """
+    from api.replay.app import create_replay_app
+    from api.replay.origin import is_replay_request
+
+    main = create_app(state)
+    replay = create_replay_app(state)
+
+    async def dispatch(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = next(
+                (v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), ""
+            )
+            if is_replay_request(scope.get("server"), host, state):
+                await replay(scope, receive, send)
+                return
+        await main(scope, receive, send)
+
+    return dispatch

@@ -7,6 +7,7 @@ for unmatched paths the path prefix.
 
 from __future__ import annotations
 
+import html
 import logging
 import uuid
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -22,13 +23,14 @@ from crawler.errors import AmberError, PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
-ARCHIVE, DASHBOARDS, CONTENT, SHEETS, NOTES, WEB = (
+ARCHIVE, DASHBOARDS, CONTENT, SHEETS, NOTES, WEB, REPLAY = (
     "archive",
     "dashboards",
     "content",
     "sheets",
     "notes",
     "web",
+    "replay",
 )
 
 
@@ -133,9 +135,15 @@ def _sidvy(problem: Problem, _request: Request) -> tuple[int, Any]:
     return status, {"error": code, "message": problem.message}
 
 
+def _replay(problem: Problem, _request: Request) -> tuple[int, Any]:
+    """The replay origin answers inside a page frame: a short message, shown as HTML."""
+    return problem.status, {"message": problem.message}
+
+
 RENDERERS: dict[str, Renderer] = {
     ARCHIVE: _archive,
     WEB: _archive,
+    REPLAY: _replay,
     DASHBOARDS: _grafana,
     CONTENT: _contentful,
     SHEETS: _flatfile,
@@ -159,6 +167,9 @@ def dialect_of(request: Request) -> str:
     tags = getattr(route, "tags", None)
     if tags and tags[0] in RENDERERS:
         return str(tags[0])
+    default = getattr(request.app.state, "default_dialect", None)
+    if default:
+        return str(default)
     path = request.url.path
     if path.startswith("/api/snapshot") and not path.startswith("/api/snapshots"):
         return NOTES if not path.startswith("/api/snapshot/shared-options") else DASHBOARDS
@@ -168,10 +179,28 @@ def dialect_of(request: Request) -> str:
     return WEB
 
 
-def render(problem: Problem, request: Request) -> JSONResponse:
-    status, body = RENDERERS[dialect_of(request)](problem, request)
+def render(problem: Problem, request: Request) -> Response:
+    dialect = dialect_of(request)
+    status, body = RENDERERS[dialect](problem, request)
+    if dialect == REPLAY:
+        return replay_error_page(status, str(problem.message))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def replay_error_page(status: int, message: str) -> HTMLResponse:
+    """A plain page for the replay frame; it loads nothing, so it needs no relaxed policy."""
+    return HTMLResponse(
+        "<!doctype html><meta charset='utf-8'><title>Not in the archive</title>"
+        "<body style='font:15px system-ui,sans-serif;margin:2rem;color:#444'>"
+        f"<p>{html.escape(message)}</p></body>",
+        status_code=status,
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        },
+    )
 
 
 def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
@@ -193,13 +222,13 @@ def _too_large(cause: BaseException | None) -> PayloadTooLarge | None:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AmberError)
-    async def _amber(request: Request, exc: AmberError) -> JSONResponse:
+    async def _amber(request: Request, exc: AmberError) -> Response:
         if exc.status_code >= 500:
             log.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
         return render(Problem(exc.status_code, exc.code, exc.message, exc.details), request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = _json_safe(list(exc.errors()))
         if any(e.get("type") == "json_invalid" for e in errors):
             return render(Problem(400, "BadRequest", "Malformed JSON in request body"), request)
@@ -209,7 +238,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return render(Problem(422, "ValidationFailed", message, None, errors), request)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if cause := _too_large(exc.__cause__):
             return render(Problem(413, cause.code, cause.message), request)
         if exc.status_code == 400:
@@ -222,13 +251,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    async def _database_down(request: Request, exc: Exception) -> Response:
         """A lost or unreachable database is a 503 the client can retry, not a 500."""
         log.warning("database unavailable on %s: %s", request.url.path, exc)
         message = "The database is unavailable; try again shortly"
         return render(Problem(503, "Unavailable", message), request)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
         return render(Problem(500, "ServerError", "Internal server error"), request)

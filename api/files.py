@@ -11,14 +11,21 @@ from html import escape
 from typing import Any, BinaryIO
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from sqlmodel import col, select
 
 from api.deps import BrowserPrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import snapshots as snaps
-from crawler.errors import NotFound
+from crawler.errors import InvalidInput, NotFound
 from crawler.models import ArchiveResult
+from crawler.timeline import captures
 
 router = APIRouter(tags=[ARCHIVE])
 
@@ -36,6 +43,8 @@ def _files(session: Any, snapshot_id: str) -> dict[str, dict[str, Any]]:
 def archived_file(
     timestamp: str, path: str, session: SessionDep, principal: BrowserPrincipalDep, state: StateDep
 ) -> Response:
+    if timestamp.lower() in ("http:", "https:"):
+        return _newest_snapshot_page(session, principal, timestamp, path)
     snapshot = snaps.get_snapshot(session, principal, timestamp)
     files = _files(session, snapshot.id)
     if path in ("", "index.html") and "index.html" not in files:
@@ -65,3 +74,15 @@ def _chunks(stream: BinaryIO, size: int = 256 * 1024) -> Iterator[bytes]:
     with stream:
         while chunk := stream.read(size):
             yield chunk
+
+
+def _newest_snapshot_page(session: Any, principal: Any, scheme: str, path: str) -> Response:
+    """`/archive/<url>` (the extension's "View on server"): that URL's newest snapshot page."""
+    raw = f"{scheme}//{path.lstrip('/')}"
+    try:
+        found = captures(session, principal, raw, limit=1)
+    except InvalidInput as exc:
+        raise NotFound(f"{raw!r} is not an archived URL") from exc
+    if not found:
+        raise NotFound(f"{raw} has not been archived")
+    return RedirectResponse(f"/snapshot/{found[0].id}", status_code=302)

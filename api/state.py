@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from crawler.blobs import BlobStore
+from crawler.secrets import server_secret
 from crawler.settings import Settings
+from crawler.warcindex import IndexCache
 
 Dispatch = Callable[[Sequence[str]], None]
 
@@ -25,3 +28,13 @@ class AppState:
     blobs: BlobStore
     dispatch: Dispatch = field(default=_no_dispatch)
     node: Any = None  # the worker node in this process, when there is one (fleet views)
+    replay_port: int = 0  # where this process serves the replay origin (0: none here)
+
+    @cached_property
+    def warc_indexes(self) -> IndexCache:
+        return IndexCache(self.blobs)
+
+    @cached_property
+    def replay_key(self) -> bytes:
+        """Signs replay capabilities; shared by every node through the store."""
+        return server_secret(self.engine, "replay")

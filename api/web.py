@@ -51,49 +51,54 @@ WebPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
 def page(title: str, body: str, *, user: str | None = None) -> HTMLResponse:
-    who = f"<span>{escape(user)}</span> <a href='/web/logout'>sign out</a>" if user else ""
+    who = f"<span>{escape(user)}</span> <a href='/logout'>sign out</a>" if user else ""
     return HTMLResponse(
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)} · Amber</title>"
-        f"<style>{STYLE}</style></head><body><header><a href='/web/'>Amber</a>"
+        f"<style>{STYLE}</style></head><body><header><a href='/'>Amber</a>"
         f"<span style='flex:1'></span>{who}</header><main>{body}</main></body></html>"
     )
 
 
-def login_form(message: str = "") -> HTMLResponse:
+def _local(target: str) -> str:
+    """Only same-site paths are followed after sign-in (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def login_form(message: str = "", *, next_url: str = "/") -> HTMLResponse:
     note = f"<p class='st-failed'>{escape(message)}</p>" if message else ""
     return page(
         "Sign in",
-        f"<h1>Sign in</h1>{note}<form method='post' action='/web/login'>"
+        f"<h1>Sign in</h1>{note}<form method='post' action='/login'>"
+        f"<input type='hidden' name='next' value='{escape(_local(next_url))}'>"
         "<p><label>API token <input name='token' type='password' size='50' autofocus></label></p>"
         "<p><button>Sign in</button></p></form>"
         "<p>Create a token with <code>amber token create --user NAME</code>.</p>",
     )
 
 
-@router.get("/", response_model=None)
-def root() -> Response:
-    return RedirectResponse("/web/", status_code=307)
+@router.get("/login", response_model=None)
+def login_page(next: Annotated[str, Query(max_length=2000)] = "/") -> Response:
+    return login_form(next_url=next)
 
 
-@router.get("/web/login", response_model=None)
-def login_page() -> Response:
-    return login_form()
-
-
-@router.post("/web/login", response_model=None)
-def login(session: SessionDep, token: Annotated[str, Form(max_length=512)] = "") -> Response:
+@router.post("/login", response_model=None)
+def login(
+    session: SessionDep,
+    token: Annotated[str, Form(max_length=512)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
     try:
         authenticate(session, token.strip())
     except Unauthorized:
-        return login_form("That token is not valid.")
-    response = RedirectResponse("/web/", status_code=303)
+        return login_form("That token is not valid.", next_url=next)
+    response = RedirectResponse(_local(next), status_code=303)
     response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=86400 * 30)
     return response
 
 
-@router.get("/web/logout", response_model=None)
+@router.get("/logout", response_model=None)
 def logout() -> Response:
-    response = RedirectResponse("/web/login", status_code=303)
+    response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
 
@@ -101,14 +106,14 @@ def logout() -> Response:
 def _row(snapshot: Any, tags: list[str]) -> str:
     tag_html = "".join(f"<span class='tag'>{escape(t)}</span>" for t in tags)
     return (
-        f"<tr><td><a href='/web/snapshot/{snapshot.id}'>{escape(snapshot.title or snapshot.url)}"
+        f"<tr><td><a href='/snapshot/{snapshot.id}'>{escape(snapshot.title or snapshot.url)}"
         f"</a><br><small>{escape(snapshot.url)}</small> {tag_html}</td>"
         f"<td class='st-{snapshot.status}'>{escape(snapshot.status)}</td>"
         f"<td><small>{escape(iso(snapshot.created_at) or '')}</small></td></tr>"
     )
 
 
-@router.get("/web/", response_model=None)
+@router.get("/", response_model=None)
 def browse(
     session: SessionDep,
     principal: WebPrincipal,
@@ -117,7 +122,7 @@ def browse(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     if principal is None:
-        return RedirectResponse("/web/login", status_code=303)
+        return RedirectResponse("/login", status_code=303)
     filters = SnapshotFilters(search=q or None, tag=tag or None)
     rows, total = query_snapshots(session, principal, filters, limit=PAGE_SIZE, offset=offset)
     tags = snaps.snapshot_tags(session, [r.id for r in rows])
@@ -125,7 +130,7 @@ def browse(
     pager = ""
     if offset + PAGE_SIZE < total:
         query = urlencode({"q": q, "tag": tag, "offset": offset + PAGE_SIZE})
-        pager = f"<p><a href='/web/?{query}'>next page →</a></p>"
+        pager = f"<p><a href='/?{query}'>next page →</a></p>"
     return page(
         "Archive",
         f"<form><input type='search' name='q' value='{escape(q)}' placeholder='Search text, "
@@ -153,17 +158,28 @@ def _results_html(session: Session, snapshot: Any) -> tuple[str, str]:
     return "".join(rows), shot
 
 
-@router.get("/web/snapshot/{snapshot_id}", response_model=None)
+@router.get("/snapshot/{snapshot_id}", response_model=None)
 def snapshot_page(snapshot_id: str, session: SessionDep, principal: WebPrincipal) -> Response:
     if principal is None:
-        return RedirectResponse("/web/login", status_code=303)
+        return RedirectResponse("/login", status_code=303)
     snapshot = snaps.get_snapshot(session, principal, snapshot_id)
     rows, shot = _results_html(session, snapshot)
     tags = snaps.snapshot_tags(session, [snapshot.id])[snapshot.id]
     reason = (
         f"<p class='st-failed'>{escape(snapshot.last_error)}</p>" if snapshot.last_error else ""
     )
-    replay = f"/archive/{snapshot.timestamp}/dom.html"
+    from urllib.parse import quote
+
+    from crawler.timeline import capture_time, to_wayback, warc_sha256
+
+    timeline = f"/timeline?url={quote(snapshot.url, safe='')}"
+    if snapshot.status == "succeeded" and warc_sha256(session, snapshot.id):
+        replay = (
+            f"<a href='/web/{to_wayback(capture_time(snapshot))}/{escape(snapshot.url)}'>"
+            "replay the archived page</a> · "
+        )
+    else:
+        replay = ""
     return page(
         snapshot.title or snapshot.url,
         f"<h1>{escape(snapshot.title or snapshot.url)}</h1>"
@@ -171,7 +187,7 @@ def snapshot_page(snapshot_id: str, session: SessionDep, principal: WebPrincipal
         f"<span class='st-{snapshot.status}'>{escape(snapshot.status)}</span> · "
         f"{escape(iso(snapshot.downloaded_at) or 'not captured yet')} · "
         f"{' '.join(escape(t) for t in tags)}</p>{reason}"
-        f"<p><a href='{replay}'>open the archived page</a> (sandboxed) · "
+        f"<p>{replay}<a href='{timeline}'>every capture of this URL</a> · "
         f"<a href='/archive/{snapshot.timestamp}/warc/capture.warc.gz'>WARC</a></p>"
         f"<table><tr><th>output</th><th>status</th><th>files</th><th></th></tr>{rows}</table>"
         f"<h2>Screenshot</h2>{shot or '<p>none</p>'}",

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import signal
+import socket
 
 import typer
 
 from cli.common import cli_errors, configure_logging, settings
+from crawler.errors import InvalidInput
 
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
+    replay_port: int = typer.Option(
+        0,
+        "--replay-port",
+        min=0,
+        max=65535,
+        help="Port of the replay origin (default: AMBER_REPLAY_PORT, else --port + 1).",
+    ),
     workers: bool | None = typer.Option(
         None,
         "--workers/--no-workers",
@@ -22,7 +31,7 @@ def serve(
     """Serve the API (all dialects) and, in embedded mode, capture in-process."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_asgi
     from api.state import AppState
     from workers.embedded import build_node
 
@@ -31,9 +40,21 @@ def serve(
     run_workers = workers if workers is not None else not cfg.broker_url
     with cli_errors():
         node = build_node(cfg, workers=run_workers, reconcile=True)
-    app = create_app(
+    replay_port = replay_port or cfg.replay_port or port + 1
+    if replay_port == port:
+        raise typer.BadParameter(
+            "the replay port must differ from --port", param_hint="--replay-port"
+        )
+    with cli_errors():
+        sockets = [_listen(host, port), _listen(host, replay_port)]
+    app = create_asgi(
         AppState(
-            settings=cfg, engine=node.engine, blobs=node.blobs, dispatch=node.dispatch, node=node
+            settings=cfg,
+            engine=node.engine,
+            blobs=node.blobs,
+            dispatch=node.dispatch,
+            node=node,
+            replay_port=replay_port,
         )
     )
     node.start()
@@ -41,9 +62,19 @@ def serve(
     # `finally` below run, so workers finish or release their captures first.
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info" if verbose else "warning")
+        config = uvicorn.Config(app, log_level="info" if verbose else "warning")
+        uvicorn.Server(config).run(sockets=sockets)
     finally:
         node.stop()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket, so one server answers on Amber's port and the replay port."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
 def register(app: typer.Typer) -> None:

@@ -149,3 +149,13 @@ class Tag(SQLModel, table=True):
 class SnapshotTag(SQLModel, table=True):
     snapshot_id: str = Field(primary_key=True, foreign_key="snapshot.id", max_length=64)
     tag_id: str = Field(primary_key=True, foreign_key="tag.id", index=True, max_length=64)
+
+
+class ServerSecret(SQLModel, table=True):
+    """Random keys every node of a fleet shares (e.g. to sign replay capabilities)."""
+
+    __tablename__ = "server_secret"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=128)
+    created_at: datetime = _ts()

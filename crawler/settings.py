@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     host_concurrency: int = 0
     host_rate_per_minute: int = 0
     heartbeat_seconds: float = 5.0
+    replay_url: str = ""
+    replay_port: int = Field(default=0, ge=0, le=65535)
+    public_replay: bool = False
 
     @field_validator("allowed_networks", mode="before")
     @classmethod

@@ -98,7 +98,7 @@ def _conditions(f: SnapshotFilters, *, scan_tag: bool = False) -> list[Any]:
 def query_snapshots(
     session: Session, principal: Principal, filters: SnapshotFilters, *, limit: int, offset: int
 ) -> tuple[list[Snapshot], int]:
-    """Newest first, except that `url=` lists every capture of that URL oldest first."""
+    """Newest first; `url=` is a URL's timeline (every capture of it, newest first)."""
     conds = _conditions(filters)
     if not principal.is_admin:
         conds.append(col(Snapshot.workspace_id).in_(principal.workspace_ids))
@@ -111,7 +111,7 @@ def query_snapshots(
         query = query.join(found, found.c.snapshot_id == col(Snapshot.id))
         ranking.append(found.c.score)
     query = query.where(*conds)
-    order = col(Snapshot.created_at).asc() if filters.url else col(Snapshot.created_at).desc()
+    order = col(Snapshot.created_at).desc()
     if ranking:
         # Rank ids only (the sort then carries a few bytes per match, not whole rows), with
         # the total from a window count over the same pass; then load the page's rows.

@@ -157,7 +157,10 @@ def add_urls(
             keyed[key].tags = merged
             continue
         keyed[key] = entry
-    existing = {} if update else existing_by_url(session, workspace, list(keyed))
+    previous = existing_by_url(session, workspace, list(keyed))
+    existing = {} if update else previous
+    # A re-capture keeps the URL's tags: the newest earlier capture's tags carry over.
+    inherited = _tag_ids_of(session, list(previous.values())) if update else {}
     tag_names = list(dict.fromkeys([*tags, *(t for e in keyed.values() for t in e.tags)]))
     tag_rows = {
         t.name: t
@@ -189,10 +192,25 @@ def add_urls(
         outcome.snapshot_ids.append(snapshot.id)
         if not index_only:
             outcome.queued_ids.append(snapshot.id)
-        for name in dict.fromkeys([*tags, *entry.tags]):
-            session.add(SnapshotTag(snapshot_id=snapshot.id, tag_id=tag_rows[name].id))
+        tag_ids = [tag_rows[name].id for name in dict.fromkeys([*tags, *entry.tags])]
+        tag_ids += inherited.get(previous.get(key, ""), [])
+        for tag_id in dict.fromkeys(tag_ids):
+            session.add(SnapshotTag(snapshot_id=snapshot.id, tag_id=tag_id))
     session.flush()
     return outcome
+
+
+def _tag_ids_of(session: Session, snapshot_ids: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(snapshot_ids), LOOKUP_CHUNK):
+        chunk = snapshot_ids[start : start + LOOKUP_CHUNK]
+        for sid, tag_id in session.exec(
+            select(SnapshotTag.snapshot_id, SnapshotTag.tag_id).where(
+                col(SnapshotTag.snapshot_id).in_(chunk)
+            )
+        ):
+            out.setdefault(sid, []).append(tag_id)
+    return out
 
 
 def get_snapshot(session: Session, principal: Principal, ref: str) -> Snapshot:

@@ -199,10 +199,15 @@ class AmberServer:
     args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    replay_port: int = field(default_factory=free_port)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def replay_url(self) -> str:
+        return f"http://127.0.0.1:{self.replay_port}"
 
     def start(self, timeout: float = 60.0) -> AmberServer:
         data_dir = Path(self.env.get("AMBER_DATA_DIR", tempfile.mkdtemp(prefix="amber-srv-")))
@@ -217,6 +222,8 @@ class AmberServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                "--replay-port",
+                str(self.replay_port),
                 *self.args,
             ],
             env=env,

@@ -226,6 +226,41 @@ def index(h: Handler, site: TestSite, _q: Query) -> None:
     )  # type: ignore[attr-defined]
 
 
+HOSTILE_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Hostile page</title></head>
+<body><h1>Archived page that attacks its reader</h1><pre id="out">pending</pre>
+<script>
+(async () => {
+  const amber = new URLSearchParams(location.search).get("amber") || "";
+  const out = {};
+  try { out.cookie = document.cookie; } catch (e) { out.cookie = "error:" + e.name; }
+  try { out.topCookie = top.document.cookie; } catch (e) { out.topCookie = "error:" + e.name; }
+  try { out.topHref = top.location.href; } catch (e) { out.topHref = "error:" + e.name; }
+  for (const [name, path] of [["api", "/api/v1/core/snapshots"], ["ui", "/"]]) {
+    try {
+      const r = await fetch(amber + path, {credentials: "include"});
+      out[name] = "status:" + r.status + ":" + (await r.text()).slice(0, 200);
+    } catch (e) { out[name] = "error:" + e.name; }
+  }
+  try {
+    const pristine = document.body.appendChild(document.createElement("iframe")).contentWindow;
+    const r = await pristine.fetch(amber + "/api/v1/core/snapshots", {credentials: "include"});
+    out.rawApi = "status:" + r.status;
+  } catch (e) { out.rawApi = "error:" + e.name; }
+  if (top !== self) {  // only an attack when replayed in a frame; captured, it stays put
+    try { top.location.href = "http://127.0.0.1:9/hijacked"; out.navigate = "no error"; }
+    catch (e) { out.navigate = "error:" + e.name; }
+  }
+  document.getElementById("out").textContent = JSON.stringify(out);
+})();
+</script></body></html>
+"""
+
+
+def hostile(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, HOSTILE_PAGE.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+
+
 def rich(h: Handler, site: TestSite, _q: Query) -> None:
     h.send(
         200,
@@ -401,4 +436,5 @@ ROUTES: dict[str, Callable[[Handler, TestSite, Query], None]] = {
     "/big.html": big,
     "/robots.txt": robots,
     "/elsewhere.html": final,
+    "/hostile.html": hostile,
 }

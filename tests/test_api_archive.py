@@ -176,7 +176,8 @@ def test_dedup_and_update(admin_client: httpx.Client, site: TestSite) -> None:
     ).json()
     assert updated["snapshot_ids"] != first["snapshot_ids"]
     listed = admin_client.get("/api/v1/core/snapshots", params={"url": url}).json()
-    assert [s["id"] for s in listed["items"]] == first["snapshot_ids"] + updated["snapshot_ids"]
+    # And the URL's timeline lists both, newest first
+    assert [s["id"] for s in listed["items"]] == updated["snapshot_ids"] + first["snapshot_ids"]
 
 
 def test_auth_forms_and_failures(api_server: AmberServer, captured: dict[str, Any]) -> None:

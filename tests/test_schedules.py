@@ -74,10 +74,10 @@ def test_update_makes_a_new_snapshot_and_url_lists_them_in_time_order(
     assert again["snapshot_ids"] == [first] and again["queued"] == 0
     assert second != first and updated["queued"] == 1
     assert site.hits.get("/p/9401", 0) == before + 2
-    # And ?url= lists every snapshot of the URL, oldest first
-    assert [s["id"] for s in listed] == [first, second]
-    assert listed[0]["timestamp"] < listed[1]["timestamp"]
-    assert parse_ts(listed[0]["created_at"]) < parse_ts(listed[1]["created_at"])
+    # And ?url= lists every snapshot of the URL (its timeline), newest first
+    assert [s["id"] for s in listed] == [second, first]
+    assert listed[0]["timestamp"] > listed[1]["timestamp"]
+    assert parse_ts(listed[0]["created_at"]) > parse_ts(listed[1]["created_at"])
     assert all(s["status"] == "succeeded" for s in listed)
 
 
@@ -146,7 +146,7 @@ def test_schedule_fires_on_an_injected_clock(api_server: AmberServer, site: Test
             assert client.delete(f"/api/v1/cli/schedule/{schedule_id}").status_code == 200
     context.engine.dispose()
     assert all(s["status"] == "succeeded" and s["tags"] == ["sched"] for s in finished)
-    assert [s["id"] for s in listed] == sent
+    assert [s["id"] for s in listed] == sent[::-1]  # the URL's timeline, newest first
     assert site.hits.get("/p/9403", 0) == before + 3
 
 

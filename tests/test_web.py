@@ -24,18 +24,22 @@ def test_sign_in_browse_search_and_open(sqlite_server: AmberServer, site: TestSi
         time.sleep(0.3)
     with httpx.Client(base_url=sqlite_server.url, timeout=30) as browser:
         # Given no cookie, When the archive is opened, Then it asks to sign in
-        assert browser.get("/web/").headers["location"] == "/web/login"
-        bad = browser.post("/web/login", data={"token": "wrong"})
+        assert browser.get("/").headers["location"] == "/login"
+        # And the old /web/ UI links redirect to the new places
+        assert browser.get("/web/").headers["location"] == "/"
+        assert browser.get("/web/login").headers["location"] == "/login"
+        assert browser.get(f"/web/snapshot/{sid}").headers["location"] == f"/snapshot/{sid}"
+        bad = browser.post("/login", data={"token": "wrong"})
         assert "not valid" in bad.text and "amber_token" not in browser.cookies
         # When signing in with a real token
-        ok = browser.post("/web/login", data={"token": ADMIN_TOKEN})
+        ok = browser.post("/login", data={"token": ADMIN_TOKEN})
         assert ok.status_code == 303 and browser.cookies.get("amber_token") == ADMIN_TOKEN
         # Then the list shows the snapshot and search finds it
-        listing = browser.get("/web/")
+        listing = browser.get("/")
         assert "Amber Rich Page" in listing.text
-        found = browser.get("/web/", params={"q": "rich"})
-        assert f"/web/snapshot/{sid}" in found.text
-        page = browser.get(f"/web/snapshot/{sid}")
+        found = browser.get("/", params={"q": "rich"})
+        assert f"/snapshot/{sid}" in found.text
+        page = browser.get(f"/snapshot/{sid}")
         assert page.status_code == 200 and "screenshot.png" in page.text
         # And archived files open with the cookie (GET only), sandboxed
         timestamp = api.get(f"/api/v1/core/snapshot/{sid}").json()["timestamp"]
@@ -45,4 +49,4 @@ def test_sign_in_browse_search_and_open(sqlite_server: AmberServer, site: TestSi
         # But the cookie does not authenticate API calls that change state
         denied = browser.post("/api/v1/cli/add", json={"urls": [site.url("/final.html?csrf")]})
         assert denied.status_code == 401
-        assert browser.get("/web/snapshot/does-not-exist").status_code == 404
+        assert browser.get("/snapshot/does-not-exist").status_code == 404
