@@ -64,13 +64,18 @@ def captures(
     if principal is not None and not principal.is_admin:
         query = query.where(col(Snapshot.workspace_id).in_(principal.workspace_ids))
     if replayable_only:
-        query = query.where(col(Snapshot.status) == SnapshotStatus.succeeded).where(
-            col(Snapshot.id).in_(
-                select(ArchiveResult.snapshot_id).where(
-                    col(ArchiveResult.plugin) == "warc", col(ArchiveResult.status) == "succeeded"
-                )
+        # Correlated EXISTS: probes the (snapshot_id, plugin) unique index per candidate
+        # instead of listing every WARC result in the store.
+        has_warc = (
+            select(ArchiveResult.id)
+            .where(
+                col(ArchiveResult.snapshot_id) == col(Snapshot.id),
+                col(ArchiveResult.plugin) == "warc",
+                col(ArchiveResult.status) == "succeeded",
             )
+            .exists()
         )
+        query = query.where(col(Snapshot.status) == SnapshotStatus.succeeded, has_warc)
     rows = session.exec(
         query.order_by(col(Snapshot.created_at).desc(), col(Snapshot.id).desc()).limit(limit)
     ).all()
