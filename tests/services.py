@@ -200,6 +200,7 @@ class AmberServer:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     replay_port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
@@ -219,7 +220,7 @@ class AmberServer:
                 str(VENV_BIN / "amber"),
                 "serve",
                 "--host",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(self.port),
                 "--replay-port",

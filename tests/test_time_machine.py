@@ -310,6 +310,47 @@ def test_replay_needs_a_reader_unless_public(archive: Archive, tmp_path: Path) -
         public.stop()
 
 
+def _lan_address() -> str | None:
+    """This machine's first non-loopback IPv4 address (traffic to it stays on the machine)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") else str(address)
+
+
+def test_replay_works_on_a_lan_address_over_plain_http(browser: Browser, archive: Archive) -> None:
+    # Given Amber listening on every interface, reached by a LAN address over plain HTTP
+    address = _lan_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    server = AmberServer(
+        env={**archive.server.env, "AMBER_BASE_URL": ""}, args=("--no-workers",), host="0.0.0.0"
+    ).start()
+    base = f"http://{address}:{server.port}"
+    try:
+        page = browser.new_context().new_page()
+        page.goto(f"{base}/login")
+        page.fill("input[name=token]", ADMIN_TOKEN)
+        page.click("button")
+        page.wait_for_url(f"{base}/")
+        # When a capture is opened there
+        page.goto(f"{base}/web/{archive.site.url('/page.html')}")
+        frame = page.frame_locator("iframe#replay")
+        # Then the replay origin is that same address on the replay port, and the page
+        # replays without a secure context (no service worker needed)
+        frame.locator("#data").filter(has_text=JSON_MESSAGE).wait_for(timeout=30_000)
+        assert _frame_src(page).startswith(f"http://{address}:{server.replay_port}/")
+        assert frame.locator("body").evaluate("() => window.isSecureContext") is False
+        page.context.close()
+    finally:
+        server.stop()
+
+
 def _similarity(a: Image.Image, b: Image.Image) -> float:
     """Share of pixels (over the larger canvas) whose channels differ by at most 16."""
     width, height = max(a.width, b.width), max(a.height, b.height)
