@@ -75,6 +75,7 @@ def export(
         f"Wrote {escape(str(wacz))}: {len(plan.pages)} snapshot(s), "
         f"{decimal(wacz.stat().st_size)}{left_out}.",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -114,6 +115,7 @@ def import_archive_file(
         f"Imported {summary.imported} page(s) from {escape(path.name)} ({summary.kind}) as "
         f"snapshots, {summary.duplicates} duplicate, {len(summary.problems)} skipped.",
         highlight=False,
+        soft_wrap=True,
     )
     if summary.imported == 0 and summary.duplicates == 0:
         err_console.print("[red]error:[/red] no pages found to import")

@@ -163,8 +163,8 @@ def test_snapshot_wacz_validates_and_holds_page_index_and_warc(
         package_json = json.loads(package.read("datapackage.json"))
         index_lines = package.read("indexes/index.cdx").decode().splitlines()
     warc_meta = next(r for r in rich["archiveresults"] if r["plugin"] == "warc")
-    stored = warc_meta["output_files"]["warc/capture.warc.gz"]
-    assert hashlib.sha256(warc_bytes).hexdigest() == stored["sha256"]
+    assert warc_meta["output_files"] == ["warc/capture.warc.gz"]
+    assert hashlib.sha256(warc_bytes).hexdigest() == warc_meta["sha256"]
     assert package_json["mainPageURL"] == rich["url"]
     assert package_json["title"] == "Amber Rich Page"
     # And the page list names the snapshot, with its title and readable text
@@ -356,7 +356,7 @@ def test_exported_wacz_imports_into_a_fresh_store(archive: Archive, tmp_path: Pa
             # And the archived DOM is served from the fresh store
             dom = client.get(f"/archive/{item['timestamp']}/dom.html")
             assert dom.status_code == 200 and "Rich page" in dom.text
-            warc_sha = results["warc"]["output_files"]["warc/capture.warc.gz"]["sha256"]
+            warc_sha = results["warc"]["sha256"]
     finally:
         server.stop()
     # And the WARC's records are readable through the store's index (nothing was fetched)
