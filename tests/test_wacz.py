@@ -443,8 +443,9 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engi
     engine.dispose()
 
 
-def _site_warc(path: Path) -> None:
-    """A small crawl as wget or Browsertrix would write it: two pages and a stylesheet."""
+def _site_warc(path: Path, *, zstd_page: bool = False) -> None:
+    """A small crawl as Browsertrix would write it: two pages and a stylesheet, no warcinfo
+    naming a seed; `zstd_page` adds a page still encoded as the server sent it."""
     with path.open("wb") as handle:
         writer = WARCWriter(handle, gzip=True, warc_version="1.1")
         pages = [
@@ -465,6 +466,22 @@ def _site_warc(path: Path) -> None:
                     payload=io.BytesIO(body),
                     length=len(body),
                     http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+                )
+            )
+        if zstd_page:
+            # warcio cannot decode zstd: the page must not get these bytes as its text
+            body = b"(\xb5/\xfd" + bytes(range(200))
+            writer.write_record(
+                writer.create_warc_record(
+                    "http://example.org/encoded",
+                    "response",
+                    payload=io.BytesIO(body),
+                    length=len(body),
+                    http_headers=StatusAndHeaders(
+                        "200 OK",
+                        [("Content-Type", "text/html"), ("Content-Encoding", "zstd")],
+                        protocol="HTTP/1.1",
+                    ),
                 )
             )
         css = b"p { color: navy }"
@@ -517,10 +534,46 @@ def test_py_wacz_archive_imports_with_its_page_list(
             session, principal, SnapshotFilters(tag="harbour"), limit=10, offset=0
         )
         assert {r.url for r in tagged} == {"http://example.org/tides", "http://example.org/charts"}
-    # And a second import finds only duplicates; --update imports them again
-    again = run()
+    # And a second import finds only duplicates (which get its tags); --update adds them again
+    again = run(tags=["second"])
     assert (again.imported, again.duplicates) == (0, 2)
+    with Session(engine) as session:
+        _, retagged = query_snapshots(
+            session, principal, SnapshotFilters(tag="second"), limit=10, offset=0
+        )
+    assert retagged == 2
     assert run(update=True).imported == 2
+
+
+def test_bare_warc_without_a_seed_imports_its_html_documents(
+    fresh: tuple[Engine, Principal], tmp_path: Path
+) -> None:
+    engine, principal = fresh
+    warc = tmp_path / "crawl.warc.gz"
+    _site_warc(warc, zstd_page=True)
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    # When a WARC that names no seed is imported on its own
+    summary = import_archive(
+        warc, engine=engine, blobs=blobs, principal=principal, scratch=tmp_path / "t"
+    )
+    # Then each HTML document answered with 200 is a page, the stylesheet is not
+    assert (summary.kind, summary.imported) == ("warc", 3)
+    with Session(engine) as session:
+        rows = session.exec(select(Snapshot).order_by(col(Snapshot.url))).all()
+        assert [(r.url, r.title) for r in rows] == [
+            ("http://example.org/charts", "Old charts"),
+            ("http://example.org/encoded", None),
+            ("http://example.org/tides", "Tide tables"),
+        ]
+        # And their text, extracted from the archived HTML, is searchable
+        found, total = query_snapshots(
+            session, principal, SnapshotFilters(search="estuary"), limit=10, offset=0
+        )
+        assert total == 1 and found[0].url == "http://example.org/charts"
+    # And the page whose encoding cannot be decoded keeps its WARC but gets no text or DOM
+    encoded = _results(engine, rows[1].id)
+    assert encoded["warc"].status == "succeeded"
+    assert (encoded["text"].status, encoded["dom"].status) == ("skipped", "skipped")
 
 
 def test_broken_archives_fail_cleanly_and_store_nothing(

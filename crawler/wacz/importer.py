@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 import tempfile
@@ -45,6 +46,7 @@ from lxml import etree
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import BufferedReader
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.warcwriter import WARCWriter
 
@@ -76,6 +78,7 @@ TRAFILATURA_VERSION = version("trafilatura")
 BROKEN = (ArchiveLoadFailed, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -385,6 +388,9 @@ def _archived_html(blobs: BlobStore, sha256: str, index: WarcIndex, found: Locat
             mime = entry.mime.split(";")[0].strip().lower()
             if entry.status != 200 or mime not in HTML_TYPES or headers is None:
                 return None
+            encoding = (headers.get_header("Content-Encoding") or "identity").lower()
+            if encoding not in ("identity", *BufferedReader.get_supported_decompressors()):
+                return None  # warcio would hand back the still-encoded bytes
             data = record.content_stream().read(MAX_HTML_BYTES + 1)
             if len(data) > MAX_HTML_BYTES:
                 return None
@@ -418,7 +424,11 @@ def _extract(blobs: BlobStore, sha256: str, index: WarcIndex, found: Located) ->
     out = Extracted(title=page.title, text=page.text, text_from="pages.jsonl" if page.text else "")
     try:
         out.html = _archived_html(blobs, sha256, index, found)
-    except BROKEN:
+    except Exception:  # noqa: BLE001
+        # Whatever a damaged record or a decoder raises (warcio's Brotli hook raises
+        # AttributeError with Google's `brotli`): the page keeps its WARC, title and
+        # listed text; only the DOM and extracted text are left out.
+        log.warning("could not read the archived HTML of %s", page.url, exc_info=True)
         out.html = None
     if out.html is not None:
         out.title = out.title or _html_title(out.html)
