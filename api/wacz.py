@@ -22,7 +22,8 @@ from api.archive import snapshot_filters
 from api.deps import BrowserPrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler.snapshot_query import SnapshotFilters
-from crawler.wacz.export import MEDIA_TYPE, ExportPlan, plan_export, wacz_chunks
+from crawler.wacz.export import MEDIA_TYPE, wacz_chunks
+from crawler.wacz.selection import ExportPlan, plan_export
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 

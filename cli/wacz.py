@@ -15,8 +15,9 @@ from cli.common import cli_errors, console, err_console, progress_bar, settings
 from crawler.errors import InvalidInput
 from crawler.models import SnapshotStatus
 from crawler.snapshot_query import SnapshotFilters
-from crawler.wacz.export import build_wacz, plan_export
+from crawler.wacz.export import build_wacz
 from crawler.wacz.importer import import_archive
+from crawler.wacz.selection import plan_export
 
 
 def export(
