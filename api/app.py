@@ -9,14 +9,14 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from api import archive, files
+from api import archive, files, wacz
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.state import AppState
 from api.templating import STATIC
 from crawler import __version__
 
-ROUTERS = [archive.router, files.router]
+ROUTERS = [archive.router, files.router, wacz.router]
 
 
 def create_app(state: AppState) -> FastAPI:

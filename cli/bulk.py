@@ -29,10 +29,12 @@ from cli.common import (
     progress_bar,
     settings,
 )
+from cli.wacz import import_archive_file
 from crawler import search
 from crawler import snapshots as snaps
 from crawler.errors import InvalidInput
 from crawler.importers import PARSER_NAMES, Source, iter_entries, resolve_parser
+from crawler.importers.detect import detect_archive
 from crawler.importers.parallel import store_file
 from crawler.importers.update import SELECTABLE, mark_for_capture, select_for_update
 from crawler.importers.writer import BATCH_SIZE, BulkWriter, ImportSummary
@@ -94,7 +96,9 @@ def _print_problems(summary: ImportSummary, limit: int) -> None:
 
 
 def import_file(
-    file: str = typer.Argument(..., help="A bookmarks export or URL list; - reads stdin."),
+    file: str = typer.Argument(
+        ..., help="A bookmarks export, URL list, WACZ or WARC; - reads stdin (not archives)."
+    ),
     parser: str = typer.Option("auto", "--parser", help=f"One of: {', '.join(PARSER_NAMES)}."),
     tag: str = typer.Option("", "--tag", help="Comma-separated tags for every imported URL."),
     index_only: bool = typer.Option(False, "--index-only", help="Store without capturing."),
@@ -107,10 +111,19 @@ def import_file(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Import bookmarks (Netscape HTML, Pocket, Pinboard, RSS/Atom, JSON Lines, text)."""
+    """Import bookmarks (Netscape HTML, Pocket, Pinboard, RSS/Atom, JSON Lines, text), or
+    the pages of a WACZ or WARC as snapshots (nothing is fetched)."""
     configure_logging(verbose)
     from workers.embedded import build_node
 
+    if file != "-" and Path(file).is_file():
+        with Path(file).open("rb") as probe:
+            archive = detect_archive(probe.read(4096))
+        if archive is not None:
+            code = import_archive_file(
+                Path(file), tags=snaps.parse_tags(tag), update=update, show_problems=show_problems
+            )
+            raise typer.Exit(code)
     cfg = settings()
     with cli_errors():
         stream, size = _open(file)

@@ -17,7 +17,7 @@ app = typer.Typer(
 archive.register(app)
 server.register(app)
 tokens.register(app)
-for _name in ("cli.fleet", "cli.bulk", "cli.crawls", "cli.domains"):
+for _name in ("cli.fleet", "cli.bulk", "cli.crawls", "cli.domains", "cli.wacz"):
     try:
         importlib.import_module(_name).register(app)
     except ModuleNotFoundError as _exc:

@@ -90,6 +90,14 @@ class WarcIndex:
         """Entries that carry an HTTP response (not metadata records)."""
         return (e for e in self.entries if e.record_type in ("response", "revisit", "resource"))
 
+    def captures(self, url: str) -> list[IndexEntry]:
+        """Every GET answer recorded for exactly `url` (a WARC may hold several), in file order."""
+        return [
+            e
+            for e in self._by_key.get(url_key(url), [])
+            if e.method == "GET" and e.record_type != "metadata"
+        ]
+
     def lookup(self, url: str, *, method: str = "GET") -> IndexEntry | None:
         """The record for `url`: exact key first, then the same path with the nearest query.
 

@@ -1,8 +1,31 @@
-"""Guess an import file's format from its first block of text."""
+"""Guess an import file's format from its first block of text (or bytes, for archives)."""
 
 from __future__ import annotations
 
+import zlib
+from typing import Literal
+
 from crawler.importers import jsonfmt, pocket
+
+ZIP_MAGIC = b"PK\x03\x04"
+GZIP_MAGIC = b"\x1f\x8b"
+WARC_MAGIC = b"WARC/"
+
+
+def detect_archive(head: bytes) -> Literal["wacz", "warc"] | None:
+    """ "wacz" for a zip, "warc" for a WARC (plain or gzipped), None for anything else.
+
+    Any zip counts as a WACZ here, so that a zip which is not one gets a clear
+    error from the WACZ importer instead of being read as text.
+    """
+    if head.startswith(ZIP_MAGIC):
+        return "wacz"
+    if head.startswith(GZIP_MAGIC):
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64)
+        except zlib.error:
+            return None
+    return "warc" if head.startswith(WARC_MAGIC) else None
 
 
 def detect_format(head: str) -> str:
