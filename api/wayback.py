@@ -263,7 +263,7 @@ def _recorded(
     warc_sha = warc_sha256(session, snapshot.id)
     if warc_sha is None:
         raise NotFound(f"{url} has no recorded bytes")
-    entry = state.warc_indexes.get(warc_sha).lookup(url)
+    entry = state.warc_indexes.get(warc_sha).lookup(url, near=capture_time(snapshot))
     if entry is None:
         raise NotFound(f"{url} is not in this capture")
     with open_record(state.blobs, warc_sha, entry) as record:

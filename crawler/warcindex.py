@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,6 +25,7 @@ import surt
 from cdxj_indexer.main import CDXJIndexer
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
+from warcio.timeutils import timestamp_to_datetime
 
 from crawler.blobs import BlobStore
 from crawler.errors import NotFound
@@ -98,11 +100,15 @@ class WarcIndex:
             if e.method == "GET" and e.record_type != "metadata"
         ]
 
-    def lookup(self, url: str, *, method: str = "GET") -> IndexEntry | None:
+    def lookup(
+        self, url: str, *, method: str = "GET", near: datetime | None = None
+    ) -> IndexEntry | None:
         """The record for `url`: exact key first, then the same path with the nearest query.
 
-        The nearest query covers cache-busting parameters (`?_=1712345`) that a page
-        adds differently on every load, as pywb's fuzzy matching does.
+        When the WARC holds the URL several times (a crawl, an imported archive),
+        `near` picks the capture closest to that moment. The nearest query covers
+        cache-busting parameters (`?_=1712345`) that a page adds differently on every
+        load, as pywb's fuzzy matching does.
         """
         key = url_key(url)
         if method.upper() != "GET":
@@ -110,14 +116,14 @@ class WarcIndex:
             hits += [
                 e
                 for k, v in self._by_key.items()
-                if k.startswith(key + "&__wb_method=") or k.startswith(key + "?__wb_method=")
+                if k.startswith((key + "&__wb_method=", key + "?__wb_method="))
                 for e in v
             ]
             if hits:
                 return hits[0]
-        exact = [e for e in self._by_key.get(key, []) if e.method == "GET"]
+        exact = self.captures(url)
         if exact:
-            return _best(exact)
+            return _nearest(exact, near) if near is not None else _best(exact)
         return self._fuzzy(key)
 
     def _fuzzy(self, key: str) -> IndexEntry | None:
@@ -132,6 +138,19 @@ class WarcIndex:
             if best is None or shared > best[0]:
                 best = (shared, _best(entries))
         return best[1] if best else None
+
+
+def entry_time(entry: IndexEntry) -> datetime:
+    """When the record was written (its WARC-Date, to the second)."""
+    return timestamp_to_datetime(entry.timestamp).replace(tzinfo=UTC)
+
+
+def _nearest(entries: list[IndexEntry], moment: datetime) -> IndexEntry:
+    """The capture closest in time; at equal distance a real answer beats a redirect."""
+    return min(
+        entries,
+        key=lambda e: (abs((entry_time(e) - moment).total_seconds()), e.is_redirect),
+    )
 
 
 def _best(entries: list[IndexEntry]) -> IndexEntry:

@@ -357,6 +357,16 @@ def test_exported_wacz_imports_into_a_fresh_store(archive: Archive, tmp_path: Pa
             dom = client.get(f"/archive/{item['timestamp']}/dom.html")
             assert dom.status_code == 200 and "Rich page" in dom.text
             warc_sha = results["warc"]["sha256"]
+            # And the imported page replays in Amber: TimeGate, then the replay origin
+            gate = client.get(f"/web/{rich['url']}", follow_redirects=False)
+            assert gate.status_code == 302
+            assert gate.headers["location"].endswith(f"/web/{page_ts:%Y%m%d%H%M%S}/{rich['url']}")
+            prefix = f"{server.replay_url}/_/{item['id']}/mp_/"
+            page = client.get(prefix + rich["url"])
+            assert page.status_code == 200 and "Rich page" in page.text
+            assert "/_amber/replay.js" in page.text
+            data = client.get(prefix + archive.site.url("/api/data.json"))
+            assert json.loads(data.content) == {"message": JSON_MESSAGE}
     finally:
         server.stop()
     # And the WARC's records are readable through the store's index (nothing was fetched)

@@ -130,7 +130,7 @@ def replay(request: Request) -> Response:
                 raise NotFound(f"{snapshot.url} was not archived: {reason}")
             raise NotFound(f"{url} is not in this capture")
         index = state.warc_indexes.get(warc_sha)
-        entry = _resolve(index, url, request.method)
+        entry = _resolve(index, url, request.method, capture_time(snapshot))
         if entry is None:
             elsewhere = _other_capture(session, principal, snapshot, url, request)
             if elsewhere is not None:
@@ -184,8 +184,9 @@ def _same_page(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def _resolve(index: WarcIndex, url: str, method: str) -> IndexEntry | None:
-    entry = index.lookup(url, method="GET" if method == "HEAD" else method)
+def _resolve(index: WarcIndex, url: str, method: str, near: datetime) -> IndexEntry | None:
+    """The record to answer with; a shared WARC (an imported crawl) may hold the URL often."""
+    entry = index.lookup(url, method="GET" if method == "HEAD" else method, near=near)
     if entry is not None and entry.record_type == "revisit":
         # A revisit says "same bytes as before": serve the earlier record with that digest.
         for candidate in index.responses():
