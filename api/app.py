@@ -60,6 +60,8 @@ def _optional_routers() -> list:  # type: ignore[type-arg]
         "api.crawls",
         "api.fleet",
         "api.web",
+        "api.diffs",
+        "api.changes",
     ):
         try:
             module = importlib.import_module(name)

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     host_concurrency: int = 0
     host_rate_per_minute: int = 0
     heartbeat_seconds: float = 5.0
+    diff_timeout: float = 1.0  # seconds a text diff may search before settling (0 = no limit)
+    webhook_timeout: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_backoff: float = 30.0  # first retry after this many seconds, doubling each time
 
     @field_validator("allowed_networks", mode="before")
     @classmethod
