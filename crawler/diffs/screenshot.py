@@ -5,7 +5,8 @@ smaller one counts as changed (that part of the page did not exist before). A
 pixel changed when any colour channel moved by more than `tolerance` (which
 absorbs anti-aliasing and JPEG-like noise). The change mask is then reduced to a
 coarse grid of `cell`-pixel squares; changed cells within `gap` cells of each
-other join one region, and each region becomes one box in pixels. Everything
+other join one region, and each region becomes one box: the bounding box, in
+pixels, of the changed pixels inside it. Everything
 runs in Pillow's C code except the walk over the (small) grid, so a pair of
 1280x10000 full-page screenshots compares in well under a second.
 """
@@ -151,7 +152,11 @@ def diff_images(
         for x0, y0, x1, y1 in _regions(grid.tobytes(), grid.width, grid.height, gap):
             left, top = x0 * cell, y0 * cell
             right, bottom = min((x1 + 1) * cell, width), min((y1 + 1) * cell, height)
-            boxes.append(Box(left, top, right - left, bottom - top))
+            # tighten the grid-aligned region to the changed pixels inside it
+            tight = mask.crop((left, top, right, bottom)).getbbox() or (0, 0, 0, 0)
+            boxes.append(
+                Box(left + tight[0], top + tight[1], tight[2] - tight[0], tight[3] - tight[1])
+            )
     boxes.sort(key=lambda box: (box.y, box.x))
     return ImageDiff(
         size_a=a.size,
@@ -171,9 +176,14 @@ def render_diff(b: Image.Image, diff: ImageDiff) -> bytes:
     """
     canvas = _padded(b, diff.size)
     draw = ImageDraw.Draw(canvas)
-    for box in diff.boxes:
+    for box in diff.boxes:  # drawn just outside the region, so no changed pixel is hidden
         draw.rectangle(
-            (box.x, box.y, box.x + box.width - 1, box.y + box.height - 1),
+            (
+                box.x - BOX_WIDTH,
+                box.y - BOX_WIDTH,
+                box.x + box.width - 1 + BOX_WIDTH,
+                box.y + box.height - 1 + BOX_WIDTH,
+            ),
             outline=BOX_COLOUR,
             width=BOX_WIDTH,
         )
