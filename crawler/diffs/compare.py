@@ -27,9 +27,20 @@ from crawler.diffs.text import DEFAULT_TIMEOUT, TextDiff, diff_text
 from crawler.errors import AmberError, NotFound
 from crawler.models import ArchiveResult, ResultStatus, Snapshot, SnapshotStatus
 
-TEXT = ("text", "text.txt", "readable text")
-SCREENSHOT = ("screenshot", "screenshot.png", "screenshot")
-WARC = ("warc", "warc/capture.warc.gz", "WARC")
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One output file a diff part reads: which extractor wrote it, where, and what to call it."""
+
+    part: str
+    plugin: str
+    path: str
+    label: str
+
+
+TEXT = Output("text", "text", "text.txt", "readable text")
+SCREENSHOT = Output("screenshot", "screenshot", "screenshot.png", "screenshot")
+WARC = Output("resources", "warc", "warc/capture.warc.gz", "WARC")
 MAX_TEXT_BYTES = 5 * 1024 * 1024
 
 log = logging.getLogger(__name__)
@@ -92,11 +103,9 @@ def _not_captured(snapshot: Snapshot) -> str | None:
     return None
 
 
-def output_blob(
-    snapshot: Snapshot, results: list[ArchiveResult], kind: tuple[str, str, str]
-) -> str:
+def output_blob(snapshot: Snapshot, results: list[ArchiveResult], kind: Output) -> str:
     """The sha256 of one output file of a snapshot, or Missing saying why there is none."""
-    plugin, path, label = kind
+    plugin, path, label = kind.plugin, kind.path, kind.label
     who = f"snapshot {snapshot.id}"
     result = next((r for r in results if r.plugin == plugin), None)
     if result is not None and result.status == ResultStatus.succeeded:
@@ -157,7 +166,7 @@ def compare_resources(blobs: BlobStore, sha_a: str, sha_b: str) -> ResourceDiff:
 
 
 def _part(
-    kind: tuple[str, str, str],
+    kind: Output,
     pair: tuple[tuple[Snapshot, list[ArchiveResult]], tuple[Snapshot, list[ArchiveResult]]],
     run: Callable[[str, str], V],
     elapsed: dict[str, float],
@@ -169,11 +178,11 @@ def _part(
         return Unavailable(exc.message)
     except Exception:  # noqa: BLE001  (a corrupt WARC, say: this part only, never a 500)
         log.exception(
-            "could not compare the %s of %s and %s", kind[0], pair[0][0].id, pair[1][0].id
+            "could not compare the %s of %s and %s", kind.part, pair[0][0].id, pair[1][0].id
         )
-        return Unavailable(f"the {kind[2]} could not be compared (see the server log)")
+        return Unavailable(f"the {kind.label} could not be compared (see the server log)")
     finally:
-        elapsed[kind[0]] = round((time.perf_counter() - started) * 1000, 1)
+        elapsed[kind.part] = round((time.perf_counter() - started) * 1000, 1)
 
 
 def compare_snapshots(

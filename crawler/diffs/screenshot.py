@@ -26,7 +26,7 @@ GAP = 1
 TOLERANCE = 24
 MAX_PIXELS = 1280 * 50_000
 MAX_BOXES = 200
-BOX_COLOUR = (230, 0, 90)
+BOX_COLOUR = (255, 0, 255)  # magenta: rare on web pages, seen on light and dark
 BOX_WIDTH = 3
 PAD_COLOUR = (0, 0, 0)
 
