@@ -212,3 +212,47 @@ def test_screenshot_comparison_from_blobs_is_cached(tmp_path: Path) -> None:
     assert compare_screenshots(blobs, *refs) is first  # immutable blobs: computed once
     png = visual_diff_png(blobs, *refs)
     assert png.startswith(b"\x89PNG") and visual_diff_png(blobs, *refs) is png
+
+
+def _reference_regions(grid: bytes, columns: int, rows: int, gap: int) -> set[tuple[int, ...]]:
+    """Plain flood fill: cells within Chebyshev distance gap+1 are in one region."""
+    seen: set[int] = set()
+    found = set()
+    for start in range(len(grid)):
+        if not grid[start] or start in seen:
+            continue
+        seen.add(start)
+        stack, cells = [start], []
+        while stack:
+            here = stack.pop()
+            cells.append(here)
+            x, y = here % columns, here // columns
+            for dy in range(-gap - 1, gap + 2):
+                for dx in range(-gap - 1, gap + 2):
+                    nx, ny = x + dx, y + dy
+                    near = ny * columns + nx
+                    if 0 <= nx < columns and 0 <= ny < rows and grid[near] and near not in seen:
+                        seen.add(near)
+                        stack.append(near)
+        xs, ys = [c % columns for c in cells], [c // columns for c in cells]
+        found.add((min(xs), min(ys), max(xs), max(ys)))
+    return found
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 12).flatmap(
+        lambda columns: st.tuples(
+            st.just(columns),
+            st.lists(st.sampled_from([0, 0, 0, 1]), min_size=columns, max_size=columns * 12),
+            st.integers(0, 2),
+        )
+    )
+)
+def test_grid_regions_match_a_flood_fill(case: tuple[int, list[int], int]) -> None:
+    from crawler.diffs.screenshot import _regions
+
+    columns, cells, gap = case
+    rows = len(cells) // columns
+    grid = bytes(cells[: rows * columns])
+    assert set(_regions(grid, columns, rows, gap)) == _reference_regions(grid, columns, rows, gap)

@@ -150,13 +150,23 @@ def compare_screenshots(blobs: BlobStore, sha_a: str, sha_b: str) -> ImageDiff:
 
 
 def visual_diff_png(blobs: BlobStore, sha_a: str, sha_b: str) -> bytes:
-    """The newer screenshot with the changed regions boxed (rendered once per pair)."""
-    png = _rendered.get((sha_a, sha_b))
+    """The newer screenshot with the changed regions boxed (rendered once per pair).
+
+    The newer screenshot is decoded once, for both the comparison (when it is not
+    cached yet) and the drawing.
+    """
+    key = (sha_a, sha_b)
+    png = _rendered.get(key)
     if png is None:
-        diff = compare_screenshots(blobs, sha_a, sha_b)
         with blobs.open(sha_b) as stream:
-            png = render_diff(open_image(stream), diff)
-        _rendered.put((sha_a, sha_b), png)
+            newer = open_image(stream)
+        diff = _image_diffs.get(key)
+        if diff is None:
+            with blobs.open(sha_a) as stream:
+                diff = diff_images(open_image(stream), newer)
+            _image_diffs.put(key, diff)
+        png = render_diff(newer, diff)
+        _rendered.put(key, png)
     return png
 
 
