@@ -9,16 +9,16 @@ page are GETs that a browser loads, so they also take the UI's sign-in cookie.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from api.deps import ArchivePrincipalDep, BrowserPrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE, WEB
 from api.templating import render
-from api.web import WebPrincipal
+from api.web import optional_principal
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.clock import iso
@@ -32,6 +32,7 @@ from crawler.warcindex import IndexEntry
 
 router = APIRouter()
 API = "/api/v1/core/snapshots/{a}/diff/{b}"
+WebPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
 def image_path(a: Snapshot, b: Snapshot) -> str:

@@ -18,8 +18,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import inspect
+from sqlmodel import Session, select
 
 from crawler import db
+from crawler.alerts import deliver_due
+from crawler.auth import ensure_user, principal_for_user
+from crawler.changes import Change
 from crawler.errors import FetchRefused
 from crawler.webhooks import pin, post_json
 from tests.conftest import _token_factory, amber_env, run_amber
@@ -415,3 +419,47 @@ def test_migration_0009_downgrades_and_upgrades(database_url: str) -> None:
         assert "0009" in heads
     finally:
         engine.dispose()
+
+
+def test_an_alert_that_keeps_failing_is_given_up(tmp_path: Path, receiver: Receiver) -> None:
+    # Given a stored change whose webhook always answers 500
+    receiver.failures = 100
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as session:
+        owner = principal_for_user(session, ensure_user(session, "alerted"))
+        session.add(
+            Change(
+                workspace_id=owner.default_workspace_id,
+                url="https://example.org/",
+                before_snapshot_id="b",
+                after_snapshot_id="a",
+                share_changed=0.5,
+                notify_url=receiver.url(),
+                next_attempt_at=datetime.now(UTC),
+            )
+        )
+    # When the periodic job runs three times (no backoff, at most two attempts)
+    sent = [
+        deliver_due(
+            engine,
+            networks=(ip_network("127.0.0.1/32"),),
+            base_url="http://amber.test",
+            timeout=5.0,
+            max_attempts=2,
+            backoff=0.0,
+        )
+        for _ in range(3)
+    ]
+    with Session(engine) as session:
+        change = session.exec(select(Change)).one()
+    engine.dispose()
+    # Then it tried twice, gave up, and says why
+    assert sent == [0, 0, 0]
+    assert [r["answered"] for r in receiver.requests] == [500, 500]
+    first = receiver.requests[0]["json"]
+    assert first["diff_url"] == "http://amber.test/api/v1/core/snapshots/b/diff/a"
+    assert first["before"] == {"snapshot_id": "b", "timestamp": None, "captured_at": None}
+    assert change.attempts == 2 and change.next_attempt_at is None
+    assert change.delivery_state == "failed" and change.last_error == "HTTP 500"
