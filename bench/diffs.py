@@ -3,8 +3,9 @@
     .venv/bin/python bench/diffs.py [--height 10000] [--words 8000] [--resources 300] [--runs 5]
 
 Screenshots are real: Chromium renders a long article (1280 px wide, about
-`--height` px tall) and takes a full-page PNG, then again after edits (a changed
-paragraph, a recoloured image, a removed block). The floor is decoding the two
+`--height` px tall) and takes a full-page PNG, then again after a local change
+(one block recoloured) and after edits that shift the text (1% of the words
+changed, a paragraph inserted, a block removed). The floor is decoding the two
 PNGs, which any comparison must do. Text is an article of `--words` words with
 1% of its words replaced, a sentence deleted and a paragraph inserted; the floor
 is diff-match-patch's plain character diff (same time limit, same semantic
@@ -94,7 +95,8 @@ def page_html(paragraphs: list[list[str]], height: int, colour: str, boxes: int)
     )
 
 
-def screenshots(height: int, words: int, rng: random.Random) -> tuple[bytes, bytes]:
+def screenshots(height: int, words: int, rng: random.Random) -> list[bytes]:
+    """The page before; after a local change (one block recoloured); after edits that shift."""
     text = article(rng, words)
     changed = edited(rng, text)
     with sync_playwright() as playwright:
@@ -105,12 +107,13 @@ def screenshots(height: int, words: int, rng: random.Random) -> tuple[bytes, byt
         shots = []
         for html in (
             page_html(text, height, "#36c", 4),
+            page_html(text, height, "#c33", 4),
             page_html(changed, height, "#c33", 3),
         ):
             page.set_content(html)
             shots.append(page.screenshot(full_page=True, type="png"))
         browser.close()
-    return shots[0], shots[1]
+    return shots
 
 
 def warc(responses: dict[str, bytes]) -> bytes:
@@ -153,24 +156,29 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
 
-    print(f"screenshots: rendering two full pages in Chromium (~{args.height} px tall)")
-    png_a, png_b = screenshots(args.height, args.words, rng)
-    a, b = open_image(io.BytesIO(png_a)), open_image(io.BytesIO(png_b))
-    print(f"  sizes {a.size} and {b.size}; PNGs {len(png_a) // 1024} and {len(png_b) // 1024} KiB")
-    decode = timed(
-        lambda: (open_image(io.BytesIO(png_a)), open_image(io.BytesIO(png_b))), args.runs
-    )
-    compare = timed(lambda: diff_images(a, b), args.runs)
-    result = diff_images(a, b)
-    render = timed(lambda: render_diff(b.copy(), result), args.runs)
-    print(
-        f"  floor  decode both PNGs      median {decode[0]:7.1f} ms  max {decode[1]:7.1f} ms\n"
-        f"  amber  compare (decoded)     median {compare[0]:7.1f} ms  max {compare[1]:7.1f} ms"
-        f"  ({result.share_changed:.2%} changed, {len(result.boxes)} boxes)\n"
-        f"  amber  render visual diff    median {render[0]:7.1f} ms  max {render[1]:7.1f} ms\n"
-        f"  => JSON part (decode+compare) {decode[0] + compare[0]:.0f} ms; "
-        f"PNG (decode+compare+render) {decode[0] + compare[0] + render[0]:.0f} ms"
-    )
+    print(f"screenshots: rendering full pages in Chromium (~{args.height} px tall)")
+    png_a, *afters = screenshots(args.height, args.words, rng)
+    for name, png_b in zip(("local change", "text shifted"), afters, strict=True):
+        a, b = open_image(io.BytesIO(png_a)), open_image(io.BytesIO(png_b))
+        print(
+            f"  {name}: sizes {a.size} and {b.size}; PNGs {len(png_a) // 1024} and "
+            f"{len(png_b) // 1024} KiB"
+        )
+        decode = timed(
+            lambda png_b=png_b: (open_image(io.BytesIO(png_a)), open_image(io.BytesIO(png_b))),
+            args.runs,
+        )
+        compare = timed(lambda a=a, b=b: diff_images(a, b), args.runs)
+        result = diff_images(a, b)
+        render = timed(lambda b=b, result=result: render_diff(b.copy(), result), args.runs)
+        print(
+            f"    floor  decode both PNGs    median {decode[0]:7.1f} ms  max {decode[1]:7.1f} ms\n"
+            f"    amber  compare (decoded)   median {compare[0]:7.1f} ms  max {compare[1]:7.1f} ms"
+            f"  ({result.share_changed:.2%} changed, {len(result.boxes)} boxes)\n"
+            f"    amber  render visual diff  median {render[0]:7.1f} ms  max {render[1]:7.1f} ms\n"
+            f"    => JSON part (decode+compare) {decode[0] + compare[0]:.0f} ms; "
+            f"PNG (decode+compare+render) {decode[0] + compare[0] + render[0]:.0f} ms"
+        )
 
     paragraphs = article(rng, args.words)
     text_a, text_b = as_text(paragraphs), as_text(edited(rng, paragraphs))
@@ -203,6 +211,7 @@ def main() -> None:
                     build_index(stream)
 
         cache = IndexCache(blobs)
+        cache.get(sha_a), cache.get(sha_b)
         index = timed(index_both, args.runs)
         cold = timed(lambda: diff_resources(*[IndexCache(blobs).get(s) for s in (sha_a, sha_b)]), 1)
         warm = timed(lambda: diff_resources(cache.get(sha_a), cache.get(sha_b)), args.runs)
