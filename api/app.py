@@ -62,6 +62,8 @@ def _optional_routers() -> list:  # type: ignore[type-arg]
         "api.fleet",
         "api.wayback",
         "api.web",
+        "api.diffs",
+        "api.changes",
     ):
         try:
             module = importlib.import_module(name)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
 
 from api.archive import usernames_for
-from api.deps import ArchivePrincipalDep, SessionDep
+from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import crawls, schedules
 from crawler.clock import iso
@@ -33,6 +33,8 @@ def schedule_json(schedule: Schedule, usernames: dict[str, str]) -> dict[str, An
         "next_run_at": iso(schedule.next_run_at),
         "last_run_at": iso(schedule.last_run_at),
         "runs": schedule.runs,
+        "notify_url": schedule.notify_url,
+        "notify_threshold": schedule.notify_threshold,
     }
 
 
@@ -43,6 +45,15 @@ class ScheduleCreate(BaseModel):
     depth: int = Field(default=0, ge=0, le=crawls.MAX_DEPTH)
     label: str = Field(default="", max_length=500)
     next_run_at: datetime | None = Field(default=None, description="first run (default: +every)")
+    notify_url: str | None = Field(
+        default=None, max_length=2000, description="webhook POSTed when a re-capture changed"
+    )
+    notify_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=f"share of the text that must change (default {schedules.DEFAULT_THRESHOLD})",
+    )
 
     @field_validator("urls")
     @classmethod
@@ -53,7 +64,7 @@ class ScheduleCreate(BaseModel):
 
 @router.post("/cli/schedule", status_code=201)
 def create_schedule(
-    body: ScheduleCreate, session: SessionDep, principal: ArchivePrincipalDep
+    body: ScheduleCreate, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
 ) -> dict[str, Any]:
     schedule = schedules.create_schedule(
         session,
@@ -64,6 +75,9 @@ def create_schedule(
         depth=body.depth,
         label=body.label,
         next_run_at=body.next_run_at,
+        notify_url=body.notify_url,
+        notify_threshold=body.notify_threshold,
+        networks=state.settings.networks,
     )
     session.commit()
     return schedule_json(schedule, usernames_for(session, [schedule.created_by_id]))

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from crawler.blobs import BlobStore
 from crawler.secrets import server_secret
 from crawler.settings import Settings
-from crawler.warcindex import IndexCache
+from crawler.warcindex import IndexCache, index_cache
 
 Dispatch = Callable[[Sequence[str]], None]
 
@@ -30,9 +30,9 @@ class AppState:
     node: Any = None  # the worker node in this process, when there is one (fleet views)
     replay_port: int = 0  # where this process serves the replay origin (0: none here)
 
-    @cached_property
+    @property
     def warc_indexes(self) -> IndexCache:
-        return IndexCache(self.blobs)
+        return index_cache(self.blobs)
 
     @cached_property
     def replay_key(self) -> bytes:

@@ -25,13 +25,24 @@ def add(
     tag: str = typer.Option("", "--tag", help="Without URLs: re-archive every URL with this tag."),
     depth: int = typer.Option(0, "--depth", min=0, max=crawls.MAX_DEPTH),
     label: str = typer.Option("", "--label"),
+    notify: str = typer.Option(
+        "", "--notify", help="Webhook URL to POST to when a re-capture's text changed."
+    ),
+    threshold: float = typer.Option(
+        schedules.DEFAULT_THRESHOLD,
+        "--threshold",
+        min=0.0,
+        max=1.0,
+        help="Share of the text (0..1) that must change before --notify is told.",
+    ),
 ) -> None:
     """Store a schedule; it fires first one interval from now."""
     from cli.archive import local_principal
     from workers.embedded import open_store
 
+    cfg = settings()
     with cli_errors():
-        engine, _ = open_store(settings())
+        engine, _ = open_store(cfg)
         with db.session_scope(engine) as session:
             schedule = schedules.create_schedule(
                 session,
@@ -41,6 +52,9 @@ def add(
                 tag=tag,
                 depth=depth,
                 label=label,
+                notify_url=notify or None,
+                notify_threshold=threshold,
+                networks=cfg.networks,
             )
     console.print(schedule.id, highlight=False)
 
@@ -55,9 +69,10 @@ def list_() -> None:
         engine, _ = open_store(settings())
         with db.session_scope(engine) as session:
             rows = schedules.list_schedules(session, local_principal(session))
-    table = Table("id", "every", "what", "depth", "next run", "runs")
+    table = Table("id", "every", "what", "depth", "next run", "runs", "notify")
     for row in rows:
         what = " ".join(row.urls.split()) or f"tag:{row.tag}"
+        notify = f"{row.notify_url} (>{row.notify_threshold:g})" if row.notify_url else ""
         table.add_row(
             row.id,
             f"{row.every_seconds}s",
@@ -65,6 +80,7 @@ def list_() -> None:
             str(row.depth),
             iso(row.next_run_at) or "",
             str(row.runs),
+            notify,
         )
     console.print(table)
 
@@ -95,10 +111,11 @@ def _crawls_of(engine: object, snapshot_ids: list[str]) -> list[str]:
 
 @app.command("run")
 def run(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
-    """Fire the schedules that are due now and capture what they queue, here."""
+    """Fire the schedules that are due now, capture what they queue here, send change alerts."""
     from cli.archive import print_snapshots, wait_for
     from cli.crawls import wait_for_crawl
     from workers.embedded import build_node
+    from workers.periodic import deliver_alerts
 
     configure_logging(verbose)
     cfg = settings()
@@ -117,9 +134,12 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
             for crawl_id in _crawls_of(node.engine, ids):
                 ids = [*ids, *wait_for_crawl(node.engine, crawl_id, label="Following links")]
             print_snapshots(node.engine, list(dict.fromkeys(ids)))
+            alerted = deliver_alerts(node.engine, cfg)
         finally:
             node.stop()
     console.print(f"{len(ids)} snapshot(s) from due schedules", highlight=False)
+    if alerted:
+        console.print(f"{alerted} change alert(s) sent", highlight=False)
 
 
 def register(root: typer.Typer) -> None:

@@ -94,6 +94,7 @@ class Snapshot(SQLModel, table=True):
     workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
     created_by_id: str = Field(foreign_key="user.id", max_length=64)
     crawl_id: str | None = Field(default=None, foreign_key="crawl.id", index=True, max_length=64)
+    schedule_id: str | None = Field(default=None, index=True, max_length=64)  # who re-captured
     created_at: datetime = _ts()
     modified_at: datetime = _ts()
     bookmarked_at: datetime = _ts()

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Text, update
+from sqlalchemy import DateTime, Float, Text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -29,6 +29,8 @@ from crawler.crawl_rules import seed_urls
 from crawler.db import session_scope
 from crawler.errors import AmberError, InvalidInput, NotFound
 from crawler.models import Snapshot, SnapshotTag, Tag
+from crawler.urls import Network
+from crawler.webhooks import check_webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ WORDS = {
     "month": 30 * 86400,
     "year": 365 * 86400,
 }
+DEFAULT_THRESHOLD = 0.01  # share of the text changed (0..1) that makes a change worth telling
 EVERY_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 
 Dispatch = Callable[[Sequence[str]], None]
@@ -62,6 +65,8 @@ class Schedule(SQLModel, table=True):
     next_run_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
     last_run_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     runs: int = 0
+    notify_url: str | None = Field(default=None, sa_type=Text)  # webhook for change alerts
+    notify_threshold: float = Field(default=DEFAULT_THRESHOLD, sa_type=Float)
 
 
 def parse_every(value: str | int | float) -> int:
@@ -96,7 +101,11 @@ def create_schedule(
     depth: int = 0,
     label: str = "",
     next_run_at: datetime | None = None,
+    notify_url: str | None = None,
+    notify_threshold: float | None = None,
+    networks: Sequence[Network] = (),
 ) -> Schedule:
+    """Store a schedule; `notify_url` must pass the capture allow-list (`networks`) now."""
     seconds = parse_every(every)
     tags = snaps.parse_tags(tag)
     if len(tags) > 1:
@@ -106,6 +115,11 @@ def create_schedule(
         raise InvalidInput("a schedule needs URLs or a tag")
     if not 0 <= depth <= crawls.MAX_DEPTH:
         raise InvalidInput(f"depth must be between 0 and {crawls.MAX_DEPTH}")
+    threshold = DEFAULT_THRESHOLD if notify_threshold is None else notify_threshold
+    if not 0 <= threshold <= 1:
+        raise InvalidInput("notify_threshold must be a share of the text between 0 and 1")
+    if notify_url:
+        notify_url = check_webhook_url(notify_url, networks)
     now = utcnow()
     schedule = Schedule(
         workspace_id=principal.default_workspace_id,
@@ -118,6 +132,8 @@ def create_schedule(
         depth=depth,
         every_seconds=seconds,
         next_run_at=as_utc(next_run_at) or now + timedelta(seconds=seconds),
+        notify_url=notify_url or None,
+        notify_threshold=threshold,
     )
     session.add(schedule)
     session.flush()
@@ -206,6 +222,12 @@ def fire(
             tags=[schedule.tag] if schedule.tag else [],
             update=True,
             redeliver_after=redeliver_after,
+        )
+    if outcome.queued_ids:  # remembered so a re-capture can be compared with the one before
+        session.exec(  # type: ignore[call-overload]
+            update(Snapshot)
+            .where(col(Snapshot.id).in_(outcome.queued_ids))
+            .values(schedule_id=schedule.id)
         )
     return outcome.queued_ids
 

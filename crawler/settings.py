@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     replay_url: str = ""
     replay_port: int = Field(default=0, ge=0, le=65535)
     public_replay: bool = False
+    diff_timeout: float = 1.0  # seconds a text diff may search before settling (0 = no limit)
+    webhook_timeout: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_backoff: float = 30.0  # first retry after this many seconds, doubling each time
 
     @field_validator("allowed_networks", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -229,6 +230,19 @@ class IndexCache:
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
         return index
+
+
+_caches: weakref.WeakKeyDictionary[BlobStore, IndexCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def index_cache(blobs: BlobStore) -> IndexCache:
+    """The process's one index cache for this blob store (replay, diffs and exports share it)."""
+    with _caches_lock:
+        cache = _caches.get(blobs)
+        if cache is None:
+            cache = _caches[blobs] = IndexCache(blobs)
+        return cache
 
 
 @contextmanager

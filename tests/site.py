@@ -4,7 +4,8 @@ Pages: a rich page (JS fetch into the DOM, CSS served gzip-encoded, images, lazy
 images below the fold, an iframe, a favicon), a redirect chain, a windows-1252
 page, a PDF, a page that hangs, one that streams forever, a redirect loop, a
 page with dialogs, a page that pulls a sub-resource from a refused address, and
-a small linked site under /crawl/ with a robots.txt.
+a small linked site under /crawl/ with a robots.txt, and pages under /changing/<key>/
+whose text and images a test changes between captures (`site.versions[key]`).
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class TestSite:
         self.host = host
         self.stopping = threading.Event()
         self.hits: dict[str, int] = {}
+        self.versions: dict[str, int] = {}  # /changing/<key>/: which version each key serves
         self.extra_routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
         self.server = ThreadingHTTPServer((host, 0), self._handler_class())
         self.server.daemon_threads = True
@@ -206,6 +208,8 @@ class TestSite:
                     route = numbered_png
                 if route is None and path.startswith("/p/"):
                     route = numbered_page
+                if route is None and path.startswith("/changing/"):
+                    route = changing
                 if route is None:
                     self.send(404, b"<h1>not found</h1>", "text/html")
                     return
@@ -408,6 +412,53 @@ def crawl_page(h: Handler, site: TestSite, _q: Query) -> None:
     anchors = "".join(f"<a href='{link}'>{link}</a> " for link in links.get(path, []))
     body = f"<html><head><title>Crawl {path}</title></head><body>{anchors}</body></html>"
     h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+
+
+CHANGING_TEXT = {
+    1: "The harbour opens at dawn and the ferries leave for the island every hour.",
+    2: "The harbour opens at noon and the ferries leave for the mainland every hour.",
+}
+CHANGING_STABLE = (
+    "Harbour notes are published by the port authority for sailors, fishermen and visitors. "
+    "They list the tides, the berths that are free, the weather warnings of the day and the "
+    "timetable of every boat that calls here, and they are kept short on purpose. "
+) * 3
+BANNER_BOX = (100, 300, 200, 100)  # x, y, width, height of the banner on the page
+BANNER_COLOURS = {1: (30, 30, 220), 2: (220, 30, 30)}
+CHANGING_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Harbour notes</title>
+<style>body{{margin:0;font:16px/1.5 sans-serif;background:#fff}}
+article{{position:absolute;left:20px;top:20px;width:900px}}
+#banner{{position:absolute;left:{bx}px;top:{by}px}}
+#extra{{position:absolute;left:1000px;top:20px}}</style></head>
+<body><article><h1>Harbour notes</h1><p id="news">{news}</p><p>{stable}</p></article>
+<img id="banner" src="banner.png" width="{bw}" height="{bh}" alt="banner">
+<img id="extra" src="v{version}.png" width="20" height="20" alt="extra"></body></html>
+"""
+
+
+def changing(h: Handler, site: TestSite, _q: Query) -> None:
+    """/changing/<key>/page.html, banner.png and v<N>.png, as version `site.versions[key]`."""
+    _, _, key, name = urlsplit(h.path).path.split("/", 3)
+    version = site.versions.get(key, 1)
+    if name == "page.html":
+        x, y, width, height = BANNER_BOX
+        body = CHANGING_PAGE.format(
+            news=CHANGING_TEXT[version],
+            stable=CHANGING_STABLE,
+            version=version,
+            bx=x,
+            by=y,
+            bw=width,
+            bh=height,
+        )
+        h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+    elif name == "banner.png":
+        banner = make_png(BANNER_BOX[2], BANNER_BOX[3], BANNER_COLOURS[version])
+        h.send(200, banner, "image/png", {"Cache-Control": "no-store"})  # type: ignore[attr-defined]
+    elif name == f"v{version}.png":
+        h.send(200, ICON_PNG, "image/png")  # type: ignore[attr-defined]
+    else:
+        h.send(404, b"<h1>not found</h1>", "text/html")  # type: ignore[attr-defined]
 
 
 ROUTES: dict[str, Callable[[Handler, TestSite, Query], None]] = {

@@ -123,6 +123,6 @@ def build_node(
             node.dispatch,
             interval=settings.reconcile_interval,
             redeliver_after=settings.redeliver_seconds,
-            jobs=JobContext(engine=engine, blobs=blobs, dispatch=node.dispatch),
+            jobs=JobContext(engine=engine, blobs=blobs, dispatch=node.dispatch, settings=settings),
         )
     return node

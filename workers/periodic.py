@@ -14,9 +14,10 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from crawler import crawls, schedules
+from crawler import alerts, crawls, schedules
 from crawler.blobs import BlobStore
 from crawler.clock import utcnow
+from crawler.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class JobContext:
     engine: Engine
     blobs: BlobStore
     dispatch: Dispatch
+    settings: Settings | None = None  # without it, jobs that need settings (webhooks) skip
 
 
 PeriodicJob = Callable[[JobContext], None]
@@ -64,4 +66,23 @@ def seal_crawls(context: JobContext) -> None:
     crawls.seal_finished(context.engine)
 
 
-PERIODIC_JOBS.extend((fire_schedules, seal_crawls))
+def deliver_change_alerts(context: JobContext, *, now: datetime | None = None) -> None:
+    """POST the change alerts that are due; a slow or failing webhook never touches captures."""
+    if context.settings is None:
+        return
+    deliver_alerts(context.engine, context.settings, now=now)
+
+
+def deliver_alerts(engine: Engine, settings: Settings, *, now: datetime | None = None) -> int:
+    return alerts.deliver_due(
+        engine,
+        networks=settings.networks,
+        base_url=settings.base_url,
+        timeout=settings.webhook_timeout,
+        max_attempts=settings.webhook_max_attempts,
+        backoff=settings.webhook_backoff,
+        now=now,
+    )
+
+
+PERIODIC_JOBS.extend((fire_schedules, seal_crawls, deliver_change_alerts))

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from crawler import crawls, search
+from crawler import changes, crawls, search
 from crawler import snapshots as snaps
 from crawler.clock import utcnow
 from crawler.db import session_scope
@@ -247,6 +247,17 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
     return result
 
 
+def _check_for_change(rt: Runtime, snapshot_id: str) -> None:
+    """A schedule's re-capture: record a change alert if its text moved (delivered elsewhere).
+
+    After the capture committed, and never able to undo it: any error is logged only.
+    """
+    try:
+        changes.record_change(rt.engine, rt.blobs, snapshot_id, timeout=rt.settings.diff_timeout)
+    except Exception:  # noqa: BLE001
+        log.exception("could not compare %s with its previous capture", snapshot_id)
+
+
 def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
     """Capture one snapshot if we can claim it; every outcome ends in the database."""
     claimed = _claim(rt, snapshot_id)
@@ -278,6 +289,8 @@ def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
             return _record_failure(rt, snapshot, plugins, exc)
         result = _record_outcome(rt, snapshot, outcome)
         rt.count("captures_succeeded" if result.status == "succeeded" else "captures_failed")
+        if result.status == "succeeded" and snapshot.schedule_id:
+            _check_for_change(rt, snapshot_id)
         return result
     except LostClaim:
         log.warning("lost the claim on %s; its results were discarded", snapshot_id)
