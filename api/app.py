@@ -7,13 +7,38 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from api import archive, files
+from api import (
+    archive,
+    content,
+    crawls,
+    dashboards,
+    files,
+    fleet,
+    notes,
+    schedules,
+    sheets,
+    tags,
+    web,
+)
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.state import AppState
 from crawler import __version__
 
-ROUTERS = [archive.router, files.router]
+# One router per resource or dialect, each in its own module.
+ROUTERS = [
+    archive.router,
+    files.router,
+    dashboards.router,
+    content.router,
+    sheets.router,
+    notes.router,
+    tags.router,
+    crawls.router,
+    schedules.router,
+    fleet.router,
+    web.router,
+]
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -27,8 +52,6 @@ def create_app(state: AppState) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    for extra in _optional_routers():
-        app.include_router(extra)
 
     @app.middleware("http")
     async def _request_id(
@@ -41,28 +64,3 @@ def create_app(state: AppState) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
     return app
-
-
-def _optional_routers() -> list:  # type: ignore[type-arg]
-    """Routers that other modules contribute (dialects, fleet, UI), each in its own module."""
-    import importlib
-
-    found = []
-    for name in (
-        "api.dashboards",
-        "api.content",
-        "api.sheets",
-        "api.notes",
-        "api.tags",
-        "api.crawls",
-        "api.fleet",
-        "api.web",
-    ):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        found.append(module.router)
-    return found

@@ -11,8 +11,10 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from cli.common import cli_errors, configure_logging, console, settings
+from cli.snapshots import local_principal, print_snapshots, wait_all, wait_for_crawl
 from crawler import crawls, db, schedules
 from crawler.clock import iso, utcnow
+from crawler.db import open_store
 from crawler.models import Snapshot
 
 app = typer.Typer(no_args_is_help=True, help="Re-archive URLs on a schedule.")
@@ -27,9 +29,6 @@ def add(
     label: str = typer.Option("", "--label"),
 ) -> None:
     """Store a schedule; it fires first one interval from now."""
-    from cli.archive import local_principal
-    from workers.embedded import open_store
-
     with cli_errors():
         engine, _ = open_store(settings())
         with db.session_scope(engine) as session:
@@ -48,9 +47,6 @@ def add(
 @app.command("list")
 def list_() -> None:
     """Every schedule, with its next run."""
-    from cli.archive import local_principal
-    from workers.embedded import open_store
-
     with cli_errors():
         engine, _ = open_store(settings())
         with db.session_scope(engine) as session:
@@ -72,9 +68,6 @@ def list_() -> None:
 @app.command("remove")
 def remove(schedule_id: str = typer.Argument(..., help="The schedule's id.")) -> None:
     """Delete a schedule (snapshots it already made stay)."""
-    from cli.archive import local_principal
-    from workers.embedded import open_store
-
     with cli_errors():
         engine, _ = open_store(settings())
         with db.session_scope(engine) as session:
@@ -96,8 +89,6 @@ def _crawls_of(engine: object, snapshot_ids: list[str]) -> list[str]:
 @app.command("run")
 def run(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Fire the schedules that are due now and capture what they queue, here."""
-    from cli.archive import print_snapshots, wait_for
-    from cli.crawls import wait_for_crawl
     from workers.embedded import build_node
 
     configure_logging(verbose)
@@ -113,7 +104,7 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
                 redeliver_after=cfg.redeliver_seconds,
             )
             if ids:
-                wait_for(node.engine, ids, label="Re-archiving")
+                wait_all(node.engine, ids, label="Re-archiving", poll=0.25)
             for crawl_id in _crawls_of(node.engine, ids):
                 ids = [*ids, *wait_for_crawl(node.engine, crawl_id, label="Following links")]
             print_snapshots(node.engine, list(dict.fromkeys(ids)))

@@ -22,6 +22,11 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from crawler.clock import as_utc, iso, utcnow
 from crawler.models import Snapshot, SnapshotStatus
 
+# The bounds of the histograms a worker keeps in `FleetWorker.stats` (as plain bucket
+# counts): workers fill them, `/metrics` renders them.
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
 
 class WorkerState(StrEnum):
     alive = "alive"

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from crawler import db
 from crawler import snapshots as snaps
 from crawler.auth import ensure_user, principal_for_user
+from crawler.db import open_store
 from crawler.models import ArchiveResult, Snapshot
 from crawler.settings import Settings, load_settings
 from extractors.base import ExtractorOutput
@@ -22,7 +23,6 @@ from extractors.browser import BrowserService
 from extractors.page import LoadedPage
 from extractors.registry import EXTRACTORS
 from tests.site import TestSite
-from workers.embedded import open_store
 from workers.pipeline import run_capture
 from workers.runtime import Runtime
 
