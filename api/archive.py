@@ -21,6 +21,7 @@ from api.archive_json import (
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import crawls, importers, search
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.errors import InvalidInput, NotFound
@@ -268,7 +269,7 @@ def create_snapshot(
             raise NotFound(f"Crawl {body.crawl_id!r} not found")
         snapshot.crawl_id = crawl.id
     if body.status == "sealed":
-        snaps.seal(session, snapshot)
+        states.seal(session, [snapshot.id])
     session.commit()
     state.dispatch(outcome.queued_ids)
     return render_snapshots(session, [snapshot], with_results=True)[0]
@@ -307,18 +308,19 @@ def patch_snapshot(
             session, snapshot, snaps.parse_tags(body.tags), user_id=principal.user_id
         )
     if body.status == SnapshotStatus.sealed:
-        snaps.seal(session, snapshot)
+        states.seal(session, [snapshot.id])
     elif body.status == SnapshotStatus.queued:
-        if snapshot.status == SnapshotStatus.started:
+        if not states.rearchive(
+            session, snapshot.id, redeliver_after=state.settings.redeliver_seconds
+        ):
             raise InvalidInput("snapshot is being captured right now; try again when it finishes")
-        snaps.requeue(session, snapshot, redeliver_after=state.settings.redeliver_seconds)
         dispatch.append(snapshot.id)
     elif body.status is not None:
         raise InvalidInput("status can only be set to 'queued' (re-archive) or 'sealed'")
-    if body.retry_at is not None and snapshot.status == SnapshotStatus.queued:
-        snapshot.retry_at = body.retry_at
-        session.add(snapshot)
+    if body.retry_at is not None:
+        states.defer(session, [snapshot.id], until=body.retry_at)
     session.commit()
+    session.refresh(snapshot)
     state.dispatch(dispatch)
     return render_snapshots(session, [snapshot], with_results=True)[0]
 

@@ -20,12 +20,13 @@ from sqlmodel import Session
 from cli.common import cli_errors, configure_logging, console, err_console, settings
 from cli.snapshots import local_principal, wait_all
 from crawler import search
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.db import open_store
 from crawler.errors import InvalidInput
 from crawler.importers import PARSER_NAMES, Source, iter_entries, resolve_parser
 from crawler.importers.parallel import store_file
-from crawler.importers.update import SELECTABLE, mark_for_capture, select_for_update
+from crawler.importers.update import SELECTABLE, select_for_update
 from crawler.importers.writer import BATCH_SIZE, BulkWriter, ImportSummary
 from crawler.models import SnapshotStatus
 from crawler.snapshot_query import SnapshotFilters, query_snapshots
@@ -178,7 +179,7 @@ def update_snapshots(
                 # Without --wait a running `amber serve` should pick them up on its next
                 # reconciler pass, so they are due at once.
                 after = cfg.redeliver_seconds if wait else 0.0
-                changed = mark_for_capture(session, ids, redeliver_after=after)
+                changed = states.requeue(session, ids, redeliver_after=after)
                 session.commit()
             if not ids:
                 console.print("Nothing to update.")

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.blobs import BlobStore
@@ -204,12 +205,8 @@ def seal_crawl(session: Session, crawl: Crawl) -> int:
     crawl.retry_at = None
     crawl.modified_at = now
     session.add(crawl)
-    result = session.exec(  # type: ignore[call-overload]
-        update(Snapshot)
-        .where(col(Snapshot.crawl_id) == crawl.id, col(Snapshot.status) == SnapshotStatus.queued)
-        .values(status=SnapshotStatus.sealed, retry_at=None, worker_id=None, modified_at=now)
-    )
-    return int(result.rowcount)
+    session.flush()
+    return states.cancel(session, crawl_id=crawl.id)
 
 
 def delete_crawl(session: Session, crawl: Crawl) -> int:

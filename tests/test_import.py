@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from crawler import db
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.errors import InvalidInput
@@ -31,7 +32,7 @@ from crawler.importers import (
     iter_entries,
     source_from_bytes,
 )
-from crawler.importers.update import mark_for_capture, select_for_update
+from crawler.importers.update import select_for_update
 from crawler.importers.writer import BulkWriter, ImportSummary
 from crawler.models import Snapshot, SnapshotStatus
 from tests.conftest import TokenFactory, amber_env, run_amber
@@ -567,7 +568,7 @@ def test_index_only_snapshots_are_never_delivered_until_updated(
     with db.session_scope(engine) as session:
         ids = select_for_update(session, workspace_ids=None)
         assert len(ids) == 2
-        assert mark_for_capture(session, ids, redeliver_after=0) == 2
+        assert states.requeue(session, ids, redeliver_after=0) == 2
     with db.session_scope(engine) as session:
         due = snaps.due_for_delivery(session, now=far_future)
     assert sorted(due) == sorted([*ids, *queued.snapshot_ids])

@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from crawler import db
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import ensure_user, principal_for_user
 from crawler.db import open_store
@@ -140,9 +141,9 @@ def test_second_claim_is_a_no_op(runtime: Runtime, site: TestSite) -> None:
     runtime.browser.extractors = dict(EXTRACTORS)
     snapshot_id = add(runtime, site.url("/final.html"))
     with db.session_scope(runtime.engine) as session:
-        assert snaps.claim(session, snapshot_id, worker_id="a", lease=60)
+        assert states.claim(session, snapshot_id, worker_id="a", lease=60)
     with db.session_scope(runtime.engine) as session:
-        assert not snaps.claim(session, snapshot_id, worker_id="b", lease=60)
+        assert not states.claim(session, snapshot_id, worker_id="b", lease=60)
     # A worker that did not win the claim captures nothing
     assert run_capture(runtime, snapshot_id).status == "not-claimed"
     assert results(runtime, snapshot_id) == {}
@@ -156,9 +157,7 @@ def test_sealed_during_capture_discards_results(runtime: Runtime, site: TestSite
     class SealingTitle:
         async def extract(self, page: LoadedPage) -> ExtractorOutput:
             with db.session_scope(runtime.engine) as session:
-                row = session.get(Snapshot, snapshot_id)
-                assert row is not None
-                snaps.seal(session, row)
+                states.seal(session, [snapshot_id])
             return await EXTRACTORS["title"].extract(page)
 
     runtime.browser.extractors = {**EXTRACTORS, "title": SealingTitle()}

@@ -21,7 +21,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from crawler import crawls, search
-from crawler import snapshots as snaps
+from crawler import snapshot_states as states
 from crawler.clock import utcnow
 from crawler.db import session_scope
 from crawler.errors import CaptureError
@@ -54,7 +54,7 @@ Redeliver = Callable[[str, float], None]
 
 def _claim(rt: Runtime, snapshot_id: str) -> tuple[Snapshot, tuple[str, ...]] | None:
     with session_scope(rt.engine) as session:
-        if not snaps.claim(session, snapshot_id, worker_id=rt.worker_id, lease=rt.settings.lease):
+        if not states.claim(session, snapshot_id, worker_id=rt.worker_id, lease=rt.settings.lease):
             return None
         snapshot = session.get(Snapshot, snapshot_id)
         assert snapshot is not None
@@ -130,12 +130,12 @@ def _record_failure(
     with session_scope(rt.engine) as session:
         if retry:
             delay = _backoff(rt, snapshot.attempts)
-            if not snaps.release(
+            if not states.retry_later(
                 session, snapshot.id, worker_id=rt.worker_id, retry_in=delay, reason=exc.message
             ):
                 raise LostClaim(snapshot.id)
             return PipelineResult(snapshot.id, "queued", exc.message, retry_in=delay)
-        if not snaps.finish(
+        if not states.finish(
             session,
             snapshot.id,
             worker_id=rt.worker_id,
@@ -202,13 +202,13 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
     with session_scope(rt.engine) as session:
         if retry:
             delay = _backoff(rt, snapshot.attempts)
-            claimed = snaps.release(
+            claimed = states.retry_later(
                 session, snapshot.id, worker_id=rt.worker_id, retry_in=delay, reason=reason
             )
             status, result = "queued", PipelineResult(snapshot.id, "queued", reason, delay)
         else:
             final = SnapshotStatus.failed if failed else SnapshotStatus.succeeded
-            claimed = snaps.finish(
+            claimed = states.finish(
                 session,
                 snapshot.id,
                 worker_id=rt.worker_id,
