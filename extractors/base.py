@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from crawler.clock import utcnow
 
 if TYPE_CHECKING:
-    from extractors.page import LoadedPage
+    from extractors.engine.page import LoadedPage
 
 Status = Literal["succeeded", "failed", "skipped"]
 

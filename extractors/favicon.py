@@ -15,8 +15,8 @@ from crawler.clock import utcnow
 from crawler.errors import FetchRefused
 from crawler.urls import check_fetch_allowed
 from extractors.base import ExtractorOutput, OutputFile, skipped
-from extractors.page import LoadedPage
-from extractors.recorder import Exchange, HttpResponse
+from extractors.engine.page import LoadedPage
+from extractors.engine.recorder import Exchange, HttpResponse
 
 MAX_FAVICON = 2 * 1024 * 1024
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from extractors.base import ExtractorOutput, OutputFile
-from extractors.page import LoadedPage
+from extractors.engine.page import LoadedPage
 
 
 class HeadersExtractor:

@@ -8,7 +8,7 @@ from importlib.metadata import version
 import trafilatura
 
 from extractors.base import ExtractorOutput, OutputFile, skipped
-from extractors.page import LoadedPage
+from extractors.engine.page import LoadedPage
 
 TRAFILATURA_VERSION = version("trafilatura")
 

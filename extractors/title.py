@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from extractors.base import ExtractorOutput, skipped
-from extractors.page import LoadedPage
+from extractors.engine.page import LoadedPage
 
 
 class TitleExtractor:

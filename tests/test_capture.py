@@ -17,8 +17,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawler.errors import CaptureError, CaptureTimeout, FetchRefused, PageTooLarge
 from crawler.settings import load_settings
-from extractors.browser import BrowserService
-from extractors.page import CaptureOutcome, CaptureRequest
+from extractors.engine.browser import BrowserService
+from extractors.engine.page import CaptureOutcome, CaptureRequest
 from extractors.registry import EXTRACTORS, PLUGINS
 from tests.services import VENV_BIN, free_port
 from tests.site import (

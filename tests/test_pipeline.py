@@ -20,8 +20,8 @@ from crawler.db import open_store
 from crawler.models import ArchiveResult, Snapshot
 from crawler.settings import Settings, load_settings
 from extractors.base import ExtractorOutput
-from extractors.browser import BrowserService
-from extractors.page import LoadedPage
+from extractors.engine.browser import BrowserService
+from extractors.engine.page import LoadedPage
 from extractors.registry import EXTRACTORS
 from tests.site import TestSite
 from workers.pipeline import run_capture

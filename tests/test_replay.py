@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from crawler.settings import load_settings
-from extractors.browser import BrowserService
-from extractors.page import CaptureRequest
+from extractors.engine.browser import BrowserService
+from extractors.engine.page import CaptureRequest
 from extractors.registry import EXTRACTORS
 from tests.services import REPO, free_port, wait_for_port
 from tests.site import CSS, JSON_MESSAGE, LAZY_PNG, RED_PNG, TestSite

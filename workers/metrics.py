@@ -21,8 +21,8 @@ from dramatiq.broker import MessageProxy
 
 from crawler.errors import CaptureError
 from crawler.fleet import DURATION_BUCKETS, LATENCY_BUCKETS
-from extractors.browser import BrowserService
-from extractors.page import CaptureOutcome, CaptureRequest
+from extractors.engine.browser import BrowserService
+from extractors.engine.page import CaptureOutcome, CaptureRequest
 
 NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
 

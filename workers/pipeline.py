@@ -27,7 +27,7 @@ from crawler.db import session_scope
 from crawler.errors import CaptureError
 from crawler.models import ArchiveResult, ResultStatus, Snapshot, SnapshotStatus
 from extractors.base import ExtractorOutput
-from extractors.page import CaptureOutcome, CaptureRequest
+from extractors.engine.page import CaptureOutcome, CaptureRequest
 from extractors.registry import PLUGINS, ordered
 from workers.runtime import Runtime
 

@@ -15,8 +15,8 @@ from playwright.async_api import Error as PlaywrightError
 from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout, PageTooLarge
 from crawler.urls import Network, check_fetch_allowed
 from extractors.base import Extractor, ExtractorOutput
-from extractors.egress import EgressGuard
-from extractors.recorder import Exchange, HttpResponse, NetworkRecorder
+from extractors.engine.egress import EgressGuard
+from extractors.engine.recorder import Exchange, HttpResponse, NetworkRecorder
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from playwright.async_api import CDPSession
 from playwright.async_api import Error as PlaywrightError
 
 from crawler.errors import CaptureError, FetchRefused
-from extractors.egress import EgressGuard
+from extractors.engine.egress import EgressGuard
 
 log = logging.getLogger(__name__)
 
