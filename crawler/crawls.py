@@ -267,17 +267,24 @@ class LinkPlan:
 
 
 def _dom_bytes(
-    session: Session, snapshot_id: str, dom_path: Path | None, blobs: BlobStore | None
+    session: Session,
+    snapshot_id: str,
+    dom_path: Path | None,
+    blobs: BlobStore | None,
+    links_from: str | None,
 ) -> bytes:
-    """The DOM this capture wrote, or (when only other extractors were retried) the stored one."""
+    """The DOM this capture wrote, or (when only other extractors were retried) the stored one.
+
+    `links_from` is the plugin whose stored output holds that DOM.
+    """
     if dom_path is not None and dom_path.exists():
         return dom_path.read_bytes()
-    if blobs is None:
+    if blobs is None or links_from is None:
         return b""
     result = session.exec(
         select(ArchiveResult).where(
             ArchiveResult.snapshot_id == snapshot_id,
-            ArchiveResult.plugin == "dom",
+            ArchiveResult.plugin == links_from,
             ArchiveResult.status == "succeeded",
         )
     ).first()
@@ -320,6 +327,7 @@ def plan_links(
     final_url: str,
     dom_path: Path | None,
     networks: tuple[Network, ...],
+    links_from: str | None = None,
     blobs: BlobStore | None = None,
     redeliver_after: float = 300.0,
     robots: RobotsCache = ROBOTS,
@@ -335,7 +343,7 @@ def plan_links(
         if crawl.status == CrawlStatus.sealed or snapshot.depth >= crawl.max_depth:
             return plan
         rules = CrawlRules.build(crawl.urls.split(), crawl.config)
-        html = _dom_bytes(session, snapshot.id, dom_path, blobs)
+        html = _dom_bytes(session, snapshot.id, dom_path, blobs, links_from)
         links = [u for u in extract_links(html, final_url or snapshot.url) if u]
         scoped = {url_key(normalize_url(u)): u for u in links if rules.in_scope(normalize_url(u))}
         known = _known(session, crawl.id, list(scoped))

@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-from extractors.base import ExtractorOutput, OutputFile
+from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile
 from extractors.engine.page import LoadedPage
 from extractors.engine.warc import WARC_PATH, WARCIO_VERSION, write_warc
 
 
-class WarcExtractor:
+class WarcExtractor(Extractor):
+    name = "warc"
+    kind = Kind.last
+    output = (
+        "`warc/capture.warc.gz` (+ `original/<name>` for non-HTML URLs): WARC/1.1, one gzip "
+        "member per record: `warcinfo`, then a `request` and a `response` for the document and "
+        "every sub-resource (CSS, images, fonts, scripts, fetch/XHR, iframes, lazy images), "
+        "each redirect hop its own 3xx `response`; a `metadata` record lists refused requests"
+    )
+
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         path = page.out_dir / "capture.warc.gz"
         # Compressing a large page takes a while: keep it off the loop other captures share.
@@ -33,7 +42,6 @@ class WarcExtractor:
         if page.recorder.blocked:
             note += f", {len(page.recorder.blocked)} blocked requests"
         return ExtractorOutput(
-            plugin="warc",
             status="succeeded",
             files=files,
             output_str=note,

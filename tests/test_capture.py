@@ -19,7 +19,7 @@ from crawler.errors import CaptureError, CaptureTimeout, FetchRefused, PageTooLa
 from crawler.settings import load_settings
 from extractors.engine.browser import BrowserService
 from extractors.engine.page import CaptureOutcome, CaptureRequest
-from extractors.registry import EXTRACTORS, PLUGINS
+from extractors.registry import EXTRACTORS
 from tests.services import VENV_BIN, free_port
 from tests.site import (
     CP1252_TITLE,
@@ -33,6 +33,7 @@ from tests.site import (
 )
 
 ALLOWED = (ipaddress.ip_network("127.0.0.1/32"),)
+PLUGINS = tuple(EXTRACTORS)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from extractors.registry import EXTRACTORS
 from tests.conftest import amber_env, run_amber
 from tests.services import AmberServer
 from tests.site import TestSite
@@ -35,7 +36,7 @@ def test_add_captures_and_reports_each_snapshot(env: dict[str, str], site: TestS
     assert snapshot[0][0] in done.stdout
     assert snapshot[0][2] == "Amber Rich Page"
     plugins = rows(env, "select plugin, status from archiveresult")
-    assert len(plugins) == 8 and all(status == "succeeded" for _, status in plugins)
+    assert len(plugins) == len(EXTRACTORS) and all(status == "succeeded" for _, status in plugins)
     tags = rows(env, "select name from tag order by name")
     assert tags == [("cli",), ("test",)]
     blobs = list((Path(env["AMBER_DATA_DIR"]) / "blobs").glob("??/??/*"))

@@ -30,6 +30,7 @@ from crawler import db
 from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import ensure_user, principal_for_user
+from extractors.registry import EXTRACTORS
 from tests.conftest import ADMIN_TOKEN, amber_env, run_amber
 from tests.fleet_support import (
     AmberWorker,
@@ -46,7 +47,7 @@ from workers.ratelimit import HostPoliteness
 
 pytestmark = pytest.mark.fleet
 
-PLUGINS = {"title", "headers", "dom", "text", "favicon", "screenshot", "pdf", "warc"}
+PLUGINS = set(EXTRACTORS)
 
 
 @pytest.fixture(scope="module")
