@@ -18,10 +18,11 @@ from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import CONTENT
 from crawler.blobs import BlobStore
 from crawler.clock import iso
-from crawler.domains import content as cma
 from crawler.domains.bodies import get_json
-from crawler.domains.content import Environment
-from crawler.domains.content_json import (
+from crawler.domains.content import entities as cma_entities
+from crawler.domains.content import publishing as cma_publishing
+from crawler.domains.content import spaces as cma_spaces
+from crawler.domains.content.render import (
     CONTENT_TYPE,
     ENTRY,
     array_json,
@@ -30,8 +31,9 @@ from crawler.domains.content_json import (
     link,
     snapshot_json,
 )
-from crawler.domains.content_select import parse_select, project
-from crawler.domains.content_tables import ContentEntryRow, ContentTypeRow
+from crawler.domains.content.select import parse_select, project
+from crawler.domains.content.spaces import Environment
+from crawler.domains.content.tables import ContentEntryRow, ContentTypeRow
 from crawler.errors import InvalidInput
 from crawler.models import Workspace
 
@@ -44,7 +46,7 @@ SEGMENTS = {ENTRY: "entries", CONTENT_TYPE: "content_types"}
 def environment(
     space_id: str, environment_id: str, session: SessionDep, principal: PrincipalDep
 ) -> Environment:
-    return cma.open_environment(session, principal, space_id, environment_id)
+    return cma_spaces.open_environment(session, principal, space_id, environment_id)
 
 
 def contentful_version(
@@ -84,7 +86,7 @@ class EntryBody(BaseModel):
 
 
 def render(blobs: BlobStore, row: ContentTypeRow | ContentEntryRow) -> dict[str, Any]:
-    body = cma.body_of(blobs, row)
+    body = cma_entities.body_of(blobs, row)
     if isinstance(row, ContentEntryRow):
         return entry_json(row, body)
     return content_type_json(row, body)
@@ -105,13 +107,13 @@ def space_json(workspace: Workspace) -> dict[str, Any]:
 
 @router.get("", summary="List the caller's spaces (Amber workspaces)")
 def list_spaces(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    spaces = [space_json(w) for w in cma.spaces_of(session, principal)]
+    spaces = [space_json(w) for w in cma_spaces.spaces_of(session, principal)]
     return array_json(spaces, total=len(spaces), skip=0, limit=max(len(spaces), 1))
 
 
 @router.get("/{space_id}", summary="Get a space")
 def get_space(space_id: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    return space_json(cma.open_space(session, principal, space_id))
+    return space_json(cma_spaces.open_space(session, principal, space_id))
 
 
 @router.get(ENV, summary="Get an environment")
@@ -136,8 +138,8 @@ def list_content_types(
     skip: SkipQuery = None,
     limit: LimitQuery = None,
 ) -> dict[str, Any]:
-    start, size = cma.parse_page(skip, limit)
-    total, rows = cma.list_rows(session, ContentTypeRow, env, skip=start, limit=size)
+    start, size = cma_spaces.parse_page(skip, limit)
+    total, rows = cma_entities.list_rows(session, ContentTypeRow, env, skip=start, limit=size)
     items = [render(state.blobs, row) for row in rows]
     return array_json(items, total=total, skip=start, limit=size)
 
@@ -146,7 +148,7 @@ def list_content_types(
 def get_content_type(
     type_id: str, env: EnvDep, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
-    return render(state.blobs, cma.get_content_type(session, env, type_id))
+    return render(state.blobs, cma_entities.get_content_type(session, env, type_id))
 
 
 @router.put(ENV + "/content_types/{type_id}", summary="Create or update a content type")
@@ -160,7 +162,7 @@ def put_content_type(
     state: StateDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
-    row, created = cma.put_content_type(
+    row, created = cma_entities.put_content_type(
         session,
         state.blobs,
         env,
@@ -183,8 +185,8 @@ def list_entries(
     limit: LimitQuery = None,
     content_type: str | None = None,
 ) -> dict[str, Any]:
-    start, size = cma.parse_page(skip, limit)
-    total, rows = cma.list_rows(
+    start, size = cma_spaces.parse_page(skip, limit)
+    total, rows = cma_entities.list_rows(
         session, ContentEntryRow, env, skip=start, limit=size, content_type_id=content_type
     )
     items = [render(state.blobs, row) for row in rows]
@@ -203,7 +205,7 @@ def _put_entry(
     state: StateDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
-    row, created = cma.put_entry(
+    row, created = cma_entities.put_entry(
         session,
         state.blobs,
         env,
@@ -247,7 +249,7 @@ def create_entry(
 
 @router.get(ENV + "/entries/{entry_id}", summary="Get an entry")
 def get_entry(entry_id: str, env: EnvDep, session: SessionDep, state: StateDep) -> dict[str, Any]:
-    return render(state.blobs, cma.get_entry(session, env, entry_id))
+    return render(state.blobs, cma_entities.get_entry(session, env, entry_id))
 
 
 @router.put(ENV + "/entries/{entry_id}", summary="Create (new id) or update an entry")
@@ -277,7 +279,7 @@ def put_entry(
 
 @router.delete(ENV + "/entries/{entry_id}", status_code=204, summary="Delete a draft entry")
 def delete_entry(entry_id: str, env: EnvDep, version: VersionDep, session: SessionDep) -> Response:
-    cma.delete_entry(session, env, entry_id=entry_id, version=version)
+    cma_entities.delete_entry(session, env, entry_id=entry_id, version=version)
     session.commit()
     return Response(status_code=204)
 
@@ -291,7 +293,9 @@ def unpublish_entry(
     state: StateDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
-    row = cma.unpublish_entry(session, env, principal, entry_id=entry_id, version=version)
+    row = cma_publishing.unpublish_entry(
+        session, env, principal, entry_id=entry_id, version=version
+    )
     session.commit()
     return render(state.blobs, row)
 
@@ -309,7 +313,7 @@ def _register_snapshot_routes(entity_type: str) -> None:
         state: StateDep,
         principal: PrincipalDep,
     ) -> dict[str, Any]:
-        row = cma.publish(
+        row = cma_publishing.publish(
             session,
             state.blobs,
             env,
@@ -330,9 +334,9 @@ def _register_snapshot_routes(entity_type: str) -> None:
         limit: LimitQuery = None,
         select: SelectQuery = None,
     ) -> dict[str, Any]:
-        start, size = cma.parse_page(skip, limit)
+        start, size = cma_spaces.parse_page(skip, limit)
         tree = parse_select(select)
-        total, rows = cma.list_snapshots(
+        total, rows = cma_publishing.list_snapshots(
             session, env, entity_type=entity_type, entity_id=entity_id, skip=start, limit=size
         )
         items = [project(snapshot_json(r, get_json(state.blobs, r.body_sha)), tree) for r in rows]
@@ -347,7 +351,7 @@ def _register_snapshot_routes(entity_type: str) -> None:
         select: SelectQuery = None,
     ) -> dict[str, Any]:
         tree = parse_select(select)
-        row = cma.get_snapshot(
+        row = cma_publishing.get_snapshot(
             session, env, entity_type=entity_type, entity_id=entity_id, snapshot_id=snapshot_id
         )
         return project(snapshot_json(row, get_json(state.blobs, row.body_sha)), tree)
