@@ -15,6 +15,7 @@ from api import (
     files,
     fleet,
     notes,
+    results,
     schedules,
     sheets,
     tags,
@@ -28,6 +29,7 @@ from crawler import __version__
 # One router per resource or dialect, each in its own module.
 ROUTERS = [
     archive.router,
+    results.router,
     files.router,
     dashboards.router,
     content.router,

@@ -1,4 +1,7 @@
-"""ArchiveBox 0.9 REST dialect under /api/v1: add, snapshots, archive results, tags."""
+"""ArchiveBox 0.9 REST dialect under /api/v1: `/cli/add` and snapshots.
+
+Their archive results are served by `api.results`, tags by `api.tags`.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from api.archive_json import (
     page_envelope,
     resolve_page,
-    result_json,
     snapshot_json,
-    tag_json,
 )
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
@@ -25,7 +25,7 @@ from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.errors import InvalidInput, NotFound
-from crawler.models import ArchiveResult, Snapshot, SnapshotStatus, SnapshotTag, Tag, User
+from crawler.models import Snapshot, SnapshotStatus, User
 from crawler.snapshot_query import SnapshotFilters, query_snapshots
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
@@ -339,110 +339,3 @@ def delete_snapshot(
         "crawl_id": crawl_id,
         "deleted_count": deleted,
     }
-
-
-def _visible_results(principal: Principal) -> Any:
-    query = select(ArchiveResult, Snapshot).join(
-        Snapshot, col(Snapshot.id) == col(ArchiveResult.snapshot_id)
-    )
-    if not principal.is_admin:
-        query = query.where(col(Snapshot.workspace_id).in_(principal.workspace_ids))
-    return query
-
-
-def render_results(session: Session, pairs: list[tuple[ArchiveResult, Snapshot]]) -> list[Any]:
-    tags = snaps.snapshot_tags(session, list({s.id for _, s in pairs}))
-    names = usernames_for(session, [r.created_by_id for r, _ in pairs])
-    return [result_json(r, s, tags[s.id], names) for r, s in pairs]
-
-
-@router.get("/core/archiveresults")
-def list_results(
-    session: SessionDep,
-    principal: ArchivePrincipalDep,
-    paging: PageDep,
-    snapshot_id: str | None = None,
-    plugin: str | None = None,
-    status: str | None = None,
-) -> dict[str, Any]:
-    query = _visible_results(principal)
-    if snapshot_id:
-        query = query.where(col(ArchiveResult.snapshot_id).startswith(snapshot_id, autoescape=True))
-    if plugin:
-        query = query.where(col(ArchiveResult.plugin) == plugin)
-    if status:
-        query = query.where(col(ArchiveResult.status) == status)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    pairs = session.exec(
-        query.order_by(col(ArchiveResult.created_at).desc(), col(ArchiveResult.id))
-        .offset(paging.offset)
-        .limit(paging.limit)
-    ).all()
-    return page_envelope(
-        render_results(session, list(pairs)),
-        total=int(total),
-        limit=paging.limit,
-        offset=paging.offset,
-    )
-
-
-@router.get("/core/archiveresult/{result_id}")
-def get_result(
-    result_id: str, session: SessionDep, principal: ArchivePrincipalDep
-) -> dict[str, Any]:
-    pair = session.exec(
-        _visible_results(principal)
-        .where(col(ArchiveResult.id).startswith(result_id, autoescape=True))
-        .limit(2)
-    ).all()
-    if len(pair) != 1 or len(result_id) < 4:
-        raise NotFound(f"ArchiveResult {result_id!r} not found")
-    return render_results(session, list(pair))[0]
-
-
-def _visible_tags(principal: Principal) -> Any:
-    query = select(Tag)
-    if not principal.is_admin:
-        query = query.where(col(Tag.workspace_id).in_(principal.workspace_ids))
-    return query
-
-
-def render_tags(session: Session, tags: list[Tag]) -> list[Any]:
-    ids = [t.id for t in tags]
-    counts = (
-        dict(
-            session.exec(
-                select(SnapshotTag.tag_id, func.count())
-                .where(col(SnapshotTag.tag_id).in_(ids))
-                .group_by(SnapshotTag.tag_id)
-            ).all()
-        )
-        if ids
-        else {}
-    )
-    names = usernames_for(session, [t.created_by_id for t in tags])
-    return [tag_json(t, num_snapshots=int(counts.get(t.id, 0)), usernames=names) for t in tags]
-
-
-@router.get("/core/tags")
-def list_tags(
-    session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep
-) -> dict[str, Any]:
-    query = _visible_tags(principal)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(col(Tag.name)).offset(paging.offset).limit(paging.limit)
-    ).all()
-    return page_envelope(
-        render_tags(session, list(rows)), total=int(total), limit=paging.limit, offset=paging.offset
-    )
-
-
-@router.get("/core/tag/{tag_id}")
-def get_tag(tag_id: str, session: SessionDep, principal: ArchivePrincipalDep) -> dict[str, Any]:
-    tag = session.exec(
-        _visible_tags(principal).where((col(Tag.id) == tag_id) | (col(Tag.name) == tag_id))
-    ).first()
-    if tag is None:
-        raise NotFound(f"Tag {tag_id!r} not found")
-    return render_tags(session, [tag])[0]

@@ -13,7 +13,7 @@ from api.deps import ArchivePrincipalDep, SessionDep
 from api.errors import ARCHIVE
 from crawler import crawls, schedules
 from crawler.clock import iso
-from crawler.schedules import Schedule
+from crawler.models import Schedule
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 

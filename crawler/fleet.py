@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, delete, or_, update
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlalchemy import delete, or_, update
+from sqlmodel import Session, col, select
 
 from crawler.clock import as_utc, iso, utcnow
-from crawler.models import Snapshot
+from crawler.models import FleetWorker, Snapshot
 
 # The bounds of the histograms a worker keeps in `FleetWorker.stats` (as plain bucket
 # counts): workers fill them, `/metrics` renders them.
@@ -31,25 +31,6 @@ class WorkerState(StrEnum):
     alive = "alive"
     lost = "lost"
     stopped = "stopped"
-
-
-class FleetWorker(SQLModel, table=True):
-    """A worker process as it last reported itself."""
-
-    __tablename__ = "fleet_worker"
-
-    id: str = Field(primary_key=True, max_length=200)
-    host: str = Field(max_length=255)
-    pid: int
-    version: str = Field(default="", max_length=50)
-    threads: int = 0
-    started_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    last_heartbeat: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
-    stopped_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    current: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    done: int = 0
-    failed: int = 0
-    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
-"""The store's tables for users, tokens and URL snapshots.
+"""The URL archive's tables: users, workspaces, tokens, snapshots, results, tags, crawls,
+schedules and the fleet's workers, all here.
 
-Other snapshot domains keep their own tables in ``crawler/domains/``; they
-share users, workspaces and the blob store defined here.
+Each other snapshot domain keeps its own tables in its own place under
+``crawler/domains/`` (a package's ``tables.py``); they share users, workspaces
+and the blob store defined here.
 """
 
 from __future__ import annotations
@@ -149,3 +151,50 @@ class Tag(SQLModel, table=True):
 class SnapshotTag(SQLModel, table=True):
     snapshot_id: str = Field(primary_key=True, foreign_key="snapshot.id", max_length=64)
     tag_id: str = Field(primary_key=True, foreign_key="tag.id", index=True, max_length=64)
+
+
+class CrawlUrl(SQLModel, table=True):
+    """One in-scope URL a crawl met, and what became of it."""
+
+    crawl_id: str = Field(primary_key=True, foreign_key="crawl.id", max_length=64)
+    url_key: str = Field(primary_key=True, max_length=64)
+    url: str = Field(sa_type=Text)
+    depth: int = 0
+    verdict: str = Field(max_length=20)
+    snapshot_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+
+
+class Schedule(SQLModel, table=True):
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=64)
+    created_by_id: str = Field(foreign_key="user.id", max_length=64)
+    created_at: datetime = _ts()
+    modified_at: datetime = _ts()
+    label: str = Field(default="", max_length=500)
+    urls: str = Field(default="", sa_type=Text)
+    tag: str = Field(default="", max_length=200)
+    depth: int = 0
+    every_seconds: int
+    next_run_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+    last_run_at: datetime | None = _opt_ts()
+    runs: int = 0
+
+
+class FleetWorker(SQLModel, table=True):
+    """A worker process as it last reported itself."""
+
+    __tablename__ = "fleet_worker"
+
+    id: str = Field(primary_key=True, max_length=200)
+    host: str = Field(max_length=255)
+    pid: int
+    version: str = Field(default="", max_length=50)
+    threads: int = 0
+    started_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    last_heartbeat: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+    stopped_at: datetime | None = _opt_ts()
+    current: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    done: int = 0
+    failed: int = 0
+    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

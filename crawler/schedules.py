@@ -17,18 +17,18 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Text, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from crawler import crawls
 from crawler import snapshots as snaps
 from crawler.auth import Principal
-from crawler.clock import as_utc, utcnow, uuid7
+from crawler.clock import as_utc, utcnow
 from crawler.crawl_rules import seed_urls
 from crawler.db import session_scope
 from crawler.errors import AmberError, InvalidInput, NotFound
-from crawler.models import Snapshot, SnapshotTag, Tag
+from crawler.models import Schedule, Snapshot, SnapshotTag, Tag
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +46,6 @@ WORDS = {
 EVERY_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 
 Dispatch = Callable[[Sequence[str]], None]
-
-
-class Schedule(SQLModel, table=True):
-    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
-    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=64)
-    created_by_id: str = Field(foreign_key="user.id", max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    modified_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    label: str = Field(default="", max_length=500)
-    urls: str = Field(default="", sa_type=Text)
-    tag: str = Field(default="", max_length=200)
-    depth: int = 0
-    every_seconds: int
-    next_run_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
-    last_run_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    runs: int = 0
 
 
 def parse_every(value: str | int | float) -> int:

@@ -20,9 +20,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from crawler import crawls, search
+from crawler import crawl_links, search
 from crawler import snapshot_states as states
 from crawler.clock import utcnow
+from crawler.crawl_links import LinkPlan
 from crawler.db import session_scope
 from crawler.errors import CaptureError
 from crawler.models import ArchiveResult, ResultStatus, Snapshot, SnapshotStatus
@@ -168,7 +169,7 @@ def _first_file(output: ExtractorOutput | None) -> Path | None:
     return output.files[0].local_path if output is not None and output.files else None
 
 
-def _plan_links(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) -> crawls.LinkPlan | None:
+def _plan_links(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) -> LinkPlan | None:
     """A crawl page's links, read from the DOM it just captured (before the work dir goes).
 
     Planning never costs the capture itself: on error the page is kept, unfollowed.
@@ -176,7 +177,7 @@ def _plan_links(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) -> cra
     if snapshot.crawl_id is None:
         return None
     try:
-        return crawls.plan_links(
+        return crawl_links.plan_links(
             rt.engine,
             snapshot=snapshot,
             final_url=outcome.final_url,
@@ -223,7 +224,7 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
             status, result = final.value, PipelineResult(snapshot.id, final.value, reason)
         if not claimed:
             raise LostClaim(snapshot.id)
-        result.children = crawls.follow_links(session, links)
+        result.children = crawl_links.follow_links(session, links)
         text = _first_file(_served(rt, outcome, Role.search_text))
         if text is not None:
             # Searchable in the same transaction that records the capture.
