@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return amber_env(tmp_path / "data")
 
 
-def rows(env: dict[str, str], query: str) -> list[tuple[object, ...]]:
+def rows(env: dict[str, str], query: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(Path(env["AMBER_DATA_DIR"]) / "amber.sqlite3") as conn:
         return conn.execute(query).fetchall()
 
