@@ -6,6 +6,7 @@ Their archive results are served by `api.results`, tags by `api.tags`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from api.archive_json import (
 )
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
+from api.state import AppState
 from crawler import crawls, importers, search
 from crawler import snapshot_states as states
 from crawler import snapshots as snaps
@@ -89,18 +91,41 @@ class AddRequest(BaseModel):
         return isinstance(self.urls, str) and not importers.is_url_list(self.url_list)
 
 
+@dataclass(slots=True)
+class Added:
+    """What a `/cli/add` stored, whichever way its URLs came."""
+
+    snapshot_ids: list[str]
+    queued_ids: list[str]
+    duplicates: int
+    crawl_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 @router.post("/cli/add")
 def cli_add(
     body: AddRequest, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
 ) -> dict[str, Any]:
     """Store snapshots for the URLs and queue their capture; returns before capture runs."""
-    if body.is_document:
-        return _add_document(body, session, principal, state)
-    entries = []
-    for url in body.url_list:
-        entries.append(snaps.UrlEntry(url=url))
-    crawl_id = None
-    if body.depth:  # a crawl follows the links of the captured pages (crawler.crawls)
+    add = _add_document if body.is_document else _add_urls
+    added = add(body, session, principal, state)
+    session.commit()
+    state.dispatch(added.queued_ids)
+    # ArchiveBox's answer, plus Amber's duplicate count (and a document's parse problems).
+    return {
+        "success": True,
+        "crawl_id": added.crawl_id,
+        "num_snapshots": len(added.snapshot_ids),
+        "snapshot_ids": added.snapshot_ids,
+        "queued": len(added.queued_ids),
+        "duplicates": added.duplicates,
+        **added.extra,
+    }
+
+
+def _add_urls(body: AddRequest, session: Session, principal: Principal, state: AppState) -> Added:
+    """A list of URLs; with a depth, a crawl that follows the captured pages' links."""
+    if body.depth:  # crawler.crawl_links follows the links of the captured pages
         if body.index_only:
             raise InvalidInput("depth > 0 needs a capture to read links from; drop index_only")
         crawl, outcome = crawls.create_crawl(
@@ -112,44 +137,22 @@ def cli_add(
             config={"scope": "any"},
             redeliver_after=state.settings.redeliver_seconds,
         )
-        crawl_id = crawl.id
-    else:
-        outcome = snaps.add_urls(
-            session,
-            principal=principal,
-            entries=entries,
-            tags=snaps.parse_tags(body.tag),
-            update=body.update or body.overwrite,
-            index_only=body.index_only,
-            redeliver_after=state.settings.redeliver_seconds,
-        )
-    session.commit()
-    state.dispatch(outcome.queued_ids)
-    return _add_answer(
-        crawl_id=crawl_id,
-        snapshot_ids=outcome.snapshot_ids,
-        queued=len(outcome.queued_ids),
-        duplicates=outcome.duplicates,
+        return Added(outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates, crawl.id)
+    outcome = snaps.add_urls(
+        session,
+        principal=principal,
+        entries=[snaps.UrlEntry(url=url) for url in body.url_list],
+        tags=snaps.parse_tags(body.tag),
+        update=body.update or body.overwrite,
+        index_only=body.index_only,
+        redeliver_after=state.settings.redeliver_seconds,
     )
-
-
-def _add_answer(
-    *, crawl_id: str | None, snapshot_ids: list[str], queued: int, duplicates: int
-) -> dict[str, Any]:
-    """ArchiveBox's `/cli/add` answer (plus Amber's duplicate count)."""
-    return {
-        "success": True,
-        "crawl_id": crawl_id,
-        "num_snapshots": len(snapshot_ids),
-        "snapshot_ids": snapshot_ids,
-        "queued": queued,
-        "duplicates": duplicates,
-    }
+    return Added(outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates)
 
 
 def _add_document(
-    body: AddRequest, session: Session, principal: Principal, state: StateDep
-) -> dict[str, Any]:
+    body: AddRequest, session: Session, principal: Principal, state: AppState
+) -> Added:
     """`urls` holds a bookmarks export or free text: parse it (crawler.importers)."""
     if body.depth:
         raise InvalidInput("depth > 0 works with a plain list of URLs, not with a parser")
@@ -163,18 +166,9 @@ def _add_document(
         index_only=body.index_only,
         redeliver_after=state.settings.redeliver_seconds,
     )
-    session.commit()
-    state.dispatch(summary.queued_ids)
-    return {
-        **_add_answer(
-            crawl_id=None,
-            snapshot_ids=summary.snapshot_ids,
-            queued=summary.queued,
-            duplicates=summary.duplicates,
-        ),
-        "invalid": summary.invalid,
-        "errors": [str(problem) for problem in summary.problems[:100]],
-    }
+    problems = [str(problem) for problem in summary.problems[:100]]
+    extra = {"invalid": summary.invalid, "errors": problems}
+    return Added(summary.snapshot_ids, summary.queued_ids, summary.duplicates, extra=extra)
 
 
 def snapshot_filters(

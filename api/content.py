@@ -9,13 +9,16 @@ and errors are rendered in the CMA's shape by `api.errors`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session
 
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import CONTENT
+from crawler.auth import Principal
 from crawler.blobs import BlobStore
 from crawler.clock import iso
 from crawler.domains.bodies import get_json
@@ -92,6 +95,42 @@ def render(blobs: BlobStore, row: ContentTypeRow | ContentEntryRow) -> dict[str,
     return content_type_json(row, body)
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """What every CMA write takes, and how it ends: commit, then the row in the CMA's shape."""
+
+    env: Environment
+    session: Session
+    blobs: BlobStore
+    principal: Principal
+    response: Response
+    version: int | None = None
+
+    def saved(
+        self, row: ContentTypeRow | ContentEntryRow, *, created: bool | None = None
+    ) -> dict[str, Any]:
+        """Commit; `created` says 201 or 200 for a create-or-update."""
+        self.session.commit()
+        if created is not None:
+            self.response.status_code = 201 if created else 200
+        return render(self.blobs, row)
+
+
+def write(
+    env: EnvDep, session: SessionDep, state: StateDep, principal: PrincipalDep, response: Response
+) -> Write:
+    return Write(env, session, state.blobs, principal, response)
+
+
+def versioned_write(base: Annotated[Write, Depends(write)], version: VersionDep) -> Write:
+    """A write that names the version it expects (``X-Contentful-Version``)."""
+    return replace(base, version=version)
+
+
+CreateDep = Annotated[Write, Depends(write)]
+WriteDep = Annotated[Write, Depends(versioned_write)]
+
+
 def space_json(workspace: Workspace) -> dict[str, Any]:
     return {
         "sys": {
@@ -152,28 +191,17 @@ def get_content_type(
 
 
 @router.put(ENV + "/content_types/{type_id}", summary="Create or update a content type")
-def put_content_type(
-    type_id: str,
-    body: ContentTypeBody,
-    response: Response,
-    env: EnvDep,
-    version: VersionDep,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
-) -> dict[str, Any]:
+def put_content_type(type_id: str, body: ContentTypeBody, w: WriteDep) -> dict[str, Any]:
     row, created = cma_entities.put_content_type(
-        session,
-        state.blobs,
-        env,
-        principal,
+        w.session,
+        w.blobs,
+        w.env,
+        w.principal,
         type_id=type_id,
         body=body.model_dump(),
-        version=version,
+        version=w.version,
     )
-    session.commit()
-    response.status_code = 201 if created else 200
-    return render(state.blobs, row)
+    return w.saved(row, created=created)
 
 
 @router.get(ENV + "/entries", summary="List entries")
@@ -194,31 +222,20 @@ def list_entries(
 
 
 def _put_entry(
-    *,
-    entry_id: str | None,
-    body: EntryBody,
-    content_type: str | None,
-    version: int | None,
-    response: Response,
-    env: Environment,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
+    w: Write, *, entry_id: str | None, body: EntryBody, content_type: str | None
 ) -> dict[str, Any]:
     row, created = cma_entities.put_entry(
-        session,
-        state.blobs,
-        env,
-        principal,
+        w.session,
+        w.blobs,
+        w.env,
+        w.principal,
         entry_id=entry_id,
         content_type_id=content_type,
         fields=body.fields,
         metadata=body.metadata,
-        version=version,
+        version=w.version,
     )
-    session.commit()
-    response.status_code = 201 if created else 200
-    return render(state.blobs, row)
+    return w.saved(row, created=created)
 
 
 ContentTypeHeader = Annotated[str | None, Header(alias="X-Contentful-Content-Type")]
@@ -226,25 +243,9 @@ ContentTypeHeader = Annotated[str | None, Header(alias="X-Contentful-Content-Typ
 
 @router.post(ENV + "/entries", status_code=201, summary="Create an entry")
 def create_entry(
-    body: EntryBody,
-    response: Response,
-    env: EnvDep,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
-    content_type: ContentTypeHeader = None,
+    body: EntryBody, w: CreateDep, content_type: ContentTypeHeader = None
 ) -> dict[str, Any]:
-    return _put_entry(
-        entry_id=None,
-        body=body,
-        content_type=content_type,
-        version=None,
-        response=response,
-        env=env,
-        session=session,
-        state=state,
-        principal=principal,
-    )
+    return _put_entry(w, entry_id=None, body=body, content_type=content_type)
 
 
 @router.get(ENV + "/entries/{entry_id}", summary="Get an entry")
@@ -254,27 +255,9 @@ def get_entry(entry_id: str, env: EnvDep, session: SessionDep, state: StateDep) 
 
 @router.put(ENV + "/entries/{entry_id}", summary="Create (new id) or update an entry")
 def put_entry(
-    entry_id: str,
-    body: EntryBody,
-    response: Response,
-    env: EnvDep,
-    version: VersionDep,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
-    content_type: ContentTypeHeader = None,
+    entry_id: str, body: EntryBody, w: WriteDep, content_type: ContentTypeHeader = None
 ) -> dict[str, Any]:
-    return _put_entry(
-        entry_id=entry_id,
-        body=body,
-        content_type=content_type,
-        version=version,
-        response=response,
-        env=env,
-        session=session,
-        state=state,
-        principal=principal,
-    )
+    return _put_entry(w, entry_id=entry_id, body=body, content_type=content_type)
 
 
 @router.delete(ENV + "/entries/{entry_id}", status_code=204, summary="Delete a draft entry")
@@ -285,19 +268,11 @@ def delete_entry(entry_id: str, env: EnvDep, version: VersionDep, session: Sessi
 
 
 @router.delete(ENV + "/entries/{entry_id}/published", summary="Unpublish an entry")
-def unpublish_entry(
-    entry_id: str,
-    env: EnvDep,
-    version: VersionDep,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
-) -> dict[str, Any]:
+def unpublish_entry(entry_id: str, w: WriteDep) -> dict[str, Any]:
     row = cma_publishing.unpublish_entry(
-        session, env, principal, entry_id=entry_id, version=version
+        w.session, w.env, w.principal, entry_id=entry_id, version=w.version
     )
-    session.commit()
-    return render(state.blobs, row)
+    return w.saved(row)
 
 
 def _register_snapshot_routes(entity_type: str) -> None:
@@ -305,25 +280,17 @@ def _register_snapshot_routes(entity_type: str) -> None:
     base = f"{ENV}/{SEGMENTS[entity_type]}/{{entity_id}}"
     noun = "an entry" if entity_type == ENTRY else "a content type"
 
-    def publish(
-        entity_id: str,
-        env: EnvDep,
-        version: VersionDep,
-        session: SessionDep,
-        state: StateDep,
-        principal: PrincipalDep,
-    ) -> dict[str, Any]:
+    def publish(entity_id: str, w: WriteDep) -> dict[str, Any]:
         row = cma_publishing.publish(
-            session,
-            state.blobs,
-            env,
-            principal,
+            w.session,
+            w.blobs,
+            w.env,
+            w.principal,
             entity_type=entity_type,
             entity_id=entity_id,
-            version=version,
+            version=w.version,
         )
-        session.commit()
-        return render(state.blobs, row)
+        return w.saved(row)
 
     def list_snapshots(
         entity_id: str,
@@ -357,27 +324,25 @@ def _register_snapshot_routes(entity_type: str) -> None:
         return project(snapshot_json(row, get_json(state.blobs, row.body_sha)), tree)
 
     kind = entity_type.lower()
-    router.add_api_route(
-        base + "/published",
-        publish,
-        methods=["PUT"],
-        summary=f"Publish {noun}",
-        name=f"publish_{kind}",
+    routes = (
+        ("/published", publish, "PUT", f"Publish {noun}", f"publish_{kind}"),
+        (
+            "/snapshots",
+            list_snapshots,
+            "GET",
+            f"List the publish snapshots of {noun}, newest first",
+            f"list_{kind}_snapshots",
+        ),
+        (
+            "/snapshots/{snapshot_id}",
+            get_snapshot,
+            "GET",
+            f"Get one publish snapshot of {noun}",
+            f"get_{kind}_snapshot",
+        ),
     )
-    router.add_api_route(
-        base + "/snapshots",
-        list_snapshots,
-        methods=["GET"],
-        summary=f"List the publish snapshots of {noun}, newest first",
-        name=f"list_{kind}_snapshots",
-    )
-    router.add_api_route(
-        base + "/snapshots/{snapshot_id}",
-        get_snapshot,
-        methods=["GET"],
-        summary=f"Get one publish snapshot of {noun}",
-        name=f"get_{kind}_snapshot",
-    )
+    for path, endpoint, method, summary, name in routes:
+        router.add_api_route(base + path, endpoint, methods=[method], summary=summary, name=name)
 
 
 _register_snapshot_routes(ENTRY)

@@ -9,6 +9,7 @@ the rules live in `crawler.domains.sheets` and errors are rendered as
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
@@ -17,6 +18,7 @@ from sqlmodel import Session
 
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import SHEETS
+from crawler.auth import Principal
 from crawler.domains.sheets import records as ff_records
 from crawler.domains.sheets import snapshots as ff_snapshots
 from crawler.domains.sheets import workbooks as ff_workbooks
@@ -166,24 +168,31 @@ def get_records(
     return _records(session, sheet, records)
 
 
+RecordWrite = Callable[[Session, SheetRow, Any], list[ff_records.Record]]
+
+
+def _write_records(
+    session: Session, principal: Principal, sheet_id: str, write: RecordWrite, body: Any
+) -> dict[str, Any]:
+    """Insert or update: find the sheet, write, commit, answer with the records and counts."""
+    sheet = ff_workbooks.get_sheet(session, principal, sheet_id)
+    records = write(session, sheet, body)
+    session.commit()
+    return _records(session, sheet, records)
+
+
 @router.post("/sheets/{sheet_id}/records", summary="Insert records")
 def insert_records(
     sheet_id: str, body: Records, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    sheet = ff_workbooks.get_sheet(session, principal, sheet_id)
-    records = ff_records.insert_records(session, sheet, body)
-    session.commit()
-    return _records(session, sheet, records)
+    return _write_records(session, principal, sheet_id, ff_records.insert_records, body)
 
 
 @router.put("/sheets/{sheet_id}/records", summary="Update records by id")
 def update_records(
     sheet_id: str, body: Records, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    sheet = ff_workbooks.get_sheet(session, principal, sheet_id)
-    records = ff_records.update_records(session, sheet, body)
-    session.commit()
-    answer = _records(session, sheet, records)
+    answer = _write_records(session, principal, sheet_id, ff_records.update_records, body)
     answer["data"]["versionId"] = "us_vr_" + secrets.token_hex(8)
     return answer
 

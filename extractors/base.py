@@ -7,8 +7,9 @@ set the three class attributes; `extractors.registry` lists it by one line.
 
 The engine (`extractors.engine.schedule`) runs the extractors of one page by
 `Kind`: every ``free`` one concurrently, the ``page_bound`` ones one after
-another beside them, and the ``last`` ones after all others. `Role` says what
-the pipeline takes from an output besides storing it.
+another beside them, and the ``last`` ones after all others; an ``html_only``
+one is skipped on a PDF or an image. `Role` says what the pipeline takes from
+an output besides storing it.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class Extractor(Protocol):
     kind: ClassVar[Kind]
     output: ClassVar[str]
     roles: ClassVar[frozenset[Role]] = frozenset()
+    html_only: ClassVar[bool] = False  # skipped, without being called, on a non-HTML page
 
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         """Produce this extractor's output from the already-loaded page (never reload it)."""

@@ -25,14 +25,13 @@ MAX_FAVICON = 2 * 1024 * 1024
 class FaviconExtractor(Extractor):
     name = "favicon"
     kind = Kind.free
+    html_only = True
     output = (
         "`favicon.<ext>`: `<link rel=icon>` or `/favicon.ico`, fetched through the same "
         "allow-list and added to the WARC; `skipped` when the site has none"
     )
 
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
-        if not page.is_html:
-            return skipped(f"not HTML ({page.mimetype})")
         href = (await page.facts())["icon"] or urljoin(page.final_url, "/favicon.ico")
         if href.startswith("data:"):
             return skipped("favicon is an inline data: URL (kept in the DOM)")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile, skipped
+from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile
 from extractors.engine.page import LoadedPage
 
 
 class ScreenshotExtractor(Extractor):
     name = "screenshot"
     kind = Kind.page_bound
+    html_only = True
     output = "`screenshot.png`: the full page"
 
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
-        if not page.is_html:
-            return skipped(f"not HTML ({page.mimetype})")
         path = page.out_dir / "screenshot.png"
         await page.page.screenshot(path=str(path), full_page=True, type="png", timeout=30_000)
         return ExtractorOutput(

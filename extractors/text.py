@@ -16,12 +16,11 @@ TRAFILATURA_VERSION = version("trafilatura")
 class TextExtractor(Extractor):
     name = "text"
     kind = Kind.free
+    html_only = True
     output = "`text.txt`: readable main text (trafilatura, falling back to `innerText`)"
     roles = frozenset({Role.search_text})
 
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
-        if not page.is_html:
-            return skipped(f"not HTML ({page.mimetype})")
         html = await page.html()
         text = await asyncio.to_thread(
             trafilatura.extract,

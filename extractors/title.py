@@ -9,6 +9,7 @@ from extractors.engine.page import LoadedPage
 class TitleExtractor(Extractor):
     name = "title"
     kind = Kind.free
+    html_only = True
     output = (
         "(output_str) the page title as the browser decoded it, "
         "so a windows-1252 page comes out right"
@@ -16,8 +17,6 @@ class TitleExtractor(Extractor):
     roles = frozenset({Role.page_title})
 
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
-        if not page.is_html:
-            return skipped(f"not HTML ({page.mimetype})")
         facts = await page.facts()
         title = facts["title"].strip() or " ".join(facts["heading"].split())
         if not title:

@@ -23,7 +23,7 @@ from crawler.auth import ensure_user, principal_for_user
 from crawler.db import open_store
 from crawler.models import ArchiveResult
 from crawler.settings import load_settings
-from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile, skipped
+from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile
 from extractors.engine.browser import BrowserService
 from extractors.engine.page import LoadedPage
 from extractors.registry import EXTRACTOR_CLASSES, EXTRACTORS, Registry
@@ -37,11 +37,10 @@ class LinkCountExtractor(Extractor):
 
     name = "linkcount"
     kind = Kind.free
+    html_only = True
     output = "`links.json`: how many elements of the loaded page link somewhere (`[href]`)"
 
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
-        if not page.is_html:
-            return skipped(f"not HTML ({page.mimetype})")
         count = int(await page.page.evaluate("() => document.querySelectorAll('[href]').length"))
         path = page.out_dir / "links.json"
         path.write_text(json.dumps({"links": count}), encoding="utf-8")

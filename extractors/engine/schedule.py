@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from crawler.clock import utcnow
 from crawler.errors import BrowserCrashed, CaptureError
-from extractors.base import Extractor, ExtractorOutput, Kind, failed
+from extractors.base import Extractor, ExtractorOutput, Kind, failed, skipped
 from extractors.engine.page import LoadedPage, playwright_errors
 
 
@@ -42,8 +42,11 @@ async def _run_one(name: str, extractor: Extractor, loaded: LoadedPage) -> Extra
     """One extractor; its own failure is its result, a crashed browser ends the capture."""
     started = utcnow()
     try:
-        with playwright_errors(loaded.request.url):
-            output = await extractor.extract(loaded)
+        if extractor.html_only and not loaded.is_html:
+            output = skipped(f"not HTML ({loaded.mimetype})")
+        else:
+            with playwright_errors(loaded.request.url):
+                output = await extractor.extract(loaded)
     except BrowserCrashed:
         raise
     except (CaptureError, OSError, ValueError) as exc:
