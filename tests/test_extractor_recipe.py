@@ -32,9 +32,8 @@ from workers.pipeline import run_capture
 from workers.runtime import Runtime
 
 
+# Step 1: one module with one class (docs/contributing.md shows this very source).
 class LinkCountExtractor(Extractor):
-    """Step 1: one module with one class."""
-
     name = "linkcount"
     kind = Kind.free
     html_only = True
