@@ -9,14 +9,49 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from api import archive, files, wacz
+from api import (
+    archive,
+    changes,
+    content,
+    crawls,
+    dashboards,
+    diffs,
+    files,
+    fleet,
+    notes,
+    results,
+    schedules,
+    sheets,
+    tags,
+    wacz,
+    wayback,
+    web,
+)
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.state import AppState
 from api.templating import STATIC
 from crawler import __version__
 
-ROUTERS = [archive.router, files.router, wacz.router]
+# One router per resource or dialect, each in its own module.
+ROUTERS = [
+    archive.router,
+    results.router,
+    files.router,
+    wacz.router,
+    diffs.router,
+    changes.router,
+    dashboards.router,
+    content.router,
+    sheets.router,
+    notes.router,
+    tags.router,
+    crawls.router,
+    schedules.router,
+    fleet.router,
+    wayback.router,
+    web.router,
+]
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -30,8 +65,6 @@ def create_app(state: AppState) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    for extra in _optional_routers():
-        app.include_router(extra)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.middleware("http")
@@ -45,34 +78,6 @@ def create_app(state: AppState) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
     return app
-
-
-def _optional_routers() -> list:  # type: ignore[type-arg]
-    """Routers that other modules contribute (dialects, fleet, UI), each in its own module."""
-    import importlib
-
-    found = []
-    for name in (
-        "api.dashboards",
-        "api.content",
-        "api.sheets",
-        "api.notes",
-        "api.tags",
-        "api.crawls",
-        "api.fleet",
-        "api.wayback",
-        "api.web",
-        "api.diffs",
-        "api.changes",
-    ):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        found.append(module.router)
-    return found
 
 
 def create_asgi(state: AppState) -> Callable[..., Awaitable[None]]:

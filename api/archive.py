@@ -1,30 +1,33 @@
-"""ArchiveBox 0.9 REST dialect under /api/v1: add, snapshots, archive results, tags."""
+"""ArchiveBox 0.9 REST dialect under /api/v1: `/cli/add` and snapshots.
+
+Their archive results are served by `api.results`, tags by `api.tags`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from api.archive_json import (
     page_envelope,
     resolve_page,
-    result_json,
     snapshot_json,
-    tag_json,
 )
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
+from api.state import AppState
 from crawler import crawls, importers, search
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.errors import InvalidInput, NotFound
-from crawler.models import ArchiveResult, Snapshot, SnapshotStatus, SnapshotTag, Tag, User
+from crawler.models import Snapshot, SnapshotStatus, User
 from crawler.snapshot_query import SnapshotFilters, query_snapshots
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
@@ -88,18 +91,41 @@ class AddRequest(BaseModel):
         return isinstance(self.urls, str) and not importers.is_url_list(self.url_list)
 
 
+@dataclass(slots=True)
+class Added:
+    """What a `/cli/add` stored, whichever way its URLs came."""
+
+    snapshot_ids: list[str]
+    queued_ids: list[str]
+    duplicates: int
+    crawl_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 @router.post("/cli/add")
 def cli_add(
     body: AddRequest, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
 ) -> dict[str, Any]:
     """Store snapshots for the URLs and queue their capture; returns before capture runs."""
-    if body.is_document:
-        return _add_document(body, session, principal, state)
-    entries = []
-    for url in body.url_list:
-        entries.append(snaps.UrlEntry(url=url))
-    crawl_id = None
-    if body.depth:  # a crawl follows the links of the captured pages (crawler.crawls)
+    add = _add_document if body.is_document else _add_urls
+    added = add(body, session, principal, state)
+    session.commit()
+    state.dispatch(added.queued_ids)
+    # ArchiveBox's answer, plus Amber's duplicate count (and a document's parse problems).
+    return {
+        "success": True,
+        "crawl_id": added.crawl_id,
+        "num_snapshots": len(added.snapshot_ids),
+        "snapshot_ids": added.snapshot_ids,
+        "queued": len(added.queued_ids),
+        "duplicates": added.duplicates,
+        **added.extra,
+    }
+
+
+def _add_urls(body: AddRequest, session: Session, principal: Principal, state: AppState) -> Added:
+    """A list of URLs; with a depth, a crawl that follows the captured pages' links."""
+    if body.depth:  # crawler.crawl_links follows the links of the captured pages
         if body.index_only:
             raise InvalidInput("depth > 0 needs a capture to read links from; drop index_only")
         crawl, outcome = crawls.create_crawl(
@@ -111,44 +137,22 @@ def cli_add(
             config={"scope": "any"},
             redeliver_after=state.settings.redeliver_seconds,
         )
-        crawl_id = crawl.id
-    else:
-        outcome = snaps.add_urls(
-            session,
-            principal=principal,
-            entries=entries,
-            tags=snaps.parse_tags(body.tag),
-            update=body.update or body.overwrite,
-            index_only=body.index_only,
-            redeliver_after=state.settings.redeliver_seconds,
-        )
-    session.commit()
-    state.dispatch(outcome.queued_ids)
-    return _add_answer(
-        crawl_id=crawl_id,
-        snapshot_ids=outcome.snapshot_ids,
-        queued=len(outcome.queued_ids),
-        duplicates=outcome.duplicates,
+        return Added(outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates, crawl.id)
+    outcome = snaps.add_urls(
+        session,
+        principal=principal,
+        entries=[snaps.UrlEntry(url=url) for url in body.url_list],
+        tags=snaps.parse_tags(body.tag),
+        update=body.update or body.overwrite,
+        index_only=body.index_only,
+        redeliver_after=state.settings.redeliver_seconds,
     )
-
-
-def _add_answer(
-    *, crawl_id: str | None, snapshot_ids: list[str], queued: int, duplicates: int
-) -> dict[str, Any]:
-    """ArchiveBox's `/cli/add` answer (plus Amber's duplicate count)."""
-    return {
-        "success": True,
-        "crawl_id": crawl_id,
-        "num_snapshots": len(snapshot_ids),
-        "snapshot_ids": snapshot_ids,
-        "queued": queued,
-        "duplicates": duplicates,
-    }
+    return Added(outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates)
 
 
 def _add_document(
-    body: AddRequest, session: Session, principal: Principal, state: StateDep
-) -> dict[str, Any]:
+    body: AddRequest, session: Session, principal: Principal, state: AppState
+) -> Added:
     """`urls` holds a bookmarks export or free text: parse it (crawler.importers)."""
     if body.depth:
         raise InvalidInput("depth > 0 works with a plain list of URLs, not with a parser")
@@ -162,18 +166,9 @@ def _add_document(
         index_only=body.index_only,
         redeliver_after=state.settings.redeliver_seconds,
     )
-    session.commit()
-    state.dispatch(summary.queued_ids)
-    return {
-        **_add_answer(
-            crawl_id=None,
-            snapshot_ids=summary.snapshot_ids,
-            queued=summary.queued,
-            duplicates=summary.duplicates,
-        ),
-        "invalid": summary.invalid,
-        "errors": [str(problem) for problem in summary.problems[:100]],
-    }
+    problems = [str(problem) for problem in summary.problems[:100]]
+    extra = {"invalid": summary.invalid, "errors": problems}
+    return Added(summary.snapshot_ids, summary.queued_ids, summary.duplicates, extra=extra)
 
 
 def snapshot_filters(
@@ -268,7 +263,7 @@ def create_snapshot(
             raise NotFound(f"Crawl {body.crawl_id!r} not found")
         snapshot.crawl_id = crawl.id
     if body.status == "sealed":
-        snaps.seal(session, snapshot)
+        states.seal(session, [snapshot.id])
     session.commit()
     state.dispatch(outcome.queued_ids)
     return render_snapshots(session, [snapshot], with_results=True)[0]
@@ -307,18 +302,19 @@ def patch_snapshot(
             session, snapshot, snaps.parse_tags(body.tags), user_id=principal.user_id
         )
     if body.status == SnapshotStatus.sealed:
-        snaps.seal(session, snapshot)
+        states.seal(session, [snapshot.id])
     elif body.status == SnapshotStatus.queued:
-        if snapshot.status == SnapshotStatus.started:
+        if not states.rearchive(
+            session, snapshot.id, redeliver_after=state.settings.redeliver_seconds
+        ):
             raise InvalidInput("snapshot is being captured right now; try again when it finishes")
-        snaps.requeue(session, snapshot, redeliver_after=state.settings.redeliver_seconds)
         dispatch.append(snapshot.id)
     elif body.status is not None:
         raise InvalidInput("status can only be set to 'queued' (re-archive) or 'sealed'")
-    if body.retry_at is not None and snapshot.status == SnapshotStatus.queued:
-        snapshot.retry_at = body.retry_at
-        session.add(snapshot)
+    if body.retry_at is not None:
+        states.defer(session, [snapshot.id], until=body.retry_at)
     session.commit()
+    session.refresh(snapshot)
     state.dispatch(dispatch)
     return render_snapshots(session, [snapshot], with_results=True)[0]
 
@@ -337,110 +333,3 @@ def delete_snapshot(
         "crawl_id": crawl_id,
         "deleted_count": deleted,
     }
-
-
-def _visible_results(principal: Principal) -> Any:
-    query = select(ArchiveResult, Snapshot).join(
-        Snapshot, col(Snapshot.id) == col(ArchiveResult.snapshot_id)
-    )
-    if not principal.is_admin:
-        query = query.where(col(Snapshot.workspace_id).in_(principal.workspace_ids))
-    return query
-
-
-def render_results(session: Session, pairs: list[tuple[ArchiveResult, Snapshot]]) -> list[Any]:
-    tags = snaps.snapshot_tags(session, list({s.id for _, s in pairs}))
-    names = usernames_for(session, [r.created_by_id for r, _ in pairs])
-    return [result_json(r, s, tags[s.id], names) for r, s in pairs]
-
-
-@router.get("/core/archiveresults")
-def list_results(
-    session: SessionDep,
-    principal: ArchivePrincipalDep,
-    paging: PageDep,
-    snapshot_id: str | None = None,
-    plugin: str | None = None,
-    status: str | None = None,
-) -> dict[str, Any]:
-    query = _visible_results(principal)
-    if snapshot_id:
-        query = query.where(col(ArchiveResult.snapshot_id).startswith(snapshot_id, autoescape=True))
-    if plugin:
-        query = query.where(col(ArchiveResult.plugin) == plugin)
-    if status:
-        query = query.where(col(ArchiveResult.status) == status)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    pairs = session.exec(
-        query.order_by(col(ArchiveResult.created_at).desc(), col(ArchiveResult.id))
-        .offset(paging.offset)
-        .limit(paging.limit)
-    ).all()
-    return page_envelope(
-        render_results(session, list(pairs)),
-        total=int(total),
-        limit=paging.limit,
-        offset=paging.offset,
-    )
-
-
-@router.get("/core/archiveresult/{result_id}")
-def get_result(
-    result_id: str, session: SessionDep, principal: ArchivePrincipalDep
-) -> dict[str, Any]:
-    pair = session.exec(
-        _visible_results(principal)
-        .where(col(ArchiveResult.id).startswith(result_id, autoescape=True))
-        .limit(2)
-    ).all()
-    if len(pair) != 1 or len(result_id) < 4:
-        raise NotFound(f"ArchiveResult {result_id!r} not found")
-    return render_results(session, list(pair))[0]
-
-
-def _visible_tags(principal: Principal) -> Any:
-    query = select(Tag)
-    if not principal.is_admin:
-        query = query.where(col(Tag.workspace_id).in_(principal.workspace_ids))
-    return query
-
-
-def render_tags(session: Session, tags: list[Tag]) -> list[Any]:
-    ids = [t.id for t in tags]
-    counts = (
-        dict(
-            session.exec(
-                select(SnapshotTag.tag_id, func.count())
-                .where(col(SnapshotTag.tag_id).in_(ids))
-                .group_by(SnapshotTag.tag_id)
-            ).all()
-        )
-        if ids
-        else {}
-    )
-    names = usernames_for(session, [t.created_by_id for t in tags])
-    return [tag_json(t, num_snapshots=int(counts.get(t.id, 0)), usernames=names) for t in tags]
-
-
-@router.get("/core/tags")
-def list_tags(
-    session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep
-) -> dict[str, Any]:
-    query = _visible_tags(principal)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(col(Tag.name)).offset(paging.offset).limit(paging.limit)
-    ).all()
-    return page_envelope(
-        render_tags(session, list(rows)), total=int(total), limit=paging.limit, offset=paging.offset
-    )
-
-
-@router.get("/core/tag/{tag_id}")
-def get_tag(tag_id: str, session: SessionDep, principal: ArchivePrincipalDep) -> dict[str, Any]:
-    tag = session.exec(
-        _visible_tags(principal).where((col(Tag.id) == tag_id) | (col(Tag.name) == tag_id))
-    ).first()
-    if tag is None:
-        raise NotFound(f"Tag {tag_id!r} not found")
-    return render_tags(session, [tag])[0]

@@ -11,8 +11,9 @@ from api.archive_json import page_envelope
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler.alerts import diff_paths
-from crawler.changes import Change, query_changes
+from crawler.changes import query_changes
 from crawler.clock import iso
+from crawler.models import Change
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 

@@ -9,19 +9,23 @@ and errors are rendered in the CMA's shape by `api.errors`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session
 
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import CONTENT
+from crawler.auth import Principal
 from crawler.blobs import BlobStore
 from crawler.clock import iso
-from crawler.domains import content as cma
 from crawler.domains.bodies import get_json
-from crawler.domains.content import Environment
-from crawler.domains.content_json import (
+from crawler.domains.content import entities as cma_entities
+from crawler.domains.content import publishing as cma_publishing
+from crawler.domains.content import spaces as cma_spaces
+from crawler.domains.content.render import (
     CONTENT_TYPE,
     ENTRY,
     array_json,
@@ -30,8 +34,9 @@ from crawler.domains.content_json import (
     link,
     snapshot_json,
 )
-from crawler.domains.content_select import parse_select, project
-from crawler.domains.content_tables import ContentEntryRow, ContentTypeRow
+from crawler.domains.content.select import parse_select, project
+from crawler.domains.content.spaces import Environment
+from crawler.domains.content.tables import ContentEntryRow, ContentTypeRow
 from crawler.errors import InvalidInput
 from crawler.models import Workspace
 
@@ -44,7 +49,7 @@ SEGMENTS = {ENTRY: "entries", CONTENT_TYPE: "content_types"}
 def environment(
     space_id: str, environment_id: str, session: SessionDep, principal: PrincipalDep
 ) -> Environment:
-    return cma.open_environment(session, principal, space_id, environment_id)
+    return cma_spaces.open_environment(session, principal, space_id, environment_id)
 
 
 def contentful_version(
@@ -84,10 +89,46 @@ class EntryBody(BaseModel):
 
 
 def render(blobs: BlobStore, row: ContentTypeRow | ContentEntryRow) -> dict[str, Any]:
-    body = cma.body_of(blobs, row)
+    body = cma_entities.body_of(blobs, row)
     if isinstance(row, ContentEntryRow):
         return entry_json(row, body)
     return content_type_json(row, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """What every CMA write takes, and how it ends: commit, then the row in the CMA's shape."""
+
+    env: Environment
+    session: Session
+    blobs: BlobStore
+    principal: Principal
+    response: Response
+    version: int | None = None
+
+    def saved(
+        self, row: ContentTypeRow | ContentEntryRow, *, created: bool | None = None
+    ) -> dict[str, Any]:
+        """Commit; `created` says 201 or 200 for a create-or-update."""
+        self.session.commit()
+        if created is not None:
+            self.response.status_code = 201 if created else 200
+        return render(self.blobs, row)
+
+
+def write(
+    env: EnvDep, session: SessionDep, state: StateDep, principal: PrincipalDep, response: Response
+) -> Write:
+    return Write(env, session, state.blobs, principal, response)
+
+
+def versioned_write(base: Annotated[Write, Depends(write)], version: VersionDep) -> Write:
+    """A write that names the version it expects (``X-Contentful-Version``)."""
+    return replace(base, version=version)
+
+
+CreateDep = Annotated[Write, Depends(write)]
+WriteDep = Annotated[Write, Depends(versioned_write)]
 
 
 def space_json(workspace: Workspace) -> dict[str, Any]:
@@ -105,13 +146,13 @@ def space_json(workspace: Workspace) -> dict[str, Any]:
 
 @router.get("", summary="List the caller's spaces (Amber workspaces)")
 def list_spaces(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    spaces = [space_json(w) for w in cma.spaces_of(session, principal)]
+    spaces = [space_json(w) for w in cma_spaces.spaces_of(session, principal)]
     return array_json(spaces, total=len(spaces), skip=0, limit=max(len(spaces), 1))
 
 
 @router.get("/{space_id}", summary="Get a space")
 def get_space(space_id: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    return space_json(cma.open_space(session, principal, space_id))
+    return space_json(cma_spaces.open_space(session, principal, space_id))
 
 
 @router.get(ENV, summary="Get an environment")
@@ -136,8 +177,8 @@ def list_content_types(
     skip: SkipQuery = None,
     limit: LimitQuery = None,
 ) -> dict[str, Any]:
-    start, size = cma.parse_page(skip, limit)
-    total, rows = cma.list_rows(session, ContentTypeRow, env, skip=start, limit=size)
+    start, size = cma_spaces.parse_page(skip, limit)
+    total, rows = cma_entities.list_rows(session, ContentTypeRow, env, skip=start, limit=size)
     items = [render(state.blobs, row) for row in rows]
     return array_json(items, total=total, skip=start, limit=size)
 
@@ -146,32 +187,21 @@ def list_content_types(
 def get_content_type(
     type_id: str, env: EnvDep, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
-    return render(state.blobs, cma.get_content_type(session, env, type_id))
+    return render(state.blobs, cma_entities.get_content_type(session, env, type_id))
 
 
 @router.put(ENV + "/content_types/{type_id}", summary="Create or update a content type")
-def put_content_type(
-    type_id: str,
-    body: ContentTypeBody,
-    response: Response,
-    env: EnvDep,
-    version: VersionDep,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
-) -> dict[str, Any]:
-    row, created = cma.put_content_type(
-        session,
-        state.blobs,
-        env,
-        principal,
+def put_content_type(type_id: str, body: ContentTypeBody, w: WriteDep) -> dict[str, Any]:
+    row, created = cma_entities.put_content_type(
+        w.session,
+        w.blobs,
+        w.env,
+        w.principal,
         type_id=type_id,
         body=body.model_dump(),
-        version=version,
+        version=w.version,
     )
-    session.commit()
-    response.status_code = 201 if created else 200
-    return render(state.blobs, row)
+    return w.saved(row, created=created)
 
 
 @router.get(ENV + "/entries", summary="List entries")
@@ -183,8 +213,8 @@ def list_entries(
     limit: LimitQuery = None,
     content_type: str | None = None,
 ) -> dict[str, Any]:
-    start, size = cma.parse_page(skip, limit)
-    total, rows = cma.list_rows(
+    start, size = cma_spaces.parse_page(skip, limit)
+    total, rows = cma_entities.list_rows(
         session, ContentEntryRow, env, skip=start, limit=size, content_type_id=content_type
     )
     items = [render(state.blobs, row) for row in rows]
@@ -192,31 +222,20 @@ def list_entries(
 
 
 def _put_entry(
-    *,
-    entry_id: str | None,
-    body: EntryBody,
-    content_type: str | None,
-    version: int | None,
-    response: Response,
-    env: Environment,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
+    w: Write, *, entry_id: str | None, body: EntryBody, content_type: str | None
 ) -> dict[str, Any]:
-    row, created = cma.put_entry(
-        session,
-        state.blobs,
-        env,
-        principal,
+    row, created = cma_entities.put_entry(
+        w.session,
+        w.blobs,
+        w.env,
+        w.principal,
         entry_id=entry_id,
         content_type_id=content_type,
         fields=body.fields,
         metadata=body.metadata,
-        version=version,
+        version=w.version,
     )
-    session.commit()
-    response.status_code = 201 if created else 200
-    return render(state.blobs, row)
+    return w.saved(row, created=created)
 
 
 ContentTypeHeader = Annotated[str | None, Header(alias="X-Contentful-Content-Type")]
@@ -224,76 +243,36 @@ ContentTypeHeader = Annotated[str | None, Header(alias="X-Contentful-Content-Typ
 
 @router.post(ENV + "/entries", status_code=201, summary="Create an entry")
 def create_entry(
-    body: EntryBody,
-    response: Response,
-    env: EnvDep,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
-    content_type: ContentTypeHeader = None,
+    body: EntryBody, w: CreateDep, content_type: ContentTypeHeader = None
 ) -> dict[str, Any]:
-    return _put_entry(
-        entry_id=None,
-        body=body,
-        content_type=content_type,
-        version=None,
-        response=response,
-        env=env,
-        session=session,
-        state=state,
-        principal=principal,
-    )
+    return _put_entry(w, entry_id=None, body=body, content_type=content_type)
 
 
 @router.get(ENV + "/entries/{entry_id}", summary="Get an entry")
 def get_entry(entry_id: str, env: EnvDep, session: SessionDep, state: StateDep) -> dict[str, Any]:
-    return render(state.blobs, cma.get_entry(session, env, entry_id))
+    return render(state.blobs, cma_entities.get_entry(session, env, entry_id))
 
 
 @router.put(ENV + "/entries/{entry_id}", summary="Create (new id) or update an entry")
 def put_entry(
-    entry_id: str,
-    body: EntryBody,
-    response: Response,
-    env: EnvDep,
-    version: VersionDep,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
-    content_type: ContentTypeHeader = None,
+    entry_id: str, body: EntryBody, w: WriteDep, content_type: ContentTypeHeader = None
 ) -> dict[str, Any]:
-    return _put_entry(
-        entry_id=entry_id,
-        body=body,
-        content_type=content_type,
-        version=version,
-        response=response,
-        env=env,
-        session=session,
-        state=state,
-        principal=principal,
-    )
+    return _put_entry(w, entry_id=entry_id, body=body, content_type=content_type)
 
 
 @router.delete(ENV + "/entries/{entry_id}", status_code=204, summary="Delete a draft entry")
 def delete_entry(entry_id: str, env: EnvDep, version: VersionDep, session: SessionDep) -> Response:
-    cma.delete_entry(session, env, entry_id=entry_id, version=version)
+    cma_entities.delete_entry(session, env, entry_id=entry_id, version=version)
     session.commit()
     return Response(status_code=204)
 
 
 @router.delete(ENV + "/entries/{entry_id}/published", summary="Unpublish an entry")
-def unpublish_entry(
-    entry_id: str,
-    env: EnvDep,
-    version: VersionDep,
-    session: SessionDep,
-    state: StateDep,
-    principal: PrincipalDep,
-) -> dict[str, Any]:
-    row = cma.unpublish_entry(session, env, principal, entry_id=entry_id, version=version)
-    session.commit()
-    return render(state.blobs, row)
+def unpublish_entry(entry_id: str, w: WriteDep) -> dict[str, Any]:
+    row = cma_publishing.unpublish_entry(
+        w.session, w.env, w.principal, entry_id=entry_id, version=w.version
+    )
+    return w.saved(row)
 
 
 def _register_snapshot_routes(entity_type: str) -> None:
@@ -301,25 +280,17 @@ def _register_snapshot_routes(entity_type: str) -> None:
     base = f"{ENV}/{SEGMENTS[entity_type]}/{{entity_id}}"
     noun = "an entry" if entity_type == ENTRY else "a content type"
 
-    def publish(
-        entity_id: str,
-        env: EnvDep,
-        version: VersionDep,
-        session: SessionDep,
-        state: StateDep,
-        principal: PrincipalDep,
-    ) -> dict[str, Any]:
-        row = cma.publish(
-            session,
-            state.blobs,
-            env,
-            principal,
+    def publish(entity_id: str, w: WriteDep) -> dict[str, Any]:
+        row = cma_publishing.publish(
+            w.session,
+            w.blobs,
+            w.env,
+            w.principal,
             entity_type=entity_type,
             entity_id=entity_id,
-            version=version,
+            version=w.version,
         )
-        session.commit()
-        return render(state.blobs, row)
+        return w.saved(row)
 
     def list_snapshots(
         entity_id: str,
@@ -330,9 +301,9 @@ def _register_snapshot_routes(entity_type: str) -> None:
         limit: LimitQuery = None,
         select: SelectQuery = None,
     ) -> dict[str, Any]:
-        start, size = cma.parse_page(skip, limit)
+        start, size = cma_spaces.parse_page(skip, limit)
         tree = parse_select(select)
-        total, rows = cma.list_snapshots(
+        total, rows = cma_publishing.list_snapshots(
             session, env, entity_type=entity_type, entity_id=entity_id, skip=start, limit=size
         )
         items = [project(snapshot_json(r, get_json(state.blobs, r.body_sha)), tree) for r in rows]
@@ -347,33 +318,31 @@ def _register_snapshot_routes(entity_type: str) -> None:
         select: SelectQuery = None,
     ) -> dict[str, Any]:
         tree = parse_select(select)
-        row = cma.get_snapshot(
+        row = cma_publishing.get_snapshot(
             session, env, entity_type=entity_type, entity_id=entity_id, snapshot_id=snapshot_id
         )
         return project(snapshot_json(row, get_json(state.blobs, row.body_sha)), tree)
 
     kind = entity_type.lower()
-    router.add_api_route(
-        base + "/published",
-        publish,
-        methods=["PUT"],
-        summary=f"Publish {noun}",
-        name=f"publish_{kind}",
+    routes = (
+        ("/published", publish, "PUT", f"Publish {noun}", f"publish_{kind}"),
+        (
+            "/snapshots",
+            list_snapshots,
+            "GET",
+            f"List the publish snapshots of {noun}, newest first",
+            f"list_{kind}_snapshots",
+        ),
+        (
+            "/snapshots/{snapshot_id}",
+            get_snapshot,
+            "GET",
+            f"Get one publish snapshot of {noun}",
+            f"get_{kind}_snapshot",
+        ),
     )
-    router.add_api_route(
-        base + "/snapshots",
-        list_snapshots,
-        methods=["GET"],
-        summary=f"List the publish snapshots of {noun}, newest first",
-        name=f"list_{kind}_snapshots",
-    )
-    router.add_api_route(
-        base + "/snapshots/{snapshot_id}",
-        get_snapshot,
-        methods=["GET"],
-        summary=f"Get one publish snapshot of {noun}",
-        name=f"get_{kind}_snapshot",
-    )
+    for path, endpoint, method, summary, name in routes:
+        router.add_api_route(base + path, endpoint, methods=[method], summary=summary, name=name)
 
 
 _register_snapshot_routes(ENTRY)

@@ -13,7 +13,6 @@ from api.archive import PageDep, usernames_for
 from api.archive_json import page_envelope
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
-from api.schedules import router as schedules_router
 from crawler import crawls
 from crawler import snapshots as snaps
 from crawler.clock import iso, utcnow
@@ -193,6 +192,3 @@ def delete_crawl(
     deleted = crawls.delete_crawl(session, crawl)
     session.commit()
     return {"success": True, "crawl_id": crawl_id, "deleted_count": deleted}
-
-
-router.include_router(schedules_router)

@@ -8,22 +8,20 @@ snapshots those workers are capturing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
+from api import metrics as metrics_text
 from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import fleet as registry
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.errors import Unavailable
-from workers.metrics import fleet_metrics
 
 router = APIRouter(tags=[ARCHIVE])
 
@@ -67,16 +65,6 @@ def healthz(session: SessionDep) -> dict[str, str]:
     return {"status": "ok"}
 
 
-class _Snapshot:
-    """A one-shot collector over numbers already read from the database."""
-
-    def __init__(self, metrics: list[Metric]) -> None:
-        self.metrics = metrics
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self.metrics
-
-
 @router.get("/metrics", response_class=Response)
 def metrics(session: SessionDep, principal: ArchivePrincipalDep, state: StateDep) -> Response:
     """Queue depth, captures, durations, failures and browser restarts, fleet-wide."""
@@ -84,6 +72,4 @@ def metrics(session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
     views = registry.list_workers(
         session, lost_after=registry.lost_after(state.settings.heartbeat_seconds)
     )
-    collector_registry = CollectorRegistry(auto_describe=False)
-    collector_registry.register(_Snapshot(list(fleet_metrics(queue, views))))  # type: ignore[arg-type]
-    return Response(generate_latest(collector_registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics_text.render(queue, views), media_type=CONTENT_TYPE_LATEST)

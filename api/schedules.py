@@ -1,4 +1,4 @@
-"""Re-archiving schedules at /api/v1/cli/schedule (this router is mounted under api.crawls)."""
+"""Re-archiving schedules at /api/v1/cli/schedule."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from api.deps import ArchivePrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import crawls, schedules
 from crawler.clock import iso
-from crawler.schedules import Schedule
+from crawler.models import Schedule
 
-router = APIRouter(tags=[ARCHIVE])
+router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 
 
 def schedule_json(schedule: Schedule, usernames: dict[str, str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ the rules live in `crawler.domains.sheets` and errors are rendered as
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
@@ -17,10 +18,13 @@ from sqlmodel import Session
 
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import SHEETS
-from crawler.domains import sheets as ff
-from crawler.domains.sheets_json import record_json, sheet_json, snapshot_json, workbook_json
-from crawler.domains.sheets_tables import SheetRow, WorkbookRow
-from crawler.domains.sheets_validate import Validator
+from crawler.auth import Principal
+from crawler.domains.sheets import records as ff_records
+from crawler.domains.sheets import snapshots as ff_snapshots
+from crawler.domains.sheets import workbooks as ff_workbooks
+from crawler.domains.sheets.render import record_json, sheet_json, snapshot_json, workbook_json
+from crawler.domains.sheets.tables import SheetRow, WorkbookRow
+from crawler.domains.sheets.validate import Validator
 
 router = APIRouter(prefix="/v1", tags=[SHEETS])
 
@@ -58,25 +62,25 @@ class RestoreBody(BaseModel):
     updated: StrictBool | None = None
     deleted: StrictBool | None = None
 
-    def options(self) -> ff.RestoreOptions:
+    def options(self) -> ff_snapshots.RestoreOptions:
         if self.created is None and self.updated is None and self.deleted is None:
-            return ff.RestoreOptions()
-        return ff.RestoreOptions(
+            return ff_snapshots.RestoreOptions()
+        return ff_snapshots.RestoreOptions(
             created=bool(self.created), updated=bool(self.updated), deleted=bool(self.deleted)
         )
 
 
 def _workbook(session: Session, workbook: WorkbookRow) -> dict[str, Any]:
-    return {"data": workbook_json(workbook, ff.sheets_of(session, workbook.id))}
+    return {"data": workbook_json(workbook, ff_workbooks.sheets_of(session, workbook.id))}
 
 
-def _records(session: Session, sheet: SheetRow, records: list[ff.Record]) -> dict[str, Any]:
+def _records(session: Session, sheet: SheetRow, records: list[ff_records.Record]) -> dict[str, Any]:
     validator = Validator(sheet.config)
     return {
         "data": {
             "success": True,
             "records": [record_json(r.id, r.values, validator) for r in records],
-            "counts": ff.counts(session, sheet.id),
+            "counts": ff_records.counts(session, sheet.id),
         }
     }
 
@@ -85,7 +89,7 @@ def _records(session: Session, sheet: SheetRow, records: list[ff.Record]) -> dic
 def create_workbook(
     body: WorkbookCreate, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    workbook, _ = ff.create_workbook(
+    workbook, _ = ff_workbooks.create_workbook(
         session,
         principal,
         name=body.name,
@@ -102,20 +106,20 @@ def create_workbook(
 def list_workbooks(
     session: SessionDep, principal: PrincipalDep, spaceId: str | None = None
 ) -> dict[str, Any]:
-    rows = ff.list_workbooks(session, principal, spaceId)
-    return {"data": [workbook_json(w, ff.sheets_of(session, w.id)) for w in rows]}
+    rows = ff_workbooks.list_workbooks(session, principal, spaceId)
+    return {"data": [workbook_json(w, ff_workbooks.sheets_of(session, w.id)) for w in rows]}
 
 
 @router.get("/workbooks/{workbook_id}", summary="Get a workbook")
 def get_workbook(workbook_id: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    return _workbook(session, ff.get_workbook(session, principal, workbook_id))
+    return _workbook(session, ff_workbooks.get_workbook(session, principal, workbook_id))
 
 
 @router.patch("/workbooks/{workbook_id}", summary="Rename a workbook or change its sheets")
 def update_workbook(
     workbook_id: str, body: WorkbookUpdate, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    workbook = ff.update_workbook(
+    workbook = ff_workbooks.update_workbook(
         session, principal, workbook_id, name=body.name, labels=body.labels, sheets=body.sheets
     )
     session.commit()
@@ -126,15 +130,15 @@ def update_workbook(
 def delete_workbook(
     workbook_id: str, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    ff.delete_workbook(session, principal, workbook_id)
+    ff_workbooks.delete_workbook(session, principal, workbook_id)
     session.commit()
     return {"data": {"success": True}}
 
 
 @router.get("/sheets/{sheet_id}", summary="Get a sheet with its record counts")
 def get_sheet(sheet_id: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    sheet = ff.get_sheet(session, principal, sheet_id)
-    return {"data": sheet_json(sheet, ff.counts(session, sheet.id))}
+    sheet = ff_workbooks.get_sheet(session, principal, sheet_id)
+    return {"data": sheet_json(sheet, ff_records.counts(session, sheet.id))}
 
 
 @router.get("/sheets/{sheet_id}/records", summary="Get records of a sheet")
@@ -147,12 +151,12 @@ def get_records(
     filter: Literal["valid", "error", "all", "none"] = "all",
     ids: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
 ) -> dict[str, Any]:
-    sheet = ff.get_sheet(session, principal, sheet_id)
+    sheet = ff_workbooks.get_sheet(session, principal, sheet_id)
     wanted = [i for raw in ids for i in raw.split(",") if i]
     records = (
         []
         if filter == "none"
-        else ff.list_records(
+        else ff_records.list_records(
             session,
             sheet,
             page_size=pageSize,
@@ -164,24 +168,31 @@ def get_records(
     return _records(session, sheet, records)
 
 
+RecordWrite = Callable[[Session, SheetRow, Any], list[ff_records.Record]]
+
+
+def _write_records(
+    session: Session, principal: Principal, sheet_id: str, write: RecordWrite, body: Any
+) -> dict[str, Any]:
+    """Insert or update: find the sheet, write, commit, answer with the records and counts."""
+    sheet = ff_workbooks.get_sheet(session, principal, sheet_id)
+    records = write(session, sheet, body)
+    session.commit()
+    return _records(session, sheet, records)
+
+
 @router.post("/sheets/{sheet_id}/records", summary="Insert records")
 def insert_records(
     sheet_id: str, body: Records, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    sheet = ff.get_sheet(session, principal, sheet_id)
-    records = ff.insert_records(session, sheet, body)
-    session.commit()
-    return _records(session, sheet, records)
+    return _write_records(session, principal, sheet_id, ff_records.insert_records, body)
 
 
 @router.put("/sheets/{sheet_id}/records", summary="Update records by id")
 def update_records(
     sheet_id: str, body: Records, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    sheet = ff.get_sheet(session, principal, sheet_id)
-    records = ff.update_records(session, sheet, body)
-    session.commit()
-    answer = _records(session, sheet, records)
+    answer = _write_records(session, principal, sheet_id, ff_records.update_records, body)
     answer["data"]["versionId"] = "us_vr_" + secrets.token_hex(8)
     return answer
 
@@ -193,8 +204,8 @@ def delete_records(
     principal: PrincipalDep,
     ids: Annotated[list[str], Query()] = [],  # noqa: B006
 ) -> dict[str, Any]:
-    sheet = ff.get_sheet(session, principal, sheet_id)
-    ff.delete_records(session, sheet, [i for raw in ids for i in raw.split(",") if i])
+    sheet = ff_workbooks.get_sheet(session, principal, sheet_id)
+    ff_records.delete_records(session, sheet, [i for raw in ids for i in raw.split(",") if i])
     session.commit()
     return {"data": {"success": True}}
 
@@ -203,8 +214,8 @@ def delete_records(
 def create_snapshot(
     body: SnapshotCreate, session: SessionDep, principal: PrincipalDep, state: StateDep
 ) -> dict[str, Any]:
-    sheet = ff.get_sheet(session, principal, body.sheetId)
-    snapshot, summary = ff.create_snapshot(
+    sheet = ff_workbooks.get_sheet(session, principal, body.sheetId)
+    snapshot, summary = ff_snapshots.create_snapshot(
         session, state.blobs, principal, sheet, label=body.label, thread_id=body.threadId
     )
     session.commit()
@@ -215,10 +226,9 @@ def create_snapshot(
 def list_snapshots(
     sheetId: str, session: SessionDep, principal: PrincipalDep, threadId: str | None = None
 ) -> dict[str, Any]:
-    sheet = ff.get_sheet(session, principal, sheetId)
-    return {
-        "data": [snapshot_json(s) for s in ff.list_snapshots(session, sheet, thread_id=threadId)]
-    }
+    sheet = ff_workbooks.get_sheet(session, principal, sheetId)
+    rows = ff_snapshots.list_snapshots(session, sheet, thread_id=threadId)
+    return {"data": [snapshot_json(s) for s in rows]}
 
 
 @router.get("/snapshots/{snapshot_id}", summary="Get a snapshot, optionally with its summary")
@@ -229,8 +239,10 @@ def get_snapshot(
     state: StateDep,
     includeSummary: bool = False,
 ) -> dict[str, Any]:
-    snapshot, sheet = ff.get_snapshot(session, principal, snapshot_id)
-    summary = ff.summarize(session, state.blobs, snapshot, sheet) if includeSummary else None
+    snapshot, sheet = ff_snapshots.get_snapshot(session, principal, snapshot_id)
+    summary = (
+        ff_snapshots.summarize(session, state.blobs, snapshot, sheet) if includeSummary else None
+    )
     return {"data": snapshot_json(snapshot, summary)}
 
 
@@ -238,8 +250,8 @@ def get_snapshot(
 def delete_snapshot(
     snapshot_id: str, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    snapshot, _ = ff.get_snapshot(session, principal, snapshot_id)
-    ff.delete_snapshot(session, snapshot)
+    snapshot, _ = ff_snapshots.get_snapshot(session, principal, snapshot_id)
+    ff_snapshots.delete_snapshot(session, snapshot)
     session.commit()
     return {"data": {"success": True}}
 
@@ -252,9 +264,9 @@ def restore_snapshot(
     state: StateDep,
     body: Annotated[RestoreBody | None, Body()] = None,
 ) -> dict[str, Any]:
-    snapshot, sheet = ff.get_snapshot(session, principal, snapshot_id)
+    snapshot, sheet = ff_snapshots.get_snapshot(session, principal, snapshot_id)
     options = (body or RestoreBody()).options()
-    summary = ff.restore(session, state.blobs, snapshot, sheet, options)
+    summary = ff_snapshots.restore(session, state.blobs, snapshot, sheet, options)
     session.commit()
     return {"data": snapshot_json(snapshot, summary)}
 
@@ -269,8 +281,8 @@ def snapshot_records(
     pageSize: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
     pageNumber: Annotated[int, Query(ge=1)] = 1,
 ) -> dict[str, Any]:
-    snapshot, sheet = ff.get_snapshot(session, principal, snapshot_id)
-    records = ff.diff_records(
+    snapshot, sheet = ff_snapshots.get_snapshot(session, principal, snapshot_id)
+    records = ff_snapshots.diff_records(
         session,
         state.blobs,
         snapshot,

@@ -22,6 +22,7 @@ from crawler import snapshots as snaps
 from crawler.auth import Principal, authenticate
 from crawler.clock import iso
 from crawler.errors import Unauthorized
+from crawler.models import ArchiveResult
 from crawler.snapshot_query import SnapshotFilters, query_snapshots
 
 router = APIRouter(tags=[WEB], include_in_schema=False)
@@ -140,9 +141,25 @@ def browse(
     )
 
 
-def _results_html(session: Session, snapshot: Any) -> tuple[str, str]:
+def _output_path(results: list[ArchiveResult], mimetype: str) -> str | None:
+    """The largest output file of this type: the page's own picture, DOM or WARC.
+
+    Chosen by type rather than by extractor, so the UI names no extractor (the
+    screenshot is far larger than any favicon).
+    """
+    found = [
+        (int(meta.get("size", 0)), path)
+        for result in results
+        for path, meta in result.output_files.items()
+        if str(meta.get("mimetype", "")).startswith(mimetype)
+    ]
+    return max(found)[1] if found else None
+
+
+def _results_html(session: Session, snapshot: Any) -> tuple[str, str, dict[str, str]]:
+    """The results table, the screenshot, and links to the archived page and WARC."""
     results = snaps.results_for(session, [snapshot.id])[snapshot.id]
-    rows, shot = [], ""
+    rows = []
     for result in sorted(results, key=lambda r: r.plugin):
         links = " ".join(
             f"<a href='/archive/{snapshot.timestamp}/{escape(path)}'>{escape(path)}</a>"
@@ -153,9 +170,15 @@ def _results_html(session: Session, snapshot: Any) -> tuple[str, str]:
             f"<tr><td>{escape(result.plugin)}</td><td class='st-{result.status}'>"
             f"{escape(result.status)}</td><td>{links}</td><td><small>{detail[:300]}</small></td></tr>"
         )
-        if "screenshot.png" in result.output_files:
-            shot = f"<img class='shot' src='/archive/{snapshot.timestamp}/screenshot.png'>"
-    return "".join(rows), shot
+    base = f"/archive/{snapshot.timestamp}/"
+    opens = {
+        label: base + escape(path)
+        for label, mimetype in (("page", "text/html"), ("warc", "application/warc"))
+        if (path := _output_path(results, mimetype))
+    }
+    picture = _output_path(results, "image/")
+    shot = f"<img class='shot' src='{base}{escape(picture)}'>" if picture else ""
+    return "".join(rows), shot, opens
 
 
 @router.get("/snapshot/{snapshot_id}", response_model=None)
@@ -163,7 +186,7 @@ def snapshot_page(snapshot_id: str, session: SessionDep, principal: WebPrincipal
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     snapshot = snaps.get_snapshot(session, principal, snapshot_id)
-    rows, shot = _results_html(session, snapshot)
+    rows, shot, links = _results_html(session, snapshot)
     tags = snaps.snapshot_tags(session, [snapshot.id])[snapshot.id]
     reason = (
         f"<p class='st-failed'>{escape(snapshot.last_error)}</p>" if snapshot.last_error else ""
@@ -187,8 +210,9 @@ def snapshot_page(snapshot_id: str, session: SessionDep, principal: WebPrincipal
         f"<span class='st-{snapshot.status}'>{escape(snapshot.status)}</span> · "
         f"{escape(iso(snapshot.downloaded_at) or 'not captured yet')} · "
         f"{' '.join(escape(t) for t in tags)}</p>{reason}"
-        f"<p>{replay}<a href='{timeline}'>every capture of this URL</a> · "
-        f"<a href='/archive/{snapshot.timestamp}/warc/capture.warc.gz'>WARC</a></p>"
+        f"<p>{replay}<a href='{timeline}'>every capture of this URL</a>"
+        + (f" · <a href='{links['warc']}'>WARC</a>" if "warc" in links else "")
+        + "</p>"
         f"<table><tr><th>output</th><th>status</th><th>files</th><th></th></tr>{rows}</table>"
         f"<h2>Screenshot</h2>{shot or '<p>none</p>'}",
         user=principal.username,

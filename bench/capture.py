@@ -27,7 +27,7 @@ from crawler import db  # noqa: E402
 from crawler import snapshots as snaps  # noqa: E402
 from crawler.auth import ensure_user, principal_for_user  # noqa: E402
 from crawler.settings import load_settings  # noqa: E402
-from extractors.browser import CHROMIUM_FLAGS  # noqa: E402
+from extractors.engine.browser import CHROMIUM_FLAGS  # noqa: E402
 from tests.site import TestSite  # noqa: E402
 
 

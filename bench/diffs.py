@@ -29,17 +29,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from diff_match_patch import diff_match_patch  # noqa: E402
+from extractors.browser import CHROMIUM_FLAGS  # noqa: E402
+from PIL import Image  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from warcio.statusandheaders import StatusAndHeaders  # noqa: E402
 from warcio.warcwriter import WARCWriter  # noqa: E402
 
 from crawler.blobs import LocalBlobStore  # noqa: E402
 from crawler.diffs.resources import diff_resources  # noqa: E402
-from crawler.diffs.screenshot import diff_images, open_image, render_diff  # noqa: E402
+from crawler.diffs.screenshot import ImageDiff, diff_images, open_image, render_diff  # noqa: E402
 from crawler.diffs.text import diff_text  # noqa: E402
 from crawler.settings import load_settings  # noqa: E402
 from crawler.warcindex import IndexCache, build_index  # noqa: E402
-from extractors.browser import CHROMIUM_FLAGS  # noqa: E402
 
 WORDS = (  # noqa: SIM905
     "harbour tide ferry island lighthouse chart sailor berth weather warning timetable boat "
@@ -164,13 +165,21 @@ def main() -> None:
             f"  {name}: sizes {a.size} and {b.size}; PNGs {len(png_a) // 1024} and "
             f"{len(png_b) // 1024} KiB"
         )
-        decode = timed(
-            lambda png_b=png_b: (open_image(io.BytesIO(png_a)), open_image(io.BytesIO(png_b))),
-            args.runs,
-        )
-        compare = timed(lambda a=a, b=b: diff_images(a, b), args.runs)
+
+        def decode_both(png_b: bytes = png_b) -> object:
+            return open_image(io.BytesIO(png_a)), open_image(io.BytesIO(png_b))
+
+        def compare_pair(a: Image.Image = a, b: Image.Image = b) -> object:
+            return diff_images(a, b)
+
         result = diff_images(a, b)
-        render = timed(lambda b=b, result=result: render_diff(b.copy(), result), args.runs)
+
+        def render_pair(b: Image.Image = b, result: ImageDiff = result) -> object:
+            return render_diff(b.copy(), result)
+
+        decode = timed(decode_both, args.runs)
+        compare = timed(compare_pair, args.runs)
+        render = timed(render_pair, args.runs)
         print(
             f"    floor  decode both PNGs    median {decode[0]:7.1f} ms  max {decode[1]:7.1f} ms\n"
             f"    amber  compare (decoded)   median {compare[0]:7.1f} ms  max {compare[1]:7.1f} ms"

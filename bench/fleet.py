@@ -17,6 +17,7 @@ configuration a fresh database, one fleet-mode `amber serve` and one
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -120,7 +121,10 @@ def measure(
         for n in range(singles):
             [single] = add_urls(client, [site.url(f"/p/single{n}")])
             done = wait_until(
-                lambda s=single: all_terminal(engine, [s]), timeout=120, interval=0.05, what="one"
+                functools.partial(all_terminal, engine, [single]),
+                timeout=120,
+                interval=0.05,
+                what="one",
             )
             idle.extend(latencies(done))
         return Run(processes, threads, pages, seconds, failed, latencies(rows), idle)

@@ -24,7 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -73,7 +75,7 @@ def generate(path: Path, count: int, seed: int = 7) -> None:
 
 def child(mode: str, file: str, data_dir: str) -> None:
     """Runs in its own process so ru_maxrss is this measurement's peak alone."""
-    from crawler.importers import Source, iter_entries
+    from crawler.importers import ParseProblem, Source, iter_entries
 
     started = time.perf_counter()
     count = 0
@@ -85,7 +87,7 @@ def child(mode: str, file: str, data_dir: str) -> None:
         rows = []
         with open(file, "rb") as stream:
             for item in iter_entries(Source(stream)):
-                if hasattr(item, "url"):
+                if not isinstance(item, ParseProblem):
                     rows.append((item.url, item.title, ",".join(item.tags)))
         started = time.perf_counter()  # the insert alone
         conn = sqlite3.connect(Path(data_dir) / "plain.sqlite3")
@@ -281,7 +283,7 @@ def bench_latency(snapshots: int, requests: int, work: Path) -> None:
     env = {"AMBER_DATA_DIR": str(data_dir), "AMBER_ADMIN_TOKEN": ADMIN_TOKEN}
     server = AmberServer(env=env, args=("--no-workers",)).start(timeout=120)
     rng = random.Random(3)
-    cases = {
+    cases: dict[str, Callable[[], dict[str, Any]]] = {
         "list newest (limit 200)": lambda: {},
         "list newest (limit 50)": lambda: {"limit": 50},
         "list page 100 (limit 50)": lambda: {"limit": 50, "page": 100},

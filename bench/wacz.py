@@ -32,6 +32,8 @@ from warcio.warcwriter import WARCWriter
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from sqlalchemy.engine import Engine  # noqa: E402
+
 from crawler import db  # noqa: E402
 from crawler.auth import Principal, ensure_user, principal_for_user  # noqa: E402
 from crawler.blobs import BlobStore, LocalBlobStore  # noqa: E402
@@ -151,7 +153,7 @@ def add_snapshot(
         )
 
 
-def fresh_store(root: Path) -> tuple[object, LocalBlobStore, Principal]:
+def fresh_store(root: Path) -> tuple[Engine, LocalBlobStore, Principal]:
     url = f"sqlite:///{root / 'amber.sqlite3'}"
     db.upgrade(url)
     engine = db.make_engine(url)

@@ -2,67 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-
 import typer
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from cli.common import cli_errors, configure_logging, console, progress_bar, settings
+from cli.common import cli_errors, configure_logging, console, settings
+from cli.snapshots import local_principal, print_snapshots, wait_all, wait_for_crawl
 from crawler import crawls, db
 from crawler import snapshots as snaps
-from crawler.auth import Principal, ensure_user, principal_for_user
+from crawler.db import open_store
 from crawler.models import Snapshot, SnapshotStatus
-
-TERMINAL = {SnapshotStatus.succeeded, SnapshotStatus.failed, SnapshotStatus.sealed}
-LOCAL_USER = "local"
-
-
-def local_principal(session: Session, username: str = LOCAL_USER) -> Principal:
-    """The CLI acts as a local admin user, so everything it adds is visible in the API too."""
-    return principal_for_user(session, ensure_user(session, username, admin=True))
-
-
-def wait_for(
-    engine: object, snapshot_ids: Sequence[str], *, label: str, timeout: float | None = None
-) -> None:
-    """Show a progress bar until every snapshot is terminal."""
-    ids = list(snapshot_ids)
-    deadline = time.monotonic() + timeout if timeout else None
-    with progress_bar() as progress:
-        task = progress.add_task(label, total=len(ids))
-        while True:
-            with Session(engine) as session:  # type: ignore[arg-type]
-                done = session.exec(
-                    select(Snapshot.id).where(
-                        col(Snapshot.id).in_(ids), col(Snapshot.status).in_(list(TERMINAL))
-                    )
-                ).all()
-            progress.update(task, completed=len(done))
-            if len(done) >= len(ids) or (deadline and time.monotonic() > deadline):
-                return
-            time.sleep(0.25)
-
-
-def print_snapshots(engine: object, snapshot_ids: Sequence[str]) -> list[Snapshot]:
-    with Session(engine) as session:  # type: ignore[arg-type]
-        rows = session.exec(select(Snapshot).where(col(Snapshot.id).in_(list(snapshot_ids)))).all()
-        results = snaps.results_for(session, [r.id for r in rows])
-    order = {sid: i for i, sid in enumerate(snapshot_ids)}
-    rows = sorted(rows, key=lambda r: order.get(r.id, 0))
-    for row in rows:
-        done = sorted(r.plugin for r in results[row.id] if r.status == "succeeded")
-        colour = {"succeeded": "green", "failed": "red"}.get(row.status, "yellow")
-        line = f"{row.id}  [{colour}]{row.status}[/{colour}]  {row.url}"
-        console.print(line, highlight=False)
-        if done:
-            console.print(
-                f"    outputs: {', '.join(done)}  (archive/{row.timestamp}/)", highlight=False
-            )
-        if row.last_error:
-            console.print(f"    reason: {row.last_error}", highlight=False, markup=False)
-    return list(rows)
 
 
 def add(
@@ -113,11 +62,9 @@ def add(
                 node.start()
                 node.dispatch(outcome.queued_ids)
                 if crawl_id:
-                    from cli.crawls import wait_for_crawl
-
                     outcome.snapshot_ids = wait_for_crawl(node.engine, crawl_id, label="Archiving")
                 else:
-                    wait_for(node.engine, outcome.queued_ids, label="Archiving")
+                    wait_all(node.engine, outcome.queued_ids, label="Archiving", poll=0.25)
             rows = print_snapshots(node.engine, outcome.snapshot_ids)
         finally:
             node.stop()
@@ -132,8 +79,6 @@ def status(
     limit: int = typer.Option(50, "--limit", min=1, max=10000),
 ) -> None:
     """List snapshots, newest first, with their status and outputs."""
-    from workers.embedded import open_store
-
     with cli_errors():
         engine, _ = open_store(settings())
         with Session(engine) as session:

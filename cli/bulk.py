@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,32 +15,29 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from cli.archive import local_principal
 from cli.common import (
     cli_errors,
     configure_logging,
     console,
     err_console,
-    progress_bar,
     settings,
 )
+from cli.snapshots import local_principal, wait_all
 from cli.wacz import import_archive_file
 from crawler import search
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
+from crawler.db import open_store
 from crawler.errors import InvalidInput
 from crawler.importers import PARSER_NAMES, Source, iter_entries, resolve_parser
 from crawler.importers.detect import detect_archive
 from crawler.importers.parallel import store_file
-from crawler.importers.update import SELECTABLE, mark_for_capture, select_for_update
+from crawler.importers.update import SELECTABLE, select_for_update
 from crawler.importers.writer import BATCH_SIZE, BulkWriter, ImportSummary
-from crawler.models import Snapshot, SnapshotStatus
+from crawler.models import SnapshotStatus
 from crawler.snapshot_query import SnapshotFilters, query_snapshots
-
-TERMINAL = [SnapshotStatus.succeeded, SnapshotStatus.failed, SnapshotStatus.sealed]
-POLL_CHUNK = 500
 
 
 def _open(path: str) -> tuple[BinaryIO, int | None]:
@@ -54,36 +49,6 @@ def _open(path: str) -> tuple[BinaryIO, int | None]:
     if not file.is_file():
         raise InvalidInput(f"not a file: {path}")
     return file.open("rb"), file.stat().st_size
-
-
-def wait_all(engine: Engine, snapshot_ids: Sequence[str], *, label: str) -> dict[str, int]:
-    """Progress bar until every snapshot is terminal; polls only the ones still pending."""
-    pending = list(snapshot_ids)
-    outcome: dict[str, int] = {}
-    with progress_bar() as progress:
-        task = progress.add_task(label, total=len(pending))
-        while pending:
-            still: list[str] = []
-            with Session(engine) as session:
-                for start in range(0, len(pending), POLL_CHUNK):
-                    chunk = pending[start : start + POLL_CHUNK]
-                    rows = dict(
-                        session.exec(
-                            select(Snapshot.id, Snapshot.status).where(col(Snapshot.id).in_(chunk))
-                        ).all()
-                    )
-                    for snapshot_id in chunk:
-                        status = rows.get(snapshot_id)
-                        if status is None or status in TERMINAL:
-                            key = str(status or "deleted")
-                            outcome[key] = outcome.get(key, 0) + 1
-                        else:
-                            still.append(snapshot_id)
-            pending = still
-            progress.update(task, completed=len(snapshot_ids) - len(pending))
-            if pending:
-                time.sleep(0.5)
-    return outcome
 
 
 def _print_problems(summary: ImportSummary, limit: int) -> None:
@@ -233,7 +198,7 @@ def update_snapshots(
                 # Without --wait a running `amber serve` should pick them up on its next
                 # reconciler pass, so they are due at once.
                 after = cfg.redeliver_seconds if wait else 0.0
-                changed = mark_for_capture(session, ids, redeliver_after=after)
+                changed = states.requeue(session, ids, redeliver_after=after)
                 session.commit()
             if not ids:
                 console.print("Nothing to update.")
@@ -266,8 +231,6 @@ def search_snapshots(
     status: str = typer.Option("", "--status"),
 ) -> None:
     """Full-text search, best matches first, with a snippet of where each matched."""
-    from workers.embedded import open_store
-
     with cli_errors():
         if status and status not in SnapshotStatus.__members__:
             raise InvalidInput(f"unknown status {status!r}")

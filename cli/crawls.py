@@ -2,49 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import typer
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from cli.common import cli_errors, configure_logging, console, progress_bar, settings
+from cli.common import cli_errors, configure_logging, console, settings
+from cli.snapshots import local_principal, print_snapshots, wait_for_crawl
 from crawler import crawls, db
 from crawler.crawl_rules import SCOPES, clean_config
-from crawler.models import Snapshot, SnapshotStatus
-
-ACTIVE = [SnapshotStatus.queued, SnapshotStatus.started]
-
-
-def _progress(engine: Any, crawl_id: str) -> tuple[int, int]:
-    """(all snapshots, finished snapshots) of the crawl; the total grows as links are found."""
-    with Session(engine) as session:
-        rows = dict(
-            session.exec(
-                select(Snapshot.status, func.count())
-                .where(Snapshot.crawl_id == crawl_id)
-                .group_by(Snapshot.status)
-            ).all()
-        )
-    total = sum(int(n) for n in rows.values())
-    active = sum(int(rows.get(s, 0)) for s in ACTIVE)
-    return total, total - active
-
-
-def wait_for_crawl(engine: Any, crawl_id: str, *, label: str) -> list[str]:
-    """Show a progress bar until nothing in the crawl is queued or started, then seal it."""
-    with progress_bar() as progress:
-        task = progress.add_task(label, total=None)
-        while True:
-            total, done = _progress(engine, crawl_id)
-            progress.update(task, total=total, completed=done)
-            if done >= total:
-                break
-            time.sleep(0.25)
-    with db.session_scope(engine) as session:
-        crawls.seal_if_done(session, crawl_id)
-        return crawls.crawl_snapshot_ids(session, crawl_id)
+from crawler.models import SnapshotStatus
 
 
 def crawl(
@@ -61,7 +26,6 @@ def crawl(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Capture the seed pages, then follow their links (breadth by depth) within the scope."""
-    from cli.archive import local_principal, print_snapshots
     from workers.embedded import build_node
 
     configure_logging(verbose)
@@ -103,7 +67,4 @@ def crawl(
 
 
 def register(app: typer.Typer) -> None:
-    from cli import schedules
-
     app.command("crawl")(crawl)
-    schedules.register(app)

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from cli.common import cli_errors, configure_logging, console, err_console, settings
 from crawler import fleet as registry
+from crawler.db import open_store
 
 
 def worker(
@@ -68,8 +69,6 @@ def workers(
     ),
 ) -> None:
     """List the fleet's worker processes: alive, lost (no heartbeat) or stopped."""
-    from workers.embedded import open_store
-
     cfg = settings()
     with cli_errors():
         engine, _ = open_store(cfg)

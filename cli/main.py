@@ -1,12 +1,17 @@
-"""`amber`: archive URLs, serve the API, run workers, manage tokens."""
+"""`amber`: archive URLs, serve the API, run workers, manage tokens.
+
+Every command module is listed here; each registers its own commands. Commands
+that capture import `workers` when they run, so `amber token create` or
+`amber status` never load the browser or the broker.
+"""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-from cli import archive, server, tokens
+from cli import archive, bulk, crawls, fleet, schedules, server, tokens, wacz
+
+COMMAND_MODULES = (archive, crawls, schedules, bulk, wacz, server, fleet, tokens)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -14,12 +19,5 @@ app = typer.Typer(
     help="Amber: a self-hosted, distributed web archive.",
 )
 
-archive.register(app)
-server.register(app)
-tokens.register(app)
-for _name in ("cli.fleet", "cli.bulk", "cli.crawls", "cli.domains", "cli.wacz"):
-    try:
-        importlib.import_module(_name).register(app)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _name:
-            raise
+for module in COMMAND_MODULES:
+    module.register(app)

@@ -11,8 +11,10 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from cli.common import cli_errors, configure_logging, console, settings
+from cli.snapshots import local_principal, print_snapshots, wait_all, wait_for_crawl
 from crawler import crawls, db, schedules
 from crawler.clock import iso, utcnow
+from crawler.db import open_store
 from crawler.models import Snapshot
 
 app = typer.Typer(no_args_is_help=True, help="Re-archive URLs on a schedule.")
@@ -37,9 +39,6 @@ def add(
     ),
 ) -> None:
     """Store a schedule; it fires first one interval from now."""
-    from cli.archive import local_principal
-    from workers.embedded import open_store
-
     cfg = settings()
     with cli_errors():
         engine, _ = open_store(cfg)
@@ -62,9 +61,6 @@ def add(
 @app.command("list")
 def list_() -> None:
     """Every schedule, with its next run."""
-    from cli.archive import local_principal
-    from workers.embedded import open_store
-
     with cli_errors():
         engine, _ = open_store(settings())
         with db.session_scope(engine) as session:
@@ -88,9 +84,6 @@ def list_() -> None:
 @app.command("remove")
 def remove(schedule_id: str = typer.Argument(..., help="The schedule's id.")) -> None:
     """Delete a schedule (snapshots it already made stay)."""
-    from cli.archive import local_principal
-    from workers.embedded import open_store
-
     with cli_errors():
         engine, _ = open_store(settings())
         with db.session_scope(engine) as session:
@@ -112,8 +105,6 @@ def _crawls_of(engine: object, snapshot_ids: list[str]) -> list[str]:
 @app.command("run")
 def run(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Fire the schedules that are due now, capture what they queue here, send change alerts."""
-    from cli.archive import print_snapshots, wait_for
-    from cli.crawls import wait_for_crawl
     from workers.embedded import build_node
     from workers.periodic import deliver_alerts
 
@@ -130,7 +121,7 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
                 redeliver_after=cfg.redeliver_seconds,
             )
             if ids:
-                wait_for(node.engine, ids, label="Re-archiving")
+                wait_all(node.engine, ids, label="Re-archiving", poll=0.25)
             for crawl_id in _crawls_of(node.engine, ids):
                 ids = [*ids, *wait_for_crawl(node.engine, crawl_id, label="Following links")]
             print_snapshots(node.engine, list(dict.fromkeys(ids)))

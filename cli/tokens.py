@@ -7,6 +7,7 @@ import typer
 from cli.common import cli_errors, console, settings
 from crawler import db
 from crawler.auth import create_token
+from crawler.db import open_store
 
 token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -19,8 +20,6 @@ def token_create(
     workspace: str = typer.Option("", "--workspace", help="Also join this shared workspace."),
 ) -> None:
     """Print a new API token for USER."""
-    from workers.embedded import open_store
-
     with cli_errors():
         engine, _ = open_store(settings())
         with db.session_scope(engine) as session:

@@ -10,8 +10,9 @@ from rich.filesize import decimal
 from rich.markup import escape
 from sqlmodel import Session
 
-from cli.archive import local_principal
 from cli.common import cli_errors, console, err_console, progress_bar, settings
+from cli.snapshots import local_principal
+from crawler.db import open_store
 from crawler.errors import InvalidInput
 from crawler.models import SnapshotStatus
 from crawler.snapshot_query import SnapshotFilters
@@ -33,8 +34,6 @@ def export(
     title: str = typer.Option("", "--title", help="The package's title."),
 ) -> None:
     """Export snapshots as one WACZ (ReplayWeb.page, pywb, Browsertrix); no filter: all."""
-    from workers.embedded import open_store
-
     cfg = settings()
     with cli_errors():
         if status and status not in SnapshotStatus.__members__:
@@ -84,8 +83,6 @@ def import_archive_file(
     path: Path, *, tags: Sequence[str], update: bool, show_problems: int
 ) -> int:
     """`amber import` of a WACZ or WARC: one snapshot per page; returns the exit code."""
-    from workers.embedded import open_store
-
     cfg = settings()
     with cli_errors():
         engine, blobs = open_store(cfg)

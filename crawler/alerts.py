@@ -21,10 +21,9 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from crawler.changes import Change
 from crawler.clock import iso, utcnow
 from crawler.db import session_scope
-from crawler.models import Snapshot
+from crawler.models import Change, Snapshot
 from crawler.urls import Network
 from crawler.webhooks import Delivery, post_json
 

@@ -13,60 +13,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Index, Text, UniqueConstraint, func, or_
+from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.blobs import BlobStore
-from crawler.clock import utcnow, uuid7
+from crawler.clock import utcnow
 from crawler.db import session_scope
 from crawler.diffs.compare import TEXT, Missing, compare_text, output_blob
 from crawler.diffs.text import DEFAULT_TIMEOUT
-from crawler.models import Snapshot, SnapshotStatus
-from crawler.schedules import Schedule
+from crawler.models import Change, Schedule, Snapshot, SnapshotStatus
 from crawler.urls import normalize_url
 
 log = logging.getLogger(__name__)
-
-
-class Change(SQLModel, table=True):
-    __table_args__ = (
-        UniqueConstraint("after_snapshot_id", name="uq_change_after_snapshot"),
-        Index("ix_change_ws_created", "workspace_id", "created_at"),
-    )
-
-    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
-    workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
-    schedule_id: str | None = Field(default=None, index=True, max_length=64)
-    url: str = Field(sa_type=Text)
-    before_snapshot_id: str = Field(index=True, max_length=64)
-    after_snapshot_id: str = Field(max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    share_changed: float = Field(sa_type=Float)
-    words_inserted: int = 0
-    words_deleted: int = 0
-    excerpt: str = Field(default="", sa_type=Text)
-    notify_url: str | None = Field(default=None, sa_type=Text)
-    attempts: int = 0
-    next_attempt_at: datetime | None = Field(
-        default=None, sa_type=DateTime(timezone=True), index=True
-    )  # type: ignore[call-overload]
-    delivered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    last_error: str | None = Field(default=None, sa_type=Text)
-
-    @property
-    def delivery_state(self) -> str:
-        """none (no webhook), pending, delivered, or failed (attempts used up)."""
-        if not self.notify_url:
-            return "none"
-        if self.delivered_at is not None:
-            return "delivered"
-        return "pending" if self.next_attempt_at is not None else "failed"
 
 
 def previous_capture(session: Session, snapshot: Snapshot) -> Snapshot | None:

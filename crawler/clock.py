@@ -6,11 +6,15 @@ import os
 import secrets
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def seconds_from_now(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

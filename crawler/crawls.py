@@ -1,12 +1,9 @@
 """Crawls: seed URLs, then the links their captured DOMs hold, breadth by depth.
 
-A crawl's snapshots carry ``crawl_id`` and ``depth``. When a capture of one of
-them finishes, the worker plans the links to follow *outside* any transaction
-(reading the DOM and robots.txt is I/O), then `follow_links` records them in
-the same transaction that finishes the parent, so a crawl never loses or
-double-queues a link. Every in-scope URL a crawl meets gets one `CrawlUrl` row
-(keyed by the hash of its normalised form): that is the within-crawl dedup and
-the tally of what was skipped and why.
+A crawl's snapshots carry ``crawl_id`` and ``depth``. Every in-scope URL a
+crawl meets gets one `CrawlUrl` row (keyed by the hash of its normalised
+form): that is the within-crawl dedup and the tally of what was skipped and
+why. Following the links of a finished page is `crawler.crawl_links`.
 
 Crawl states: queued -> started (a snapshot finished) -> sealed (nothing left
 to do, or sealed by hand, which seals its queued snapshots too).
@@ -17,26 +14,22 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Text, case, delete, exists, func, update
+from sqlalchemy import delete, exists, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal
-from crawler.blobs import BlobStore
 from crawler.clock import utcnow
-from crawler.crawl_rules import CrawlRules, clean_config, extract_links, seed_urls
-from crawler.errors import FetchRefused, InvalidInput, NotFound
-from crawler.models import ArchiveResult, Crawl, Snapshot, SnapshotStatus
-from crawler.robots import ROBOTS, RobotsCache
-from crawler.urls import Network, check_fetch_allowed, normalize_url
+from crawler.crawl_rules import clean_config, seed_urls
+from crawler.errors import InvalidInput, NotFound
+from crawler.models import Crawl, CrawlUrl, Snapshot, SnapshotStatus
+from crawler.urls import normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +49,6 @@ class Verdict(StrEnum):
     robots = "robots"  # robots.txt disallows it
     refused = "refused"  # the fetch allow-list refuses its address
     limit = "limit"  # max_urls or max_size reached
-
-
-class CrawlUrl(SQLModel, table=True):
-    """One in-scope URL a crawl met, and what became of it."""
-
-    crawl_id: str = Field(primary_key=True, foreign_key="crawl.id", max_length=64)
-    url_key: str = Field(primary_key=True, max_length=64)
-    url: str = Field(sa_type=Text)
-    depth: int = 0
-    verdict: str = Field(max_length=20)
-    snapshot_id: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
 
 
 def url_key(normalized: str) -> str:
@@ -95,7 +76,7 @@ def _insert_ignore(session: Session, row: dict[str, Any]) -> bool:
     return session.connection().execute(statement).first() is not None
 
 
-def _record(
+def record_url(
     session: Session, crawl_id: str, url: str, *, depth: int, verdict: str, sid: str | None = None
 ) -> bool:
     return _insert_ignore(
@@ -166,7 +147,7 @@ def create_crawl(
         workspace_id=crawl.workspace_id,
     )
     for url, snapshot_id in zip(seeds, outcome.snapshot_ids, strict=True):
-        _record(session, crawl.id, url, depth=0, verdict=Verdict.queued, sid=snapshot_id)
+        record_url(session, crawl.id, url, depth=0, verdict=Verdict.queued, sid=snapshot_id)
     return crawl, outcome
 
 
@@ -204,12 +185,8 @@ def seal_crawl(session: Session, crawl: Crawl) -> int:
     crawl.retry_at = None
     crawl.modified_at = now
     session.add(crawl)
-    result = session.exec(  # type: ignore[call-overload]
-        update(Snapshot)
-        .where(col(Snapshot.crawl_id) == crawl.id, col(Snapshot.status) == SnapshotStatus.queued)
-        .values(status=SnapshotStatus.sealed, retry_at=None, worker_id=None, modified_at=now)
-    )
-    return int(result.rowcount)
+    session.flush()
+    return states.cancel(session, crawl_id=crawl.id)
 
 
 def delete_crawl(session: Session, crawl: Crawl) -> int:
@@ -257,174 +234,3 @@ def seal_finished(engine: Engine) -> int:
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)
-
-
-@dataclass(slots=True)
-class LinkPlan:
-    """What a finished crawl page leads to, decided before the finishing transaction."""
-
-    crawl_id: str
-    depth: int
-    candidates: list[tuple[str, str]] = field(default_factory=list)  # (url, verdict)
-    redeliver_after: float = 300.0
-
-
-def _dom_bytes(
-    session: Session, snapshot_id: str, dom_path: Path | None, blobs: BlobStore | None
-) -> bytes:
-    """The DOM this capture wrote, or (when only other extractors were retried) the stored one."""
-    if dom_path is not None and dom_path.exists():
-        return dom_path.read_bytes()
-    if blobs is None:
-        return b""
-    result = session.exec(
-        select(ArchiveResult).where(
-            ArchiveResult.snapshot_id == snapshot_id,
-            ArchiveResult.plugin == "dom",
-            ArchiveResult.status == "succeeded",
-        )
-    ).first()
-    sha = result.sha256 if result else None
-    return blobs.read(sha) if sha and blobs.exists(sha) else b""
-
-
-def _known(session: Session, crawl_id: str, keys: list[str]) -> set[str]:
-    known: set[str] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        known.update(
-            session.exec(
-                select(CrawlUrl.url_key).where(
-                    CrawlUrl.crawl_id == crawl_id, col(CrawlUrl.url_key).in_(chunk)
-                )
-            )
-        )
-    return known
-
-
-def _verdict(
-    url: str, rules: CrawlRules, crawl_id: str, networks: tuple[Network, ...], robots: RobotsCache
-) -> str:
-    if not rules.wanted(url):
-        return Verdict.excluded
-    try:
-        check_fetch_allowed(url, networks)
-    except FetchRefused:
-        return Verdict.refused
-    if not rules.ignore_robots and not robots.allowed(url, crawl_id=crawl_id, networks=networks):
-        return Verdict.robots
-    return Verdict.queued
-
-
-def plan_links(
-    engine: Engine,
-    *,
-    snapshot: Snapshot,
-    final_url: str,
-    dom_path: Path | None,
-    networks: tuple[Network, ...],
-    blobs: BlobStore | None = None,
-    redeliver_after: float = 300.0,
-    robots: RobotsCache = ROBOTS,
-) -> LinkPlan | None:
-    """Read links from the captured DOM and judge each; None when not part of a crawl."""
-    if snapshot.crawl_id is None:
-        return None
-    with Session(engine) as session:
-        crawl = session.get(Crawl, snapshot.crawl_id)
-        if crawl is None:
-            return None
-        plan = LinkPlan(crawl.id, snapshot.depth, redeliver_after=redeliver_after)
-        if crawl.status == CrawlStatus.sealed or snapshot.depth >= crawl.max_depth:
-            return plan
-        rules = CrawlRules.build(crawl.urls.split(), crawl.config)
-        html = _dom_bytes(session, snapshot.id, dom_path, blobs)
-        links = [u for u in extract_links(html, final_url or snapshot.url) if u]
-        scoped = {url_key(normalize_url(u)): u for u in links if rules.in_scope(normalize_url(u))}
-        known = _known(session, crawl.id, list(scoped))
-    for key, url in scoped.items():
-        if key not in known:
-            plan.candidates.append((url, _verdict(url, rules, crawl.id, networks, robots)))
-    return plan
-
-
-def _budget(session: Session, crawl: Crawl) -> int:
-    """How many more snapshots the crawl may queue (a big number when unlimited)."""
-    budget = 1 << 30
-    if crawl.max_urls:
-        have = session.exec(
-            select(func.count()).select_from(Snapshot).where(Snapshot.crawl_id == crawl.id)
-        ).one()
-        budget = crawl.max_urls - int(have)
-    if crawl.max_size:
-        size = session.exec(
-            select(func.coalesce(func.sum(ArchiveResult.output_size), 0))
-            .join(Snapshot, col(Snapshot.id) == col(ArchiveResult.snapshot_id))
-            .where(Snapshot.crawl_id == crawl.id)
-        ).one()
-        if int(size) >= crawl.max_size:
-            budget = 0
-    return budget
-
-
-def follow_links(session: Session, plan: LinkPlan | None) -> list[str]:
-    """In the parent's finishing transaction: queue its new links, seal the crawl when done.
-
-    Touching the crawl row first serialises concurrent finishers of one crawl
-    (a row lock on PostgreSQL, the write lock on SQLite), so ``max_urls`` holds.
-    Returns the snapshot ids to dispatch after commit.
-    """
-    if plan is None:
-        return []
-    touched = session.exec(  # type: ignore[call-overload]
-        update(Crawl)
-        .where(col(Crawl.id) == plan.crawl_id, col(Crawl.status) != CrawlStatus.sealed)
-        .values(
-            status=case(
-                (col(Crawl.status) == CrawlStatus.queued, CrawlStatus.started.value),
-                else_=col(Crawl.status),
-            ),
-            modified_at=utcnow(),
-        )
-    )
-    if touched.rowcount != 1:
-        return []
-    crawl = session.get(Crawl, plan.crawl_id)
-    assert crawl is not None
-    queued_ids: list[str] = []
-    if plan.candidates:
-        budget = _budget(session, crawl)
-        depth = plan.depth + 1
-        wanted: list[str] = []
-        for url, verdict in plan.candidates:
-            if verdict == Verdict.queued and budget <= 0:
-                verdict = Verdict.limit
-            if _record(session, crawl.id, url, depth=depth, verdict=verdict) and (
-                verdict == Verdict.queued
-            ):
-                wanted.append(url)
-                budget -= 1
-        if wanted:
-            outcome = snaps.add_urls(
-                session,
-                principal=owner(crawl),
-                entries=[snaps.UrlEntry(url=u) for u in wanted],
-                tags=snaps.parse_tags(crawl.tags_str),
-                depth=depth,
-                crawl_id=crawl.id,
-                update=True,
-                redeliver_after=plan.redeliver_after,
-                workspace_id=crawl.workspace_id,
-            )
-            for url, snapshot_id in zip(wanted, outcome.snapshot_ids, strict=True):
-                session.exec(  # type: ignore[call-overload]
-                    update(CrawlUrl)
-                    .where(
-                        col(CrawlUrl.crawl_id) == crawl.id,
-                        col(CrawlUrl.url_key) == url_key(normalize_url(url)),
-                    )
-                    .values(snapshot_id=snapshot_id)
-                )
-            queued_ids = outcome.queued_ids
-    seal_if_done(session, crawl.id)
-    return queued_ids

@@ -1,4 +1,8 @@
-"""Engine, sessions and migrations for SQLite (embedded) and PostgreSQL (fleet)."""
+"""Engine, sessions and migrations for SQLite (embedded) and PostgreSQL (fleet).
+
+`open_store` is how every process starts on the store: the CLI, the API and
+the workers all call it, and none of them needs a browser or a broker for it.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
+from crawler.auth import create_token
+from crawler.blobs import BlobStore, open_blob_store
 from crawler.errors import Unavailable
+from crawler.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -82,3 +89,31 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> tuple[Engine, BlobStore]:
+    """The database (migrated to head unless told not to) and the blob store, ready to use.
+
+    An `admin_token` setting is made sure of here, so a fresh deployment can be
+    driven over HTTP without running the CLI first.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if migrate:
+        upgrade(url)
+    engine = make_engine(url)
+    blobs = (
+        open_blob_store(
+            settings.resolved_blob_url,
+            endpoint_url=settings.s3_endpoint_url,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+            region=settings.s3_region,
+        )
+        if settings.resolved_blob_url.startswith("s3://")
+        else open_blob_store(settings.resolved_blob_url)
+    )
+    if settings.admin_token:
+        with session_scope(engine) as session:
+            create_token(session, "admin", admin=True, token=settings.admin_token)
+    return engine, blobs

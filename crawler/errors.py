@@ -35,36 +35,50 @@ class AmberError(Exception):
 
 
 class InvalidInput(AmberError):
+    """A bad URL, field or query (400, or 422 where the dialect says so)."""
+
     status_code = 400
     code = "BadRequest"
 
 
 class PayloadTooLarge(InvalidInput):
+    """The request body is larger than AMBER_MAX_BODY_BYTES."""
+
     status_code = 413
     code = "PayloadTooLarge"
 
 
 class Unauthorized(AmberError):
+    """No token, or a token Amber does not know."""
+
     status_code = 401
     code = "Unauthorized"
 
 
 class Forbidden(AmberError):
+    """A known caller asking for something it may not do."""
+
     status_code = 403
     code = "Forbidden"
 
 
 class NotFound(AmberError):
+    """An unknown id, or another tenant's: the two are never told apart."""
+
     status_code = 404
     code = "NotFound"
 
 
 class Conflict(AmberError):
+    """A write against a stale version, or a key that is already taken."""
+
     status_code = 409
     code = "Conflict"
 
 
 class Unavailable(AmberError):
+    """A backing service (database, broker, blob store) cannot be reached."""
+
     status_code = 503
     code = "Unavailable"
 
@@ -85,16 +99,18 @@ class CaptureError(AmberError):
 
 
 class FetchRefused(CaptureError):
-    pass
+    """The URL's scheme or address is outside the fetch allow-list."""
 
 
 class CaptureTimeout(CaptureError):
-    pass
+    """The page did not load within its time budget."""
 
 
 class PageTooLarge(CaptureError):
-    pass
+    """The page's traffic exceeded its byte budget."""
 
 
 class BrowserCrashed(CaptureError):
+    """Chromium died under the capture; retried, on a relaunched browser."""
+
     transient = True

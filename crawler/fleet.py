@@ -3,9 +3,8 @@
 The database is the only thing every node of a fleet shares, so the fleet's
 view of itself lives here too: `amber workers`, `GET /api/v1/workers` and
 `/metrics` all read these rows. A worker that stops heart-beating is *lost*;
-one that shut down cleanly is *stopped*. Heart-beats also extend the leases of
-the snapshots the worker is capturing, and a worker that shuts down hands its
-unfinished claims back here without spending an attempt.
+one that shut down cleanly is *stopped*. (Heart-beats also extend the leases of
+the snapshots the worker is capturing: `crawler.snapshot_states`.)
 """
 
 from __future__ import annotations
@@ -16,36 +15,22 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, delete, or_, update
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlalchemy import delete, or_, update
+from sqlmodel import Session, col, select
 
 from crawler.clock import as_utc, iso, utcnow
-from crawler.models import Snapshot, SnapshotStatus
+from crawler.models import FleetWorker, Snapshot
+
+# The bounds of the histograms a worker keeps in `FleetWorker.stats` (as plain bucket
+# counts): workers fill them, `/metrics` renders them.
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class WorkerState(StrEnum):
     alive = "alive"
     lost = "lost"
     stopped = "stopped"
-
-
-class FleetWorker(SQLModel, table=True):
-    """A worker process as it last reported itself."""
-
-    __tablename__ = "fleet_worker"
-
-    id: str = Field(primary_key=True, max_length=200)
-    host: str = Field(max_length=255)
-    pid: int
-    version: str = Field(default="", max_length=50)
-    threads: int = 0
-    started_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    last_heartbeat: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
-    stopped_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    current: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    done: int = 0
-    failed: int = 0
-    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,51 +144,6 @@ def prune(session: Session, *, stopped_for: float, lost_for: float) -> int:
                 col(FleetWorker.stopped_at) < now - timedelta(seconds=stopped_for),
                 col(FleetWorker.last_heartbeat) < now - timedelta(seconds=lost_for),
             )
-        )
-    )
-    return int(result.rowcount or 0)
-
-
-def extend_leases(
-    session: Session, *, worker_id: str, snapshot_ids: Sequence[str], lease: float
-) -> int:
-    """Push the lease of snapshots this worker is still capturing; returns how many it holds."""
-    if not snapshot_ids:
-        return 0
-    result = session.exec(  # type: ignore[call-overload]
-        update(Snapshot)
-        .where(
-            col(Snapshot.id).in_(list(snapshot_ids)),
-            col(Snapshot.status) == SnapshotStatus.started,
-            col(Snapshot.worker_id) == worker_id,
-        )
-        .values(retry_at=utcnow() + timedelta(seconds=lease))
-    )
-    return int(result.rowcount or 0)
-
-
-def release_unfinished(session: Session, *, worker_id: str, snapshot_ids: Sequence[str]) -> int:
-    """started -> queued for claims a stopping worker could not finish.
-
-    The attempt is given back (the capture never failed) and the row is due at
-    once, so the reconciler re-sends it on its next pass.
-    """
-    if not snapshot_ids:
-        return 0
-    now = utcnow()
-    result = session.exec(  # type: ignore[call-overload]
-        update(Snapshot)
-        .where(
-            col(Snapshot.id).in_(list(snapshot_ids)),
-            col(Snapshot.status) == SnapshotStatus.started,
-            col(Snapshot.worker_id) == worker_id,
-        )
-        .values(
-            status=SnapshotStatus.queued,
-            worker_id=None,
-            retry_at=now,
-            modified_at=now,
-            attempts=Snapshot.attempts - 1,
         )
     )
     return int(result.rowcount or 0)

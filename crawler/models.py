@@ -1,7 +1,9 @@
-"""The store's tables for users, tokens and URL snapshots.
+"""The URL archive's tables: users, workspaces, tokens, snapshots, results, tags, crawls,
+schedules and the fleet's workers, all here.
 
-Other snapshot domains keep their own tables in ``crawler/domains/``; they
-share users, workspaces and the blob store defined here.
+Each other snapshot domain keeps its own tables in its own place under
+``crawler/domains/`` (a package's ``tables.py``); they share users, workspaces
+and the blob store defined here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Float, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from crawler.clock import utcnow, uuid7
@@ -22,6 +24,9 @@ def _ts(**kw: Any) -> Any:
 
 def _opt_ts(**kw: Any) -> Any:
     return Field(default=None, sa_type=DateTime(timezone=True), **kw)  # type: ignore[call-overload]
+
+
+DEFAULT_NOTIFY_THRESHOLD = 0.01  # share of a page's text (0..1) that must change for an alert
 
 
 class SnapshotStatus(StrEnum):
@@ -152,6 +157,55 @@ class SnapshotTag(SQLModel, table=True):
     tag_id: str = Field(primary_key=True, foreign_key="tag.id", index=True, max_length=64)
 
 
+class CrawlUrl(SQLModel, table=True):
+    """One in-scope URL a crawl met, and what became of it."""
+
+    crawl_id: str = Field(primary_key=True, foreign_key="crawl.id", max_length=64)
+    url_key: str = Field(primary_key=True, max_length=64)
+    url: str = Field(sa_type=Text)
+    depth: int = 0
+    verdict: str = Field(max_length=20)
+    snapshot_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+
+
+class Schedule(SQLModel, table=True):
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=64)
+    created_by_id: str = Field(foreign_key="user.id", max_length=64)
+    created_at: datetime = _ts()
+    modified_at: datetime = _ts()
+    label: str = Field(default="", max_length=500)
+    urls: str = Field(default="", sa_type=Text)
+    tag: str = Field(default="", max_length=200)
+    depth: int = 0
+    every_seconds: int
+    next_run_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+    last_run_at: datetime | None = _opt_ts()
+    runs: int = 0
+    notify_url: str | None = Field(default=None, sa_type=Text)  # webhook for change alerts
+    notify_threshold: float = Field(default=DEFAULT_NOTIFY_THRESHOLD, sa_type=Float)
+
+
+class FleetWorker(SQLModel, table=True):
+    """A worker process as it last reported itself."""
+
+    __tablename__ = "fleet_worker"
+
+    id: str = Field(primary_key=True, max_length=200)
+    host: str = Field(max_length=255)
+    pid: int
+    version: str = Field(default="", max_length=50)
+    threads: int = 0
+    started_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    last_heartbeat: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+    stopped_at: datetime | None = _opt_ts()
+    current: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    done: int = 0
+    failed: int = 0
+    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
 class ServerSecret(SQLModel, table=True):
     """Random keys every node of a fleet shares (e.g. to sign replay capabilities)."""
 
@@ -160,3 +214,38 @@ class ServerSecret(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=128)
     created_at: datetime = _ts()
+
+
+class Change(SQLModel, table=True):
+    """A schedule's re-capture whose text moved more than its threshold (crawler/changes.py)."""
+
+    __table_args__ = (
+        UniqueConstraint("after_snapshot_id", name="uq_change_after_snapshot"),
+        Index("ix_change_ws_created", "workspace_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
+    schedule_id: str | None = Field(default=None, index=True, max_length=64)
+    url: str = Field(sa_type=Text)
+    before_snapshot_id: str = Field(index=True, max_length=64)
+    after_snapshot_id: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    share_changed: float = Field(sa_type=Float)
+    words_inserted: int = 0
+    words_deleted: int = 0
+    excerpt: str = Field(default="", sa_type=Text)
+    notify_url: str | None = Field(default=None, sa_type=Text)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _opt_ts(index=True)
+    delivered_at: datetime | None = _opt_ts()
+    last_error: str | None = Field(default=None, sa_type=Text)
+
+    @property
+    def delivery_state(self) -> str:
+        """none (no webhook), pending, delivered, or failed (attempts used up)."""
+        if not self.notify_url:
+            return "none"
+        if self.delivered_at is not None:
+            return "delivered"
+        return "pending" if self.next_attempt_at is not None else "failed"

@@ -17,18 +17,18 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Float, Text, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from crawler import crawls
 from crawler import snapshots as snaps
 from crawler.auth import Principal
-from crawler.clock import as_utc, utcnow, uuid7
+from crawler.clock import as_utc, utcnow
 from crawler.crawl_rules import seed_urls
 from crawler.db import session_scope
 from crawler.errors import AmberError, InvalidInput, NotFound
-from crawler.models import Snapshot, SnapshotTag, Tag
+from crawler.models import DEFAULT_NOTIFY_THRESHOLD, Schedule, Snapshot, SnapshotTag, Tag
 from crawler.urls import Network
 from crawler.webhooks import check_webhook_url
 
@@ -45,28 +45,10 @@ WORDS = {
     "month": 30 * 86400,
     "year": 365 * 86400,
 }
-DEFAULT_THRESHOLD = 0.01  # share of the text changed (0..1) that makes a change worth telling
+DEFAULT_THRESHOLD = DEFAULT_NOTIFY_THRESHOLD
 EVERY_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 
 Dispatch = Callable[[Sequence[str]], None]
-
-
-class Schedule(SQLModel, table=True):
-    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
-    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=64)
-    created_by_id: str = Field(foreign_key="user.id", max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    modified_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    label: str = Field(default="", max_length=500)
-    urls: str = Field(default="", sa_type=Text)
-    tag: str = Field(default="", max_length=200)
-    depth: int = 0
-    every_seconds: int
-    next_run_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
-    last_run_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    runs: int = 0
-    notify_url: str | None = Field(default=None, sa_type=Text)  # webhook for change alerts
-    notify_threshold: float = Field(default=DEFAULT_THRESHOLD, sa_type=Float)
 
 
 def parse_every(value: str | int | float) -> int:

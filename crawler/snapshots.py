@@ -1,9 +1,6 @@
-"""The URL-snapshot state machine and its queries.
+"""URL snapshots: adding them (deduplicated), finding them, their tags and results.
 
-States: queued -> started -> succeeded | failed; any -> sealed (terminal).
-A queued snapshot with ``retry_at`` NULL is *index-only*: stored, not scheduled.
-For queued rows ``retry_at`` is the time after which the reconciler re-sends the
-message; for started rows it is the lease expiry.
+Their status changes live in `crawler.snapshot_states`, and nowhere else.
 """
 
 from __future__ import annotations
@@ -14,9 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, func, or_
 from sqlmodel import Session, col, select
 
+from crawler import snapshot_states as states
 from crawler.auth import Principal
 from crawler.clock import utcnow
 from crawler.entries import UrlEntry
@@ -258,105 +256,6 @@ def results_for(session: Session, snapshot_ids: Sequence[str]) -> dict[str, list
     return out
 
 
-def claim(session: Session, snapshot_id: str, *, worker_id: str, lease: float) -> bool:
-    """queued -> started, atomically; False when someone else got there first."""
-    now = utcnow()
-    result = session.exec(  # type: ignore[call-overload]
-        update(Snapshot)
-        .where(col(Snapshot.id) == snapshot_id, col(Snapshot.status) == SnapshotStatus.queued)
-        .values(
-            status=SnapshotStatus.started,
-            retry_at=now + timedelta(seconds=lease),
-            worker_id=worker_id,
-            attempts=Snapshot.attempts + 1,
-            claimed_at=now,
-            modified_at=now,
-        )
-    )
-    return bool(result.rowcount == 1)
-
-
-def release(
-    session: Session,
-    snapshot_id: str,
-    *,
-    worker_id: str,
-    retry_in: float = 0.0,
-    reason: str | None = None,
-) -> bool:
-    """started -> queued for a worker that gives up its claim (shutdown, retry with backoff)."""
-    now = utcnow()
-    result = session.exec(  # type: ignore[call-overload]
-        update(Snapshot)
-        .where(
-            col(Snapshot.id) == snapshot_id,
-            col(Snapshot.status) == SnapshotStatus.started,
-            col(Snapshot.worker_id) == worker_id,
-        )
-        .values(
-            status=SnapshotStatus.queued,
-            retry_at=now + timedelta(seconds=retry_in),
-            worker_id=None,
-            last_error=reason,
-            modified_at=now,
-        )
-    )
-    return bool(result.rowcount == 1)
-
-
-def finish(
-    session: Session,
-    snapshot_id: str,
-    *,
-    worker_id: str,
-    status: SnapshotStatus,
-    title: str | None,
-    error: str | None,
-) -> bool:
-    """started -> succeeded|failed, only if this worker still holds the claim."""
-    now = utcnow()
-    values: dict[str, object] = {
-        "status": status,
-        "retry_at": None,
-        "modified_at": now,
-        "downloaded_at": now,
-        "last_error": error,
-        "worker_id": None,
-    }
-    if title:
-        values["title"] = title
-    result = session.exec(  # type: ignore[call-overload]
-        update(Snapshot)
-        .where(
-            col(Snapshot.id) == snapshot_id,
-            col(Snapshot.status) == SnapshotStatus.started,
-            col(Snapshot.worker_id) == worker_id,
-        )
-        .values(**values)
-    )
-    return bool(result.rowcount == 1)
-
-
-def requeue(session: Session, snapshot: Snapshot, *, redeliver_after: float) -> None:
-    """Re-archive: back to queued (used by PATCH status=queued and `amber update`)."""
-    now = utcnow()
-    snapshot.status = SnapshotStatus.queued
-    snapshot.retry_at = now + timedelta(seconds=redeliver_after)
-    snapshot.worker_id = None
-    snapshot.attempts = 0
-    snapshot.last_error = None
-    snapshot.modified_at = now
-    session.add(snapshot)
-
-
-def seal(session: Session, snapshot: Snapshot) -> None:
-    snapshot.status = SnapshotStatus.sealed
-    snapshot.retry_at = None
-    snapshot.worker_id = None
-    snapshot.modified_at = utcnow()
-    session.add(snapshot)
-
-
 def delete_snapshot(session: Session, snapshot: Snapshot) -> int:
     session.exec(delete(ArchiveResult).where(col(ArchiveResult.snapshot_id) == snapshot.id))  # type: ignore[call-overload]
     session.exec(delete(SnapshotTag).where(col(SnapshotTag.snapshot_id) == snapshot.id))  # type: ignore[call-overload]
@@ -367,19 +266,9 @@ def delete_snapshot(session: Session, snapshot: Snapshot) -> int:
 def due_for_delivery(
     session: Session, *, now: datetime | None = None, limit: int = 1000
 ) -> list[str]:
-    """Queued snapshots whose redelivery deadline passed, and started ones whose lease expired."""
+    """Queued snapshots whose redelivery deadline passed, expired leases first turned queued."""
     now = now or utcnow()
-    expired = session.exec(
-        select(Snapshot.id)
-        .where(col(Snapshot.status) == SnapshotStatus.started, col(Snapshot.retry_at) <= now)
-        .limit(limit)
-    ).all()
-    for snapshot_id in expired:
-        session.exec(  # type: ignore[call-overload]
-            update(Snapshot)
-            .where(col(Snapshot.id) == snapshot_id, col(Snapshot.status) == SnapshotStatus.started)
-            .values(status=SnapshotStatus.queued, worker_id=None, retry_at=now, modified_at=now)
-        )
+    states.expire_leases(session, now=now, limit=limit)
     queued = session.exec(
         select(Snapshot.id)
         .where(
@@ -391,17 +280,6 @@ def due_for_delivery(
         .limit(limit)
     ).all()
     return list(queued)
-
-
-def push_redelivery(session: Session, snapshot_ids: Sequence[str], *, after: float) -> None:
-    deadline = utcnow() + timedelta(seconds=after)
-    for start in range(0, len(snapshot_ids), LOOKUP_CHUNK):
-        chunk = snapshot_ids[start : start + LOOKUP_CHUNK]
-        session.exec(  # type: ignore[call-overload]
-            update(Snapshot)
-            .where(col(Snapshot.id).in_(chunk), col(Snapshot.status) == SnapshotStatus.queued)
-            .values(retry_at=deadline)
-        )
 
 
 def count_by_status(

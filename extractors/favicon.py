@@ -7,6 +7,7 @@ Headless Chromium does not fetch favicons itself, so this makes one request
 from __future__ import annotations
 
 import mimetypes
+from pathlib import Path
 from urllib.parse import urljoin
 
 from playwright.async_api import Error as PlaywrightError
@@ -14,20 +15,26 @@ from playwright.async_api import Error as PlaywrightError
 from crawler.clock import utcnow
 from crawler.errors import FetchRefused
 from crawler.urls import check_fetch_allowed
-from extractors.base import ExtractorOutput, OutputFile, skipped
-from extractors.page import LoadedPage
-from extractors.recorder import Exchange, HttpResponse
+from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile, skipped
+from extractors.engine.page import LoadedPage
+from extractors.engine.recorder import Exchange, HttpResponse
 
 MAX_FAVICON = 2 * 1024 * 1024
 
 
-class FaviconExtractor:
+class FaviconExtractor(Extractor):
+    name = "favicon"
+    kind = Kind.free
+    html_only = True
+    output = (
+        "`favicon.<ext>`: `<link rel=icon>` or `/favicon.ico`, fetched through the same "
+        "allow-list and added to the WARC; `skipped` when the site has none"
+    )
+
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
-        if not page.is_html:
-            return skipped("favicon", f"not HTML ({page.mimetype})")
         href = (await page.facts())["icon"] or urljoin(page.final_url, "/favicon.ico")
         if href.startswith("data:"):
-            return skipped("favicon", "favicon is an inline data: URL (kept in the DOM)")
+            return skipped("favicon is an inline data: URL (kept in the DOM)")
         existing = next(
             (
                 e
@@ -45,17 +52,17 @@ class FaviconExtractor:
         try:
             check_fetch_allowed(href, page.request.allowed_networks)
         except FetchRefused as exc:
-            return skipped("favicon", f"favicon refused: {exc.message}")
+            return skipped(f"favicon refused: {exc.message}")
         started = utcnow()
         try:
             response = await page.context.request.get(href, timeout=8000, max_redirects=3)
             body = await response.body()
         except PlaywrightError as exc:
-            return skipped("favicon", f"favicon could not be fetched: {str(exc).splitlines()[0]}")
+            return skipped(f"favicon could not be fetched: {str(exc).splitlines()[0]}")
         if response.status >= 400 or not body:
-            return skipped("favicon", f"site has no favicon ({response.status} at {href})")
+            return skipped(f"site has no favicon ({response.status} at {href})")
         if len(body) > MAX_FAVICON:
-            return skipped("favicon", "favicon larger than 2 MiB")
+            return skipped("favicon larger than 2 MiB")
         spooled = page.recorder.spool(body)
         content_type = response.headers.get("content-type", "")
         page.recorder.add_exchange(
@@ -81,9 +88,7 @@ class FaviconExtractor:
         return self._output(spooled, content_type, href)
 
     @staticmethod
-    def _output(path: object, content_type: str, href: str) -> ExtractorOutput:
-        from pathlib import Path
-
+    def _output(path: Path, content_type: str, href: str) -> ExtractorOutput:
         mimetype = (content_type or "").split(";")[0].strip() or (
             mimetypes.guess_type(href)[0] or "image/x-icon"
         )
@@ -92,8 +97,7 @@ class FaviconExtractor:
             extension = ".ico"
         name = f"favicon{extension}"
         return ExtractorOutput(
-            plugin="favicon",
             status="succeeded",
             output_str=href,
-            files=[OutputFile(name, Path(str(path)), mimetype)],
+            files=[OutputFile(name, path, mimetype)],
         )

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 
-from extractors.base import ExtractorOutput, OutputFile
-from extractors.page import LoadedPage
+from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile, failed
+from extractors.engine.page import LoadedPage
 
 
-class HeadersExtractor:
+class HeadersExtractor(Extractor):
+    name = "headers"
+    kind = Kind.free
+    output = "`headers.json`: the main response's status, headers and redirect chain"
+
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         response = page.main_response
         if response is None:
-            return ExtractorOutput(
-                plugin="headers", status="failed", error="no response was recorded for the page"
-            )
+            return failed("no response was recorded for the page")
         headers: dict[str, str | list[str]] = {}
         for name, value in response.headers:
             existing = headers.get(name)
@@ -39,7 +41,6 @@ class HeadersExtractor:
         path = page.out_dir / "headers.json"
         path.write_text(json.dumps(body, indent=2, ensure_ascii=False), encoding="utf-8")
         return ExtractorOutput(
-            plugin="headers",
             status="succeeded",
             output_str=f"{response.status} {response.reason}",
             files=[OutputFile("headers.json", path, "application/json")],

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from extractors.base import ExtractorOutput, OutputFile, skipped
-from extractors.page import LoadedPage
+from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile
+from extractors.engine.page import LoadedPage
 
 
-class ScreenshotExtractor:
+class ScreenshotExtractor(Extractor):
+    name = "screenshot"
+    kind = Kind.page_bound
+    html_only = True
+    output = "`screenshot.png`: the full page"
+
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
-        if not page.is_html:
-            return skipped("screenshot", f"not HTML ({page.mimetype})")
         path = page.out_dir / "screenshot.png"
         await page.page.screenshot(path=str(path), full_page=True, type="png", timeout=30_000)
         return ExtractorOutput(
-            plugin="screenshot",
             status="succeeded",
             output_str="screenshot.png",
             files=[OutputFile("screenshot.png", path, "image/png")],

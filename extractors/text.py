@@ -7,16 +7,20 @@ from importlib.metadata import version
 
 import trafilatura
 
-from extractors.base import ExtractorOutput, OutputFile, skipped
-from extractors.page import LoadedPage
+from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile, Role, skipped
+from extractors.engine.page import LoadedPage
 
 TRAFILATURA_VERSION = version("trafilatura")
 
 
-class TextExtractor:
+class TextExtractor(Extractor):
+    name = "text"
+    kind = Kind.free
+    html_only = True
+    output = "`text.txt`: readable main text (trafilatura, falling back to `innerText`)"
+    roles = frozenset({Role.search_text})
+
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
-        if not page.is_html:
-            return skipped("text", f"not HTML ({page.mimetype})")
         html = await page.html()
         text = await asyncio.to_thread(
             trafilatura.extract,
@@ -32,11 +36,10 @@ class TextExtractor:
             )
         text = (text or "").strip()
         if not text:
-            return skipped("text", "page has no readable text")
+            return skipped("page has no readable text")
         path = page.out_dir / "text.txt"
         path.write_text(text, encoding="utf-8")
         return ExtractorOutput(
-            plugin="text",
             status="succeeded",
             output_str=text[:200],
             files=[OutputFile("text.txt", path, "text/plain; charset=utf-8")],

@@ -142,7 +142,7 @@ class TestSite:
         self.stopping = threading.Event()
         self.hits: dict[str, int] = {}
         self.versions: dict[str, int] = {}  # /changing/<key>/: which version each key serves
-        self.extra_routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
+        self.extra_routes: dict[str, Callable[[SiteHandler], None]] = {}
         self.server = ThreadingHTTPServer((host, 0), self._handler_class())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -160,65 +160,67 @@ class TestSite:
     def url(self, path: str = "/") -> str:
         return f"http://{self.host}:{self.port}{path}"
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *_args: object) -> None:
-                pass
-
-            def send(
-                self,
-                status: int,
-                body: bytes,
-                content_type: str,
-                headers: dict[str, str] | None = None,
-            ) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def redirect(self, status: int, location: str) -> None:
-                self.send(status, b"", "text/html", {"Location": location})
-
-            def do_HEAD(self) -> None:  # noqa: N802
-                self.do_GET()
-
-            def do_POST(self) -> None:  # noqa: N802
-                self.do_GET()
-
-            def do_GET(self) -> None:  # noqa: N802
-                parts = urlsplit(self.path)
-                path = parts.path
-                site.hits[path] = site.hits.get(path, 0) + 1
-                if path in site.extra_routes:
-                    site.extra_routes[path](self)
-                    return
-                route = ROUTES.get(path)
-                if route is None and path.startswith("/crawl/"):
-                    route = crawl_page
-                if route is None and path.startswith("/static/blob-"):
-                    route = numbered_png
-                if route is None and path.startswith("/p/"):
-                    route = numbered_page
-                if route is None and path.startswith("/changing/"):
-                    route = changing
-                if route is None:
-                    self.send(404, b"<h1>not found</h1>", "text/html")
-                    return
-                route(self, site, parse_qs(parts.query))
-
-        return Handler
+    def _handler_class(self) -> type[SiteHandler]:
+        return type("Handler", (SiteHandler,), {"site": self})
 
 
-Handler = BaseHTTPRequestHandler
+class SiteHandler(BaseHTTPRequestHandler):
+    """One request to the test site; `send` and `redirect` are what route functions use."""
+
+    site: TestSite
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+    def send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def redirect(self, status: int, location: str) -> None:
+        self.send(status, b"", "text/html", {"Location": location})
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802
+        parts = urlsplit(self.path)
+        path = parts.path
+        self.site.hits[path] = self.site.hits.get(path, 0) + 1
+        if path in self.site.extra_routes:
+            self.site.extra_routes[path](self)
+            return
+        route = ROUTES.get(path)
+        if route is None and path.startswith("/crawl/"):
+            route = crawl_page
+        if route is None and path.startswith("/static/blob-"):
+            route = numbered_png
+        if route is None and path.startswith("/p/"):
+            route = numbered_page
+        if route is None and path.startswith("/changing/"):
+            route = changing
+        if route is None:
+            self.send(404, b"<h1>not found</h1>", "text/html")
+            return
+        route(self, self.site, parse_qs(parts.query))
+
+
+Handler = SiteHandler
 Query = dict[str, list[str]]
 
 
@@ -227,7 +229,7 @@ def index(h: Handler, site: TestSite, _q: Query) -> None:
         200,
         b"<html><head><title>Index</title></head><body><a href='/page.html'>rich</a></body></html>",
         "text/html; charset=utf-8",
-    )  # type: ignore[attr-defined]
+    )
 
 
 HOSTILE_PAGE = """<!doctype html>
@@ -262,39 +264,39 @@ HOSTILE_PAGE = """<!doctype html>
 
 
 def hostile(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, HOSTILE_PAGE.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+    h.send(200, HOSTILE_PAGE.encode(), "text/html; charset=utf-8")
 
 
 def rich(h: Handler, site: TestSite, _q: Query) -> None:
     h.send(
         200,
         RICH_PAGE.encode(),
-        "text/html; charset=utf-8",  # type: ignore[attr-defined]
+        "text/html; charset=utf-8",
         {"X-Test-Header": "amber"},
     )
 
 
 def style(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, gzip.compress(CSS), "text/css", {"Content-Encoding": "gzip"})  # type: ignore[attr-defined]
+    h.send(200, gzip.compress(CSS), "text/css", {"Content-Encoding": "gzip"})
 
 
 def app_js(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, APP_JS.encode(), "application/javascript")  # type: ignore[attr-defined]
+    h.send(200, APP_JS.encode(), "application/javascript")
 
 
 def data_json(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, json.dumps({"message": JSON_MESSAGE}).encode(), "application/json")  # type: ignore[attr-defined]
+    h.send(200, json.dumps({"message": JSON_MESSAGE}).encode(), "application/json")
 
 
 def png(body: bytes) -> Callable[[Handler, TestSite, Query], None]:
     def serve(h: Handler, site: TestSite, _q: Query) -> None:
-        h.send(200, body, "image/png", {"Cache-Control": "no-store"})  # type: ignore[attr-defined]
+        h.send(200, body, "image/png", {"Cache-Control": "no-store"})
 
     return serve
 
 
 def numbered_png(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, RED_PNG, "image/png")  # type: ignore[attr-defined]
+    h.send(200, RED_PNG, "image/png")
 
 
 def numbered_page(h: Handler, site: TestSite, _q: Query) -> None:
@@ -306,16 +308,16 @@ def numbered_page(h: Handler, site: TestSite, _q: Query) -> None:
         f"<p>Benchmark page number {number} with an image.</p>"
         f"<img src='/static/red.png'></body></html>"
     )
-    h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+    h.send(200, body.encode(), "text/html; charset=utf-8")
 
 
 def frame(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, FRAME_PAGE.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+    h.send(200, FRAME_PAGE.encode(), "text/html; charset=utf-8")
 
 
 def redirect_hop(n: int, target: str, status: int) -> Callable[[Handler, TestSite, Query], None]:
     def serve(h: Handler, site: TestSite, _q: Query) -> None:
-        h.redirect(status, target)  # type: ignore[attr-defined]
+        h.redirect(status, target)
 
     return serve
 
@@ -325,15 +327,15 @@ def final(h: Handler, site: TestSite, _q: Query) -> None:
         200,
         b"<html><head><title>Final Destination</title></head><body>arrived</body></html>",
         "text/html; charset=utf-8",
-    )  # type: ignore[attr-defined]
+    )
 
 
 def cp1252(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, CP1252_PAGE, "text/html; charset=windows-1252")  # type: ignore[attr-defined]
+    h.send(200, CP1252_PAGE, "text/html; charset=windows-1252")
 
 
 def pdf(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, PDF_BYTES, "application/pdf")  # type: ignore[attr-defined]
+    h.send(200, PDF_BYTES, "application/pdf")
 
 
 def hang(h: Handler, site: TestSite, _q: Query) -> None:
@@ -361,11 +363,11 @@ def stream(h: Handler, site: TestSite, _q: Query) -> None:
 
 def loop(h: Handler, site: TestSite, q: Query) -> None:
     n = int(q.get("n", ["0"])[0])
-    h.redirect(302, f"/loop?n={(n + 1) % 5}")  # type: ignore[attr-defined]
+    h.redirect(302, f"/loop?n={(n + 1) % 5}")
 
 
 def dialogs(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, DIALOG_PAGE.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+    h.send(200, DIALOG_PAGE.encode(), "text/html; charset=utf-8")
 
 
 def private_sub(h: Handler, site: TestSite, _q: Query) -> None:
@@ -375,22 +377,22 @@ def private_sub(h: Handler, site: TestSite, _q: Query) -> None:
         f"<img id='ok' src='/static/red.png'>"
         f"<img id='bad' src='http://127.0.0.2:{site.port}/static/forbidden.png'></body></html>"
     )
-    h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+    h.send(200, body.encode(), "text/html; charset=utf-8")
 
 
 def redirect_private(h: Handler, site: TestSite, _q: Query) -> None:
     """An allowed page that redirects to 127.0.0.2: the hop must be refused, not followed."""
-    h.redirect(302, f"http://127.0.0.2:{site.port}/final.html")  # type: ignore[attr-defined]
+    h.redirect(302, f"http://127.0.0.2:{site.port}/final.html")
 
 
 def big(h: Handler, site: TestSite, _q: Query) -> None:
     """About 3 MB of HTML, for byte-budget tests."""
     body = b"<html><body><p>" + b"y z " * 750_000 + b"</p></body></html>"
-    h.send(200, body, "text/html")  # type: ignore[attr-defined]
+    h.send(200, body, "text/html")
 
 
 def robots(h: Handler, site: TestSite, _q: Query) -> None:
-    h.send(200, b"User-agent: *\nDisallow: /crawl/private/\n", "text/plain")  # type: ignore[attr-defined]
+    h.send(200, b"User-agent: *\nDisallow: /crawl/private/\n", "text/plain")
 
 
 def crawl_page(h: Handler, site: TestSite, _q: Query) -> None:
@@ -411,7 +413,7 @@ def crawl_page(h: Handler, site: TestSite, _q: Query) -> None:
     path = urlsplit(h.path).path
     anchors = "".join(f"<a href='{link}'>{link}</a> " for link in links.get(path, []))
     body = f"<html><head><title>Crawl {path}</title></head><body>{anchors}</body></html>"
-    h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+    h.send(200, body.encode(), "text/html; charset=utf-8")
 
 
 CHANGING_TEXT = {
@@ -451,14 +453,14 @@ def changing(h: Handler, site: TestSite, _q: Query) -> None:
             bw=width,
             bh=height,
         )
-        h.send(200, body.encode(), "text/html; charset=utf-8")  # type: ignore[attr-defined]
+        h.send(200, body.encode(), "text/html; charset=utf-8")
     elif name == "banner.png":
         banner = make_png(BANNER_BOX[2], BANNER_BOX[3], BANNER_COLOURS[version])
-        h.send(200, banner, "image/png", {"Cache-Control": "no-store"})  # type: ignore[attr-defined]
+        h.send(200, banner, "image/png", {"Cache-Control": "no-store"})
     elif name == f"v{version}.png":
-        h.send(200, ICON_PNG, "image/png")  # type: ignore[attr-defined]
+        h.send(200, ICON_PNG, "image/png")
     else:
-        h.send(404, b"<h1>not found</h1>", "text/html")  # type: ignore[attr-defined]
+        h.send(404, b"<h1>not found</h1>", "text/html")
 
 
 ROUTES: dict[str, Callable[[Handler, TestSite, Query], None]] = {

@@ -9,6 +9,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from PIL import Image
@@ -17,9 +18,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawler.errors import CaptureError, CaptureTimeout, FetchRefused, PageTooLarge
 from crawler.settings import load_settings
-from extractors.browser import BrowserService
-from extractors.page import CaptureOutcome, CaptureRequest
-from extractors.registry import EXTRACTORS, PLUGINS
+from extractors.engine.browser import BrowserService
+from extractors.engine.page import CaptureOutcome, CaptureRequest
+from extractors.registry import EXTRACTORS
 from tests.services import VENV_BIN, free_port
 from tests.site import (
     CP1252_TITLE,
@@ -33,6 +34,7 @@ from tests.site import (
 )
 
 ALLOWED = (ipaddress.ip_network("127.0.0.1/32"),)
+PLUGINS = tuple(EXTRACTORS)
 
 
 @pytest.fixture(scope="module")
@@ -65,17 +67,27 @@ def capture(
     )
 
 
-def read_warc(outcome: CaptureOutcome) -> list[dict[str, object]]:
+class WarcRecord(TypedDict):
+    type: str
+    uri: str
+    status: str | None
+    protocol: str | None
+    headers: dict[str, str]
+    body: bytes
+    rec_headers: dict[str, str]
+
+
+def read_warc(outcome: CaptureOutcome) -> list[WarcRecord]:
     path = next(
         f.local_path for f in outcome.outputs["warc"].files if f.archive_path.endswith("gz")
     )
-    records = []
+    records: list[WarcRecord] = []
     with path.open("rb") as handle:
         for record in ArchiveIterator(handle):
             records.append(
                 {
                     "type": record.rec_type,
-                    "uri": record.rec_headers.get_header("WARC-Target-URI"),
+                    "uri": record.rec_headers.get_header("WARC-Target-URI") or "",
                     "status": record.http_headers.get_statuscode() if record.http_headers else None,
                     "protocol": record.http_headers.protocol if record.http_headers else None,
                     "headers": dict(record.http_headers.headers) if record.http_headers else {},

@@ -23,8 +23,8 @@ from sqlmodel import Session, select
 from crawler import db
 from crawler.alerts import deliver_due
 from crawler.auth import ensure_user, principal_for_user
-from crawler.changes import Change
 from crawler.errors import FetchRefused
+from crawler.models import Change
 from crawler.webhooks import pin, post_json
 from tests.conftest import _token_factory, amber_env, run_amber
 from tests.services import AmberServer, PostgresServer

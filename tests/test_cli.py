@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from extractors.registry import EXTRACTORS
 from tests.conftest import amber_env, run_amber
 from tests.services import AmberServer
 from tests.site import TestSite
@@ -18,7 +20,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return amber_env(tmp_path / "data")
 
 
-def rows(env: dict[str, str], query: str) -> list[tuple[object, ...]]:
+def rows(env: dict[str, str], query: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(Path(env["AMBER_DATA_DIR"]) / "amber.sqlite3") as conn:
         return conn.execute(query).fetchall()
 
@@ -35,7 +37,7 @@ def test_add_captures_and_reports_each_snapshot(env: dict[str, str], site: TestS
     assert snapshot[0][0] in done.stdout
     assert snapshot[0][2] == "Amber Rich Page"
     plugins = rows(env, "select plugin, status from archiveresult")
-    assert len(plugins) == 8 and all(status == "succeeded" for _, status in plugins)
+    assert len(plugins) == len(EXTRACTORS) and all(status == "succeeded" for _, status in plugins)
     tags = rows(env, "select name from tag order by name")
     assert tags == [("cli",), ("test",)]
     blobs = list((Path(env["AMBER_DATA_DIR"]) / "blobs").glob("??/??/*"))

@@ -27,9 +27,10 @@ from dramatiq.rate_limits.backends import RedisBackend
 from sqlalchemy.engine import Engine
 
 from crawler import db
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import ensure_user, principal_for_user
-from crawler.models import Snapshot
+from extractors.registry import EXTRACTORS
 from tests.conftest import ADMIN_TOKEN, amber_env, run_amber
 from tests.fleet_support import (
     AmberWorker,
@@ -46,7 +47,7 @@ from workers.ratelimit import HostPoliteness
 
 pytestmark = pytest.mark.fleet
 
-PLUGINS = {"title", "headers", "dom", "text", "favicon", "screenshot", "pdf", "warc"}
+PLUGINS = set(EXTRACTORS)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +139,7 @@ def test_claims_are_exclusive_under_concurrency(engine: Engine) -> None:
         barrier.wait()
         for snapshot_id in ids:
             with db.session_scope(engine) as session:
-                if snaps.claim(session, snapshot_id, worker_id=f"w{worker}", lease=60):
+                if states.claim(session, snapshot_id, worker_id=f"w{worker}", lease=60):
                     with lock:
                         wins[snapshot_id] += 1
                         winner[snapshot_id] = f"w{worker}"
@@ -158,13 +159,10 @@ def test_claims_are_exclusive_under_concurrency(engine: Engine) -> None:
     assert {row["attempts"] for row in rows.values()} == {1}
     # And a second claim is a no-op
     with db.session_scope(engine) as session:
-        assert not snaps.claim(session, ids[0], worker_id="late", lease=60)
+        assert not states.claim(session, ids[0], worker_id="late", lease=60)
     assert snapshot_rows(engine, ids[:1])[ids[0]]["worker_id"] == winner[ids[0]]
     with db.session_scope(engine) as session:  # tidy: nobody will capture these
-        for snapshot_id in ids:
-            snapshot = session.get(Snapshot, snapshot_id)
-            assert snapshot is not None
-            snaps.seal(session, snapshot)
+        states.seal(session, ids)
 
 
 def test_transient_failures_retry_with_backoff_then_fail(
@@ -411,10 +409,7 @@ def test_host_rate_per_minute_defers_without_failing(
     # And its redelivery deadline moved past the delay, so the reconciler sends no duplicate
     assert after[ids[2]]["retry_at"] > before[ids[2]]["retry_at"]
     with db.session_scope(engine) as session:
-        for snapshot_id in ids:
-            snapshot = session.get(Snapshot, snapshot_id)
-            assert snapshot is not None
-            snaps.seal(session, snapshot)
+        states.seal(session, ids)
 
 
 def test_supervisor_restarts_a_killed_child_and_forwards_sigterm(

@@ -217,7 +217,7 @@ def test_screenshot_comparison_from_blobs_is_cached(tmp_path: Path) -> None:
 def _reference_regions(grid: bytes, columns: int, rows: int, gap: int) -> set[tuple[int, ...]]:
     """Plain flood fill: cells within Chebyshev distance gap+1 are in one region."""
     seen: set[int] = set()
-    found = set()
+    found: set[tuple[int, ...]] = set()
     for start in range(len(grid)):
         if not grid[start] or start in seen:
             continue

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from extractors.egress import (
+from extractors.engine.egress import (
     REPLY_COMMAND_NOT_SUPPORTED,
     REPLY_CONNECTION_REFUSED,
     REPLY_NOT_ALLOWED,

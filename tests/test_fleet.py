@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from crawler import db
+from extractors.registry import EXTRACTORS
 from tests.conftest import ADMIN_TOKEN, amber_env, run_amber
 from tests.fleet_support import (
     AmberWorker,
@@ -34,7 +35,7 @@ from tests.site import TestSite
 
 pytestmark = pytest.mark.fleet
 
-PLUGINS = sorted(["title", "headers", "dom", "text", "favicon", "screenshot", "pdf", "warc"])
+PLUGINS = sorted(EXTRACTORS)
 
 
 @pytest.fixture

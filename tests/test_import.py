@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from crawler import db
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.errors import InvalidInput
@@ -31,7 +32,7 @@ from crawler.importers import (
     iter_entries,
     source_from_bytes,
 )
-from crawler.importers.update import mark_for_capture, select_for_update
+from crawler.importers.update import select_for_update
 from crawler.importers.writer import BulkWriter, ImportSummary
 from crawler.models import Snapshot, SnapshotStatus
 from tests.conftest import TokenFactory, amber_env, run_amber
@@ -567,7 +568,7 @@ def test_index_only_snapshots_are_never_delivered_until_updated(
     with db.session_scope(engine) as session:
         ids = select_for_update(session, workspace_ids=None)
         assert len(ids) == 2
-        assert mark_for_capture(session, ids, redeliver_after=0) == 2
+        assert states.requeue(session, ids, redeliver_after=0) == 2
     with db.session_scope(engine) as session:
         due = snaps.due_for_delivery(session, now=far_future)
     assert sorted(due) == sorted([*ids, *queued.snapshot_ids])
@@ -721,11 +722,23 @@ def test_plain_url_list_still_uses_the_strict_path(admin_client: httpx.Client) -
         "/api/v1/cli/add", json={"urls": ["https://ok.example.com/", "notaurl"], "index_only": True}
     )
     assert response.status_code == 422
+
+    def stored(url: str) -> list[dict[str, object]]:
+        found = admin_client.get("/api/v1/core/snapshots", params={"url": url})
+        assert found.status_code == 200
+        items: list[dict[str, object]] = found.json()["items"]
+        return items
+
+    # And not even its good URL was stored
+    assert stored("https://ok.example.com/") == []
     ok = admin_client.post(
         "/api/v1/cli/add", json={"urls": ["https://plainlist.example.com/"], "index_only": True}
     )
     assert ok.status_code == 200 and ok.json()["num_snapshots"] == 1
-    assert col(Snapshot.id) is not None
+    # And a valid list is stored as asked: one index-only snapshot
+    [row] = stored("https://plainlist.example.com/")
+    assert row["id"] == ok.json()["snapshot_ids"][0]
+    assert row["status"] == "queued" and row["retry_at"] is None
 
 
 def test_bulk_rows_are_stored_like_orm_rows(tmp_path: Path) -> None:

@@ -13,21 +13,24 @@ import pytest
 from sqlmodel import Session, col, select
 
 from crawler import db
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import ensure_user, principal_for_user
+from crawler.db import open_store
 from crawler.models import ArchiveResult, Snapshot
 from crawler.settings import Settings, load_settings
 from extractors.base import ExtractorOutput
-from extractors.browser import BrowserService
-from extractors.page import LoadedPage
+from extractors.engine.browser import BrowserService
+from extractors.engine.page import LoadedPage
 from extractors.registry import EXTRACTORS
+from extractors.screenshot import ScreenshotExtractor
+from extractors.title import TitleExtractor
 from tests.site import TestSite
-from workers.embedded import open_store
 from workers.pipeline import run_capture
 from workers.runtime import Runtime
 
 
-class FlakyScreenshot:
+class FlakyScreenshot(ScreenshotExtractor):
     """Fails the first `failures` times, then behaves like the real screenshot extractor."""
 
     def __init__(self, failures: int) -> None:
@@ -38,7 +41,7 @@ class FlakyScreenshot:
         self.calls += 1
         if self.calls <= self.failures:
             raise OSError("injected screenshot failure")
-        return await EXTRACTORS["screenshot"].extract(page)
+        return await super().extract(page)
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
         data_dir=tmp_path, allowed_networks="127.0.0.1/32", capture_timeout=15, max_attempts=2
     )
     engine, blobs = open_store(settings)
-    browser = BrowserService(executable_path=settings.chromium_executable(), extractors={})
+    browser = BrowserService(executable_path=settings.chromium_executable(), extractors=EXTRACTORS)
     rt = Runtime(settings=settings, engine=engine, blobs=blobs, browser=browser)
     yield rt
     browser.stop()
@@ -79,7 +82,7 @@ def snapshot(rt: Runtime, snapshot_id: str) -> Snapshot:
 def test_failed_extractor_is_retried_alone(runtime: Runtime, site: TestSite) -> None:
     # Given a screenshot extractor that fails once
     flaky = FlakyScreenshot(failures=1)
-    runtime.browser.extractors = {**EXTRACTORS, "screenshot": flaky}
+    runtime.browser.extractors = EXTRACTORS.replacing(flaky)
     snapshot_id = add(runtime, site.url("/page.html"))
     # When the snapshot is captured
     first = run_capture(runtime, snapshot_id)
@@ -107,7 +110,7 @@ def test_failed_extractor_is_retried_alone(runtime: Runtime, site: TestSite) -> 
 def test_extractor_that_keeps_failing_fails_the_snapshot_with_reason(
     runtime: Runtime, site: TestSite
 ) -> None:
-    runtime.browser.extractors = {**EXTRACTORS, "screenshot": FlakyScreenshot(failures=99)}
+    runtime.browser.extractors = EXTRACTORS.replacing(FlakyScreenshot(failures=99))
     snapshot_id = add(runtime, site.url("/final.html"))
     run_capture(runtime, snapshot_id)
     outcome = run_capture(runtime, snapshot_id)
@@ -121,7 +124,7 @@ def test_extractor_that_keeps_failing_fails_the_snapshot_with_reason(
 
 
 def test_outputs_are_content_addressed_blobs(runtime: Runtime, site: TestSite) -> None:
-    runtime.browser.extractors = dict(EXTRACTORS)
+    runtime.browser.extractors = EXTRACTORS
     first = add(runtime, site.url("/final.html"))
     run_capture(runtime, first)
     row = results(runtime, first)["favicon"]
@@ -137,12 +140,12 @@ def test_outputs_are_content_addressed_blobs(runtime: Runtime, site: TestSite) -
 
 
 def test_second_claim_is_a_no_op(runtime: Runtime, site: TestSite) -> None:
-    runtime.browser.extractors = dict(EXTRACTORS)
+    runtime.browser.extractors = EXTRACTORS
     snapshot_id = add(runtime, site.url("/final.html"))
     with db.session_scope(runtime.engine) as session:
-        assert snaps.claim(session, snapshot_id, worker_id="a", lease=60)
+        assert states.claim(session, snapshot_id, worker_id="a", lease=60)
     with db.session_scope(runtime.engine) as session:
-        assert not snaps.claim(session, snapshot_id, worker_id="b", lease=60)
+        assert not states.claim(session, snapshot_id, worker_id="b", lease=60)
     # A worker that did not win the claim captures nothing
     assert run_capture(runtime, snapshot_id).status == "not-claimed"
     assert results(runtime, snapshot_id) == {}
@@ -150,18 +153,16 @@ def test_second_claim_is_a_no_op(runtime: Runtime, site: TestSite) -> None:
 
 def test_sealed_during_capture_discards_results(runtime: Runtime, site: TestSite) -> None:
     # Given a capture in flight whose snapshot gets sealed before it finishes
-    runtime.browser.extractors = dict(EXTRACTORS)
+    runtime.browser.extractors = EXTRACTORS
     snapshot_id = add(runtime, site.url("/final.html"))
 
-    class SealingTitle:
+    class SealingTitle(TitleExtractor):
         async def extract(self, page: LoadedPage) -> ExtractorOutput:
             with db.session_scope(runtime.engine) as session:
-                row = session.get(Snapshot, snapshot_id)
-                assert row is not None
-                snaps.seal(session, row)
-            return await EXTRACTORS["title"].extract(page)
+                states.seal(session, [snapshot_id])
+            return await super().extract(page)
 
-    runtime.browser.extractors = {**EXTRACTORS, "title": SealingTitle()}
+    runtime.browser.extractors = EXTRACTORS.replacing(SealingTitle())
     outcome = run_capture(runtime, snapshot_id)
     # Then nothing is written and the snapshot stays sealed
     assert outcome.status == "lost-claim"
@@ -170,11 +171,11 @@ def test_sealed_during_capture_discards_results(runtime: Runtime, site: TestSite
 
 
 def test_page_load_failure_records_reason_on_every_result(runtime: Runtime, site: TestSite) -> None:
-    runtime.browser.extractors = dict(EXTRACTORS)
+    runtime.browser.extractors = EXTRACTORS
     snapshot_id = add(runtime, site.url("/loop"))
     outcome = run_capture(runtime, snapshot_id)
     assert outcome.status == "failed"
     row = snapshot(runtime, snapshot_id)
     assert row.status == "failed" and "redirect" in (row.last_error or "")
     rows = results(runtime, snapshot_id)
-    assert len(rows) == 8 and all(r.status == "failed" for r in rows.values())
+    assert len(rows) == len(EXTRACTORS) and all(r.status == "failed" for r in rows.values())

@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -149,7 +150,7 @@ def test_capture_stores_outputs_in_s3_and_api_reads_them_back(
             added = client.post("/api/v1/cli/add", json={"urls": [site.url("/p/77")]})
             [snapshot_id] = added.json()["snapshot_ids"]
 
-            def finished() -> dict[str, object] | None:
+            def finished() -> dict[str, Any] | None:
                 got = client.get(f"/api/v1/core/snapshot/{snapshot_id}").json()
                 return got if got["status"] in ("succeeded", "failed") else None
 
@@ -157,7 +158,7 @@ def test_capture_stores_outputs_in_s3_and_api_reads_them_back(
 
             # Then its outputs are objects in the bucket, served back through the API
             assert snapshot["status"] == "succeeded", snapshot
-            results = {r["plugin"]: r for r in snapshot["archiveresults"]}  # type: ignore[index]
+            results = {r["plugin"]: r for r in snapshot["archiveresults"]}
             screenshot = client.get(f"/archive/{snapshot['timestamp']}/screenshot.png")
             assert screenshot.status_code == 200
             assert screenshot.content.startswith(b"\x89PNG")

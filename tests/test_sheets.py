@@ -22,9 +22,11 @@ from sqlmodel import Session, select
 from crawler import db
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.blobs import LocalBlobStore
-from crawler.domains import sheets
-from crawler.domains.sheets_tables import SheetRecordRow, SheetRow
-from crawler.domains.sheets_validate import Validator
+from crawler.domains.sheets import records as ff_records
+from crawler.domains.sheets import snapshots as ff_snapshots
+from crawler.domains.sheets import workbooks as ff_workbooks
+from crawler.domains.sheets.tables import SheetRecordRow, SheetRow
+from crawler.domains.sheets.validate import Validator
 from tests.conftest import amber_env, run_amber
 from tests.services import AmberServer, PostgresServer
 
@@ -99,7 +101,7 @@ operations = st.lists(
 def _prepare(store: Store, initial: list[dict[str, Any]]) -> tuple[str, str, Rows]:
     """A sheet with `initial` records and a snapshot of it; returns ids and the rows kept."""
     with db.session_scope(store.engine) as session:
-        _, [sheet] = sheets.create_workbook(
+        _, [sheet] = ff_workbooks.create_workbook(
             session,
             store.principal,
             name="property",
@@ -108,8 +110,8 @@ def _prepare(store: Store, initial: list[dict[str, Any]]) -> tuple[str, str, Row
             labels=[],
             sheets=[CONTACTS],
         )
-        sheets.insert_records(session, sheet, [cells(v) for v in initial])
-        snapshot, _ = sheets.create_snapshot(
+        ff_records.insert_records(session, sheet, [cells(v) for v in initial])
+        snapshot, _ = ff_snapshots.create_snapshot(
             session, store.blobs, store.principal, sheet, label=None, thread_id=None
         )
         return sheet.id, snapshot.id, stored_rows(session, sheet.id)
@@ -123,18 +125,18 @@ def _apply(store: Store, sheet_id: str, ops: list[Any]) -> None:
             assert sheet is not None
             ids = [row[0] for row in stored_rows(session, sheet_id)]
             if op[0] == "insert":
-                sheets.insert_records(session, sheet, [cells(v) for v in op[1]])
+                ff_records.insert_records(session, sheet, [cells(v) for v in op[1]])
             elif ids and op[0] == "update":
                 target = ids[op[1] % len(ids)]
-                sheets.update_records(session, sheet, [{"id": target, "values": cells(op[2])}])
+                ff_records.update_records(session, sheet, [{"id": target, "values": cells(op[2])}])
             elif ids and op[0] == "delete":
-                sheets.delete_records(session, sheet, [ids[op[1] % len(ids)]])
+                ff_records.delete_records(session, sheet, [ids[op[1] % len(ids)]])
 
 
 def _restore(store: Store, sheet_id: str, snapshot_id: str, options: Any) -> dict[str, Any]:
     with db.session_scope(store.engine) as session:
-        snapshot, sheet = sheets.get_snapshot(session, store.principal, snapshot_id)
-        return sheets.restore(session, store.blobs, snapshot, sheet, options)
+        snapshot, sheet = ff_snapshots.get_snapshot(session, store.principal, snapshot_id)
+        return ff_snapshots.restore(session, store.blobs, snapshot, sheet, options)
 
 
 PROPERTY = settings(
@@ -154,7 +156,7 @@ def test_restore_gives_back_exactly_the_snapshot(
     _apply(store, sheet_id, ops)
 
     # When the snapshot is restored with every kind of change undone
-    after = _restore(store, sheet_id, snapshot_id, sheets.RestoreOptions())
+    after = _restore(store, sheet_id, snapshot_id, ff_snapshots.RestoreOptions())
 
     # Then the records are exactly as they were: ids, positions, values and validity
     with db.session_scope(store.engine) as session:
@@ -176,8 +178,8 @@ def test_partial_restore_undoes_only_the_chosen_kinds(
     _apply(store, sheet_id, ops)
     with db.session_scope(store.engine) as session:
         now = stored_rows(session, sheet_id)
-        snapshot, sheet = sheets.get_snapshot(session, store.principal, snapshot_id)
-        summary = sheets.summarize(session, store.blobs, snapshot, sheet)
+        snapshot, sheet = ff_snapshots.get_snapshot(session, store.principal, snapshot_id)
+        summary = ff_snapshots.summarize(session, store.blobs, snapshot, sheet)
     then_by_id = {row[0]: row for row in kept}
     now_by_id = {row[0]: row for row in now}
     created = [i for i in now_by_id if i not in then_by_id]
@@ -188,7 +190,7 @@ def test_partial_restore_undoes_only_the_chosen_kinds(
     assert summary["deletedSince"]["total"] == len(deleted)
 
     # When only some kinds of change are undone
-    options = sheets.RestoreOptions(created=undo[0], updated=undo[1], deleted=undo[2])
+    options = ff_snapshots.RestoreOptions(created=undo[0], updated=undo[1], deleted=undo[2])
     _restore(store, sheet_id, snapshot_id, options)
 
     # Then exactly those changes are reverted and the rest stay

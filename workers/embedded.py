@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 import dramatiq
 from sqlalchemy.engine import Engine
 
-from crawler import db
-from crawler.auth import create_token
-from crawler.blobs import BlobStore, open_blob_store
+from crawler.blobs import BlobStore
+from crawler.db import open_store
 from crawler.settings import Settings
 from extractors.registry import EXTRACTORS
 from workers.actors import Actors, register_actors
@@ -28,29 +27,6 @@ from workers.reconciler import Reconciler
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def open_store(settings: Settings, *, migrate: bool = True) -> tuple[Engine, BlobStore]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.resolved_database_url
-    if migrate:
-        db.upgrade(url)
-    engine = db.make_engine(url)
-    blobs = (
-        open_blob_store(
-            settings.resolved_blob_url,
-            endpoint_url=settings.s3_endpoint_url,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=settings.s3_secret_access_key,
-            region=settings.s3_region,
-        )
-        if settings.resolved_blob_url.startswith("s3://")
-        else open_blob_store(settings.resolved_blob_url)
-    )
-    if settings.admin_token:
-        with db.session_scope(engine) as session:
-            create_token(session, "admin", admin=True, token=settings.admin_token)
-    return engine, blobs
 
 
 @dataclass

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crawler import __version__
 from crawler import fleet as registry
+from crawler import snapshot_states as states
 from crawler.clock import as_utc, utcnow
 from crawler.db import session_scope
 from workers.metrics import WorkerStats
@@ -93,7 +94,7 @@ class Heartbeat(dramatiq.Middleware):
                     stats=stats,
                 ),
             )
-            registry.extend_leases(
+            states.extend_leases(
                 session, worker_id=rt.worker_id, snapshot_ids=current, lease=rt.settings.lease
             )
             self._beats += 1

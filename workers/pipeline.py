@@ -20,15 +20,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from crawler import changes, crawls, search
-from crawler import snapshots as snaps
+from crawler import changes, crawl_links, search
+from crawler import snapshot_states as states
 from crawler.clock import utcnow
+from crawler.crawl_links import LinkPlan
 from crawler.db import session_scope
 from crawler.errors import CaptureError
 from crawler.models import ArchiveResult, ResultStatus, Snapshot, SnapshotStatus
-from extractors.base import ExtractorOutput
-from extractors.page import CaptureOutcome, CaptureRequest
-from extractors.registry import PLUGINS, ordered
+from extractors.base import ExtractorOutput, Role
+from extractors.engine.page import CaptureOutcome, CaptureRequest
+from extractors.registry import with_role
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ Redeliver = Callable[[str, float], None]
 
 def _claim(rt: Runtime, snapshot_id: str) -> tuple[Snapshot, tuple[str, ...]] | None:
     with session_scope(rt.engine) as session:
-        if not snaps.claim(session, snapshot_id, worker_id=rt.worker_id, lease=rt.settings.lease):
+        if not states.claim(session, snapshot_id, worker_id=rt.worker_id, lease=rt.settings.lease):
             return None
         snapshot = session.get(Snapshot, snapshot_id)
         assert snapshot is not None
@@ -65,7 +66,7 @@ def _claim(rt: Runtime, snapshot_id: str) -> tuple[Snapshot, tuple[str, ...]] | 
             )
             if r.status in DONE
         }
-        return snapshot, ordered(p for p in PLUGINS if p not in done)
+        return snapshot, tuple(p for p in rt.browser.extractors if p not in done)
 
 
 def _store_output(rt: Runtime, output: ExtractorOutput) -> dict[str, dict[str, Any]]:
@@ -130,12 +131,12 @@ def _record_failure(
     with session_scope(rt.engine) as session:
         if retry:
             delay = _backoff(rt, snapshot.attempts)
-            if not snaps.release(
+            if not states.retry_later(
                 session, snapshot.id, worker_id=rt.worker_id, retry_in=delay, reason=exc.message
             ):
                 raise LostClaim(snapshot.id)
             return PipelineResult(snapshot.id, "queued", exc.message, retry_in=delay)
-        if not snaps.finish(
+        if not states.finish(
             session,
             snapshot.id,
             worker_id=rt.worker_id,
@@ -157,21 +158,31 @@ def _record_failure(
     return PipelineResult(snapshot.id, "failed", exc.message)
 
 
-def _plan_links(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) -> crawls.LinkPlan | None:
+def _served(rt: Runtime, outcome: CaptureOutcome, role: Role) -> ExtractorOutput | None:
+    """The succeeded output of the extractor that serves `role`, if it ran this time."""
+    name = with_role(rt.browser.extractors, role)
+    output = outcome.outputs.get(name) if name else None
+    return output if output is not None and output.status == "succeeded" else None
+
+
+def _first_file(output: ExtractorOutput | None) -> Path | None:
+    return output.files[0].local_path if output is not None and output.files else None
+
+
+def _plan_links(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) -> LinkPlan | None:
     """A crawl page's links, read from the DOM it just captured (before the work dir goes).
 
     Planning never costs the capture itself: on error the page is kept, unfollowed.
     """
     if snapshot.crawl_id is None:
         return None
-    dom = outcome.outputs.get("dom")
-    path = dom.files[0].local_path if dom and dom.status == "succeeded" and dom.files else None
     try:
-        return crawls.plan_links(
+        return crawl_links.plan_links(
             rt.engine,
             snapshot=snapshot,
             final_url=outcome.final_url,
-            dom_path=path,
+            dom_path=_first_file(_served(rt, outcome, Role.crawl_links)),
+            links_from=with_role(rt.browser.extractors, Role.crawl_links),
             networks=rt.settings.networks,
             blobs=rt.blobs,
             redeliver_after=rt.settings.redeliver_seconds,
@@ -190,25 +201,19 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
     failed = {name: out for name, out in outcome.outputs.items() if out.status == "failed"}
     retry = bool(failed) and snapshot.attempts < rt.settings.max_attempts
     reason = "; ".join(f"{name}: {out.error}" for name, out in failed.items()) or None
-    title = next(
-        (
-            o.output_str
-            for n, o in outcome.outputs.items()
-            if n == "title" and o.status == "succeeded"
-        ),
-        None,
-    )
+    titled = _served(rt, outcome, Role.page_title)
+    title = titled.output_str if titled is not None else None
     links = None if retry else _plan_links(rt, snapshot, outcome)
     with session_scope(rt.engine) as session:
         if retry:
             delay = _backoff(rt, snapshot.attempts)
-            claimed = snaps.release(
+            claimed = states.retry_later(
                 session, snapshot.id, worker_id=rt.worker_id, retry_in=delay, reason=reason
             )
             status, result = "queued", PipelineResult(snapshot.id, "queued", reason, delay)
         else:
             final = SnapshotStatus.failed if failed else SnapshotStatus.succeeded
-            claimed = snaps.finish(
+            claimed = states.finish(
                 session,
                 snapshot.id,
                 worker_id=rt.worker_id,
@@ -219,12 +224,11 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
             status, result = final.value, PipelineResult(snapshot.id, final.value, reason)
         if not claimed:
             raise LostClaim(snapshot.id)
-        result.children = crawls.follow_links(session, links)
-        text = outcome.outputs.get("text")
-        if text is not None and text.status == "succeeded" and text.files:
+        result.children = crawl_links.follow_links(session, links)
+        text = _first_file(_served(rt, outcome, Role.search_text))
+        if text is not None:
             # Searchable in the same transaction that records the capture.
-            body = text.files[0].local_path.read_text("utf-8", errors="replace")
-            search.index_text(session, snapshot.id, body)
+            search.index_text(session, snapshot.id, text.read_text("utf-8", errors="replace"))
         if title and retry:
             snap_row = session.get(Snapshot, snapshot.id)
             if snap_row is not None:

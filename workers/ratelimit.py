@@ -27,7 +27,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 
 from crawler import fleet as registry
-from crawler import snapshots as snaps
+from crawler import snapshot_states as states
+from crawler.clock import seconds_from_now
 from crawler.db import session_scope
 from crawler.models import SnapshotStatus
 from workers.metrics import WorkerStats
@@ -118,7 +119,8 @@ class HostPoliteness(dramatiq.Middleware):
         if self.stats is not None:
             self.stats.defer()
         with session_scope(self.engine) as session:
-            snaps.push_redelivery(session, [snapshot_id], after=delay + self.redeliver_after)
+            until = seconds_from_now(delay + self.redeliver_after)
+            states.defer(session, [snapshot_id], until=until)
         try:
             broker.get_actor(message.actor_name).send_with_options(
                 args=message.args, delay=int(delay * 1000)

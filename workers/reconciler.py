@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from crawler import snapshot_states as states
 from crawler import snapshots as snaps
+from crawler.clock import seconds_from_now
 from crawler.db import session_scope
 from workers.periodic import JobContext, run_periodic
 
@@ -31,7 +33,7 @@ def reconcile_once(
     """One pass; returns how many snapshots were re-sent."""
     with session_scope(engine) as session:
         due = snaps.due_for_delivery(session, limit=limit)
-        snaps.push_redelivery(session, due, after=redeliver_after)
+        states.defer(session, due, until=seconds_from_now(redeliver_after))
     if due:
         log.info("reconciler re-sending %d snapshot(s)", len(due))
         dispatch(due)

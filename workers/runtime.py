@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from crawler.blobs import BlobStore
 from crawler.clock import utcnow
 from crawler.settings import Settings
-from extractors.browser import BrowserService
+from extractors.engine.browser import BrowserService
 
 
 def make_worker_id() -> str:

@@ -13,7 +13,7 @@ import logging
 import dramatiq
 from sqlalchemy.exc import SQLAlchemyError
 
-from crawler import fleet as registry
+from crawler import snapshot_states as states
 from crawler.db import session_scope
 from workers.runtime import Runtime
 
@@ -36,7 +36,7 @@ def release_unfinished(runtime: Runtime) -> int:
         return 0
     try:
         with session_scope(runtime.engine) as session:
-            released = registry.release_unfinished(
+            released = states.hand_back(
                 session, worker_id=runtime.worker_id, snapshot_ids=unfinished
             )
     except SQLAlchemyError as exc:

@@ -1,20 +1,18 @@
-"""`amber update`: capture snapshots that were stored without capturing (or re-capture).
+"""`amber update`: which snapshots to capture that were stored without capturing (or again).
 
 Index-only snapshots are ``queued`` with ``retry_at`` NULL, which the reconciler
-never picks up. Giving them a ``retry_at`` makes them ordinary queued work: the
-caller dispatches them after commit, and the reconciler re-sends any message
-that gets lost from then on.
+never picks up. `crawler.snapshot_states.requeue` gives them a ``retry_at``,
+making them ordinary queued work: the caller dispatches them after commit, and
+the reconciler re-sends any message that gets lost from then on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
-from sqlalchemy import exists, update
+from sqlalchemy import exists
 from sqlmodel import Session, col, select
 
-from crawler.clock import utcnow
 from crawler.errors import InvalidInput
 from crawler.models import Snapshot, SnapshotStatus, SnapshotTag, Tag
 
@@ -57,29 +55,3 @@ def select_for_update(
     if limit > 0:
         query = query.limit(limit)
     return list(session.exec(query).all())
-
-
-def mark_for_capture(
-    session: Session, snapshot_ids: Sequence[str], *, redeliver_after: float
-) -> int:
-    """queued (with a delivery deadline) for each id not being captured or sealed right now."""
-    now = utcnow()
-    changed = 0
-    for start in range(0, len(snapshot_ids), CHUNK):
-        result = session.exec(  # type: ignore[call-overload]
-            update(Snapshot)
-            .where(
-                col(Snapshot.id).in_(list(snapshot_ids[start : start + CHUNK])),
-                col(Snapshot.status).not_in([SnapshotStatus.started, SnapshotStatus.sealed]),
-            )
-            .values(
-                status=SnapshotStatus.queued,
-                retry_at=now + timedelta(seconds=redeliver_after),
-                worker_id=None,
-                attempts=0,
-                last_error=None,
-                modified_at=now,
-            )
-        )
-        changed += int(result.rowcount or 0)
-    return changed

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from crawler.clock import iso
-from crawler.domains.sheets_tables import SheetRow, SheetSnapshotRow, WorkbookRow
-from crawler.domains.sheets_validate import Validator
+from crawler.domains.sheets.tables import SheetRow, SheetSnapshotRow, WorkbookRow
+from crawler.domains.sheets.validate import Validator
 
 
 def user_ref(user_id: str) -> str:

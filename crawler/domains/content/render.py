@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from crawler.clock import iso
-from crawler.domains.content_tables import ContentEntryRow, ContentSnapshotRow, ContentTypeRow
+from crawler.domains.content.tables import ContentEntryRow, ContentSnapshotRow, ContentTypeRow
 
 ENTRY = "Entry"
 CONTENT_TYPE = "ContentType"

@@ -25,8 +25,9 @@ from playwright.async_api import Error as PlaywrightError
 from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout
 from crawler.urls import Network
 from extractors.base import Extractor
-from extractors.egress import EgressGuard
-from extractors.page import CaptureOutcome, CaptureRequest, PreparedPage, capture_page, prepare_page
+from extractors.engine.capture import PreparedPage, capture_page, prepare_page
+from extractors.engine.egress import EgressGuard
+from extractors.engine.page import CaptureOutcome, CaptureRequest
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from playwright.async_api import CDPSession
 from playwright.async_api import Error as PlaywrightError
 
 from crawler.errors import CaptureError, FetchRefused
-from extractors.egress import EgressGuard
+from extractors.engine.egress import EgressGuard
 
 log = logging.getLogger(__name__)
 
@@ -229,14 +229,18 @@ class NetworkRecorder:
         if self.received_bytes > self.max_bytes:
             self.over_budget.set()
 
-    def _on_finished(self, params: dict[str, Any]) -> None:
+    def _ended(self, request_id: str) -> Exchange | None:
+        """A request is no longer in flight; its last hop, if it was recorded."""
         self._touch()
-        request_id = params["requestId"]
         self._inflight.discard(request_id)
         pending = self._pending.get(request_id)
-        if not pending or not pending.hops:
+        return pending.hops[-1] if pending and pending.hops else None
+
+    def _on_finished(self, params: dict[str, Any]) -> None:
+        request_id = params["requestId"]
+        hop = self._ended(request_id)
+        if hop is None:
             return
-        hop = pending.hops[-1]
         hop.finished = True
         if hop.response is not None and hop.response.status not in (204, 304):
             task = asyncio.create_task(self._fetch_body(request_id, hop.response))
@@ -244,13 +248,9 @@ class NetworkRecorder:
             task.add_done_callback(self._body_tasks.discard)
 
     def _on_failed(self, params: dict[str, Any]) -> None:
-        self._touch()
-        request_id = params["requestId"]
-        self._inflight.discard(request_id)
-        pending = self._pending.get(request_id)
-        if not pending or not pending.hops:
+        hop = self._ended(params["requestId"])
+        if hop is None:
             return
-        hop = pending.hops[-1]
         hop.failed = params.get("blockedReason") or params.get("errorText") or "failed"
         refusal = self._refusal(hop.url, hop.failed)
         if refusal is not None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from crawler.domains.content_validate import storable_text
+from crawler.domains.content.validate import storable_text
 from crawler.errors import InvalidInput
 
 FIELD_TYPES = {

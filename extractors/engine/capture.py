@@ -1,0 +1,220 @@
+"""One capture: a fresh browser context, the URL loaded once, the extractors run on that page."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.async_api import Browser, BrowserContext, Dialog, Download, Page
+from playwright.async_api import Error as PlaywrightError
+
+from crawler.errors import CaptureError, CaptureTimeout, PageTooLarge
+from crawler.urls import check_fetch_allowed
+from extractors.base import Extractor
+from extractors.engine.egress import EgressGuard
+from extractors.engine.page import (
+    AUTOSCROLL_JS,
+    CaptureOutcome,
+    CaptureRequest,
+    LoadedPage,
+    playwright_errors,
+)
+from extractors.engine.recorder import NetworkRecorder
+from extractors.engine.schedule import run_extractors
+
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+async def _navigate(
+    page: Page,
+    recorder: NetworkRecorder,
+    request: CaptureRequest,
+    downloads: asyncio.Queue[Download],
+    load_budget: float,
+) -> Path | None:
+    """Load the URL once. Returns the downloaded file when the browser treats it as a download."""
+    nav = asyncio.ensure_future(
+        page.goto(request.url, wait_until="load", timeout=load_budget * 1000)
+    )
+    budget = asyncio.ensure_future(recorder.over_budget.wait())
+    download = asyncio.ensure_future(downloads.get())
+    try:
+        done, _ = await asyncio.wait({nav, budget, download}, return_when=asyncio.FIRST_COMPLETED)
+        if budget in done:
+            raise PageTooLarge(
+                f"page exceeded its size budget of {request.max_bytes} bytes "
+                f"({recorder.received_bytes} bytes received)"
+            )
+        if download in done or (
+            nav in done and nav.exception() and "download" in str(nav.exception()).lower()
+        ):
+            item = (
+                download.result()
+                if download in done
+                else await asyncio.wait_for(downloads.get(), timeout=5)
+            )
+            with playwright_errors(request.url):
+                path = await item.path()
+            if item.failure() if hasattr(item, "failure") else None:
+                raise CaptureError(f"download of {request.url} failed")
+            return Path(path)
+        try:
+            with playwright_errors(request.url):
+                nav.result()
+        except CaptureError as exc:
+            raise recorder.explain(exc) from exc
+        return None
+    finally:
+        for task in (nav, budget, download):
+            if not task.done():
+                task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(nav, budget, download, return_exceptions=True)
+
+
+def desktop_user_agent(version: str) -> str:
+    """Chromium's own desktop User-Agent, without the "HeadlessChrome" token.
+
+    Some sites serve headless browsers a different (or a blocking) page; an
+    archive should record what a person's browser would have been sent.
+    """
+    major = version.split(".", 1)[0] or "0"
+    return (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{major}.0.0.0 Safari/537.36"
+    )
+
+
+@dataclass(slots=True)
+class PreparedPage:
+    """A fresh context with its page and CDP session, made before it is needed."""
+
+    context: BrowserContext
+    page: Page
+    recorder: NetworkRecorder
+    downloads: asyncio.Queue[Download]
+    guard: EgressGuard
+
+    async def close(self) -> None:
+        with contextlib.suppress(PlaywrightError, asyncio.CancelledError):
+            await self.context.close()
+
+
+async def prepare_page(browser: Browser, guard: EgressGuard) -> PreparedPage:
+    """A new browser context per capture, so cookies, storage and workers never leak.
+
+    Its traffic, the favicon fetch included, goes through `guard`.
+    """
+    with playwright_errors("about:blank"):
+        context = await browser.new_context(
+            proxy={"server": guard.server},
+            service_workers="block",
+            accept_downloads=True,
+            viewport=VIEWPORT,  # type: ignore[arg-type]
+            user_agent=desktop_user_agent(browser.version),
+        )
+        try:
+            page = await context.new_page()
+            cdp = await context.new_cdp_session(page)
+            recorder = NetworkRecorder(cdp, guard=guard)
+            await recorder.start()
+        except BaseException:
+            with contextlib.suppress(PlaywrightError):
+                await context.close()
+            raise
+    page.on("dialog", lambda dialog: asyncio.ensure_future(_dismiss(dialog)))
+    downloads: asyncio.Queue[Download] = asyncio.Queue()
+    page.on("download", downloads.put_nowait)
+    return PreparedPage(
+        context=context, page=page, recorder=recorder, downloads=downloads, guard=guard
+    )
+
+
+async def capture_page(
+    browser: Browser,
+    request: CaptureRequest,
+    extractors: Mapping[str, Extractor],
+    guard: EgressGuard,
+    prepared: PreparedPage | None = None,
+) -> CaptureOutcome:
+    """Load the page once in a fresh context, then run each requested extractor on it."""
+    try:
+        await asyncio.to_thread(check_fetch_allowed, request.url, request.allowed_networks)
+        prepared = prepared or await prepare_page(browser, guard)
+    except BaseException:
+        if prepared is not None:
+            await prepared.close()
+        raise
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + request.timeout
+    spool = request.workdir / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    (request.workdir / "out").mkdir(parents=True, exist_ok=True)
+    context, page, downloads = prepared.context, prepared.page, prepared.downloads
+    try:
+        recorder = prepared.recorder
+        recorder.configure(spool_dir=spool, max_bytes=request.max_bytes)
+        notes: list[str] = []
+        load_budget = max(2.0, request.timeout * 0.6)
+        try:
+            download_path = await _navigate(page, recorder, request, downloads, load_budget)
+        except CaptureTimeout:
+            chain = recorder.main_exchanges(request.url)
+            if not chain or not chain[-1].finished or chain[-1].response is None:
+                raise CaptureTimeout(
+                    f"page did not finish loading within {load_budget:.0f}s: {request.url}"
+                ) from None
+            download_path = None
+            notes.append(f"load event did not fire within {load_budget:.0f}s; captured anyway")
+        remaining = lambda: deadline - loop.time()  # noqa: E731
+        loaded = LoadedPage(
+            request=request,
+            page=page,
+            context=context,
+            recorder=recorder,
+            main_chain=recorder.main_exchanges(request.url),
+            browser_version=browser.version,
+            download_path=download_path,
+            notes=notes,
+        )
+        if loaded.is_html:
+            with playwright_errors(request.url), contextlib.suppress(CaptureTimeout):
+                loaded.remember_facts(
+                    await asyncio.wait_for(
+                        page.evaluate(AUTOSCROLL_JS, 25),
+                        timeout=max(0.5, min(6.0, remaining() * 0.3)),
+                    )
+                )
+            await recorder.wait_idle(quiet=0.05, timeout=max(0.2, min(5.0, remaining() * 0.3)))
+        await recorder.settle(timeout=max(0.5, min(10.0, remaining() * 0.5)))
+        if recorder.over_budget.is_set():
+            raise PageTooLarge(f"page exceeded its size budget of {request.max_bytes} bytes")
+        loaded.main_chain = recorder.main_exchanges(request.url) or loaded.main_chain
+        outcome = CaptureOutcome(
+            final_url=loaded.final_url,
+            status_code=loaded.main_response.status if loaded.main_response else None,
+            blocked=recorder.blocked,
+            notes=notes,
+        )
+        outcome.outputs = await run_extractors(request.plugins, extractors, loaded)
+        return outcome
+    finally:
+        # Closing a context takes a round trip; nothing waits for it.
+        closing = asyncio.ensure_future(prepared.close())
+        _CLOSING.add(closing)
+        closing.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Future[None]] = set()
+
+
+async def _dismiss(dialog: Dialog) -> None:
+    """alert/confirm/prompt are dismissed; beforeunload is accepted so the page can close."""
+    with contextlib.suppress(PlaywrightError):
+        if dialog.type == "beforeunload":
+            await dialog.accept()
+        else:
+            await dialog.dismiss()
