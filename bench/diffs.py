@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from diff_match_patch import diff_match_patch  # noqa: E402
-from extractors.browser import CHROMIUM_FLAGS  # noqa: E402
+from extractors.engine.browser import CHROMIUM_FLAGS  # noqa: E402
 from PIL import Image  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from warcio.statusandheaders import StatusAndHeaders  # noqa: E402
