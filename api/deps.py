@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from functools import cache
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session
 
 from api.state import AppState
@@ -73,3 +75,46 @@ def browser_principal(request: Request, session: SessionDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 BrowserPrincipalDep = Annotated[Principal, Depends(browser_principal)]
 ArchivePrincipalDep = Annotated[Principal, Depends(archive_principal)]
+
+
+# Query parameters every route takes besides its own: the token (archivebox_token).
+ALWAYS_KNOWN = frozenset({"api_key"})
+
+
+@cache
+def _query_names(route: Any) -> frozenset[str]:
+    """The query parameters a route and its dependencies declare."""
+    names, todo = set(ALWAYS_KNOWN), [route.dependant]
+    while todo:
+        dependant = todo.pop()
+        names.update(param.alias for param in dependant.query_params)
+        todo.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+def known_query_only(request: Request) -> None:
+    """A list route refuses a filter it does not know instead of ignoring it.
+
+    An ignored filter would answer with everything, which a client takes for
+    "these match"; a 422 naming the parameter says what went wrong.
+    """
+    route = request.scope.get("route")
+    if route is None:
+        return
+    known = _query_names(route)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": f"Unknown filter parameter {name!r}",
+                    "input": request.query_params[name],
+                }
+                for name in unknown
+            ]
+        )
+
+
+KnownQueryOnly = Depends(known_query_only)
