@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session
 
 from api.state import AppState
 from crawler.auth import Principal, authenticate
+from crawler.errors import InvalidInput
 
 
 def get_state(request: Request) -> AppState:
@@ -81,9 +80,9 @@ ArchivePrincipalDep = Annotated[Principal, Depends(archive_principal)]
 ALWAYS_KNOWN = frozenset({"api_key"})
 
 
-@cache
 def _query_names(route: Any) -> frozenset[str]:
-    """The query parameters a route and its dependencies declare."""
+    """The query parameters a route and its dependencies declare (a short walk; routes
+    are not hashable, so it is not cached)."""
     names, todo = set(ALWAYS_KNOWN), [route.dependant]
     while todo:
         dependant = todo.pop()
@@ -104,16 +103,11 @@ def known_query_only(request: Request) -> None:
     known = _query_names(route)
     unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
     if unknown:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "extra_forbidden",
-                    "loc": ("query", name),
-                    "msg": f"Unknown filter parameter {name!r}",
-                    "input": request.query_params[name],
-                }
-                for name in unknown
-            ]
+        names = ", ".join(unknown)
+        raise InvalidInput(
+            f"Unknown filter parameter{'s' if len(unknown) > 1 else ''}: {names}",
+            code="UnknownField",
+            details={"unknown": unknown},
         )
 
 
