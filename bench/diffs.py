@@ -29,7 +29,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from diff_match_patch import diff_match_patch  # noqa: E402
-from extractors.browser import CHROMIUM_FLAGS  # noqa: E402
 from PIL import Image  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from warcio.statusandheaders import StatusAndHeaders  # noqa: E402
@@ -41,6 +40,7 @@ from crawler.diffs.screenshot import ImageDiff, diff_images, open_image, render_
 from crawler.diffs.text import diff_text  # noqa: E402
 from crawler.settings import load_settings  # noqa: E402
 from crawler.warcindex import IndexCache, build_index  # noqa: E402
+from extractors.engine.browser import CHROMIUM_FLAGS  # noqa: E402
 
 WORDS = (  # noqa: SIM905
     "harbour tide ferry island lighthouse chart sailor berth weather warning timetable boat "

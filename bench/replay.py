@@ -35,7 +35,7 @@ import httpx  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from crawler.settings import load_settings  # noqa: E402
-from extractors.browser import CHROMIUM_FLAGS  # noqa: E402
+from extractors.engine.browser import CHROMIUM_FLAGS  # noqa: E402
 from tests.services import REPO, AmberServer, free_port, wait_for_port  # noqa: E402
 from tests.site import TestSite  # noqa: E402
 

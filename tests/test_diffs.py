@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 
 from crawler.diffs.screenshot import BOX_COLOUR
 from crawler.settings import load_settings
-from extractors.browser import CHROMIUM_FLAGS
+from extractors.engine.browser import CHROMIUM_FLAGS
 from tests.conftest import ADMIN_TOKEN, TokenFactory
 from tests.services import AmberServer
 from tests.site import BANNER_BOX, TestSite

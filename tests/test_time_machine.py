@@ -24,7 +24,7 @@ from PIL import Image, ImageChops
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from crawler.settings import load_settings
-from extractors.browser import CHROMIUM_FLAGS
+from extractors.engine.browser import CHROMIUM_FLAGS
 from tests.conftest import ADMIN_TOKEN, amber_env
 from tests.services import AmberServer
 from tests.site import JSON_MESSAGE, PDF_BYTES, TestSite
