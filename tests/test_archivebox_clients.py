@@ -417,7 +417,7 @@ def live_routes() -> list[tuple[str, str, bool]]:
             while ":" in path:  # {path:path} -> {path}
                 start = path.index(":")
                 path = path[:start] + path[path.index("}", start) :]
-            for method in route.methods - {"HEAD"}:
+            for method in (route.methods or set()) - {"HEAD"}:
                 out.append((path, method, route.include_in_schema))
     return out
 
