@@ -7,10 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api import (
+    api_docs,
     archive,
+    archive_auth,
+    archive_cli,
     changes,
     content,
     crawls,
@@ -18,6 +22,7 @@ from api import (
     diffs,
     files,
     fleet,
+    lookup,
     notes,
     results,
     schedules,
@@ -36,6 +41,9 @@ from crawler import __version__
 # One router per resource or dialect, each in its own module.
 ROUTERS = [
     archive.router,
+    archive_cli.router,
+    archive_auth.router,
+    lookup.router,
     results.router,
     files.router,
     wacz.router,
@@ -51,7 +59,12 @@ ROUTERS = [
     fleet.router,
     wayback.router,
     web.router,
+    api_docs.router,
 ]
+
+# What browsers may send cross-origin (ArchiveBox's list, for the ArchiveBox clients).
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+CORS_HEADERS = ["Authorization", "X-ArchiveBox-API-Key", "Content-Type", "X-CSRFToken"]
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -60,6 +73,8 @@ def create_app(state: AppState) -> FastAPI:
         version=__version__,
         description="Self-hosted web archive: ArchiveBox, Grafana, Contentful, Flatfile and "
         "Sidvy snapshot dialects on one store.",
+        docs_url=None,  # api.api_docs serves Swagger UI from its vendored copy
+        redoc_url=None,
     )
     app.state.amber = state
     install_error_handlers(app)
@@ -77,6 +92,15 @@ def create_app(state: AppState) -> FastAPI:
         return response
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
+    # Outermost, so preflights and error answers are handled too. No origins: CORS off
+    # (a preflight gets 400, answers carry no Access-Control-* headers).
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=state.settings.cors_origins,
+        allow_methods=CORS_METHODS,
+        allow_headers=CORS_HEADERS,
+        max_age=600,
+    )
     return app
 
 

@@ -19,7 +19,7 @@ from api.archive_json import (
     resolve_page,
     snapshot_json,
 )
-from api.deps import ArchivePrincipalDep, SessionDep, StateDep
+from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep, StateDep
 from api.errors import ARCHIVE
 from api.state import AppState
 from crawler import crawls, importers, search
@@ -98,7 +98,9 @@ class Added:
     snapshot_ids: list[str]
     queued_ids: list[str]
     duplicates: int
+    urls: list[str]
     crawl_id: str | None = None
+    problems: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,11 +113,31 @@ def cli_add(
     added = add(body, session, principal, state)
     session.commit()
     state.dispatch(added.queued_ids)
-    # ArchiveBox's answer, plus Amber's duplicate count (and a document's parse problems).
+    return add_answer(added)
+
+
+def add_answer(added: Added) -> dict[str, Any]:
+    """ArchiveBox 0.9's answer (clients read ``result``), with Amber's flat fields beside it.
+
+    ``errors`` stays empty on success, as clients take any entry for a failed add;
+    lines a parser skipped are warnings, so they go to ``stderr`` (and ``problems``).
+    """
+    stored = len(added.snapshot_ids)
     return {
         "success": True,
+        "errors": [],
+        "result": {
+            "crawl_id": added.crawl_id,
+            "num_snapshots": stored,
+            "snapshot_ids": added.snapshot_ids,
+            "queued_urls": added.urls,
+        },
+        "result_format": "json",
+        "stdout": f"{stored} URLs stored, {len(added.queued_ids)} queued for capture, "
+        f"{added.duplicates} already archived",
+        "stderr": "\n".join(added.problems),
         "crawl_id": added.crawl_id,
-        "num_snapshots": len(added.snapshot_ids),
+        "num_snapshots": stored,
         "snapshot_ids": added.snapshot_ids,
         "queued": len(added.queued_ids),
         "duplicates": added.duplicates,
@@ -137,7 +159,9 @@ def _add_urls(body: AddRequest, session: Session, principal: Principal, state: A
             config={"scope": "any"},
             redeliver_after=state.settings.redeliver_seconds,
         )
-        return Added(outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates, crawl.id)
+        return Added(
+            outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates, body.url_list, crawl.id
+        )
     outcome = snaps.add_urls(
         session,
         principal=principal,
@@ -147,7 +171,7 @@ def _add_urls(body: AddRequest, session: Session, principal: Principal, state: A
         index_only=body.index_only,
         redeliver_after=state.settings.redeliver_seconds,
     )
-    return Added(outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates)
+    return Added(outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates, body.url_list)
 
 
 def _add_document(
@@ -167,8 +191,14 @@ def _add_document(
         redeliver_after=state.settings.redeliver_seconds,
     )
     problems = [str(problem) for problem in summary.problems[:100]]
-    extra = {"invalid": summary.invalid, "errors": problems}
-    return Added(summary.snapshot_ids, summary.queued_ids, summary.duplicates, extra=extra)
+    return Added(
+        summary.snapshot_ids,
+        summary.queued_ids,
+        summary.duplicates,
+        snaps.urls_of(session, summary.snapshot_ids),
+        problems=problems,
+        extra={"invalid": summary.invalid, "problems": problems},
+    )
 
 
 def snapshot_filters(
@@ -211,7 +241,7 @@ def page_params(
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-@router.get("/core/snapshots")
+@router.get("/core/snapshots", dependencies=[KnownQueryOnly])
 def list_snapshots(
     session: SessionDep,
     principal: ArchivePrincipalDep,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.archive import PageDep
 from api.archive_json import page_envelope
-from api.deps import ArchivePrincipalDep, SessionDep, StateDep
+from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler.alerts import diff_paths
 from crawler.changes import query_changes
@@ -48,7 +48,7 @@ def change_json(change: Change, *, base_url: str) -> dict[str, Any]:
     }
 
 
-@router.get("/core/changes")
+@router.get("/core/changes", dependencies=[KnownQueryOnly])
 def list_changes(
     session: SessionDep,
     principal: ArchivePrincipalDep,

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from api.archive import PageDep, usernames_for
 from api.archive_json import page_envelope
-from api.deps import ArchivePrincipalDep, SessionDep, StateDep
+from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import crawls
 from crawler import snapshots as snaps
@@ -78,7 +78,7 @@ class CrawlCreate(BaseModel):
         return cleaned
 
 
-@router.get("/crawls/crawls")
+@router.get("/crawls/crawls", dependencies=[KnownQueryOnly])
 def list_crawls(
     session: SessionDep,
     principal: ArchivePrincipalDep,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
 from api.state import AppState
 from crawler.auth import Principal, authenticate
+from crawler.errors import InvalidInput
 
 
 def get_state(request: Request) -> AppState:
@@ -73,3 +74,41 @@ def browser_principal(request: Request, session: SessionDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 BrowserPrincipalDep = Annotated[Principal, Depends(browser_principal)]
 ArchivePrincipalDep = Annotated[Principal, Depends(archive_principal)]
+
+
+# Query parameters every route takes besides its own: the token (archivebox_token).
+ALWAYS_KNOWN = frozenset({"api_key"})
+
+
+def _query_names(route: Any) -> frozenset[str]:
+    """The query parameters a route and its dependencies declare (a short walk; routes
+    are not hashable, so it is not cached)."""
+    names, todo = set(ALWAYS_KNOWN), [route.dependant]
+    while todo:
+        dependant = todo.pop()
+        names.update(param.alias for param in dependant.query_params)
+        todo.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+def known_query_only(request: Request) -> None:
+    """A list route refuses a filter it does not know instead of ignoring it.
+
+    An ignored filter would answer with everything, which a client takes for
+    "these match"; a 422 naming the parameter says what went wrong.
+    """
+    route = request.scope.get("route")
+    if route is None:
+        return
+    known = _query_names(route)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if unknown:
+        names = ", ".join(unknown)
+        raise InvalidInput(
+            f"Unknown filter parameter{'s' if len(unknown) > 1 else ''}: {names}",
+            code="UnknownField",
+            details={"unknown": unknown},
+        )
+
+
+KnownQueryOnly = Depends(known_query_only)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from html import escape
 from typing import Any, BinaryIO
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -41,10 +41,19 @@ def _files(session: Any, snapshot_id: str) -> dict[str, dict[str, Any]]:
 
 @router.get("/archive/{timestamp}/{path:path}", response_model=None)
 def archived_file(
-    timestamp: str, path: str, session: SessionDep, principal: BrowserPrincipalDep, state: StateDep
+    timestamp: str,
+    path: str,
+    request: Request,
+    session: SessionDep,
+    principal: BrowserPrincipalDep,
+    state: StateDep,
 ) -> Response:
     if timestamp.lower() in ("http:", "https:"):
-        return _newest_snapshot_page(session, principal, timestamp, path)
+        # The archived URL's own query string arrives as this request's query.
+        query = request.url.query
+        return _newest_snapshot_page(
+            session, principal, timestamp, f"{path}?{query}" if query else path
+        )
     snapshot = snaps.get_snapshot(session, principal, timestamp)
     files = _files(session, snapshot.id)
     if path in ("", "index.html") and "index.html" not in files:

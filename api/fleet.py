@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from api import metrics as metrics_text
-from api.deps import ArchivePrincipalDep, SessionDep, StateDep
+from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import fleet as registry
 from crawler import snapshots as snaps
@@ -36,7 +36,7 @@ def _redact(session: Session, principal: Principal, items: list[dict[str, Any]])
         item["current_snapshot"] = next(iter(item["current_snapshot_ids"]), None)
 
 
-@router.get("/api/v1/workers")
+@router.get("/api/v1/workers", dependencies=[KnownQueryOnly])
 def list_workers(
     session: SessionDep,
     principal: ArchivePrincipalDep,

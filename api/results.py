@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from api.archive import PageDep, usernames_for
 from api.archive_json import page_envelope, result_json
-from api.deps import ArchivePrincipalDep, SessionDep
+from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep
 from api.errors import ARCHIVE
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.errors import NotFound
 from crawler.models import ArchiveResult, Snapshot
+from crawler.result_query import ResultFilters, result_conditions
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 
@@ -35,22 +37,38 @@ def render_results(session: Session, pairs: list[tuple[ArchiveResult, Snapshot]]
     return [result_json(r, s, tags[s.id], names) for r, s in pairs]
 
 
-@router.get("/core/archiveresults")
+def result_filters(
+    id: str | None = None,
+    search: str | None = None,
+    snapshot_id: str | None = None,
+    snapshot_url: str | None = None,
+    snapshot_tag: str | None = None,
+    status: str | None = None,
+    output_str: str | None = None,
+    output: str | None = None,
+    plugin: str | None = None,
+    extractor: str | None = None,
+    hook_name: str | None = None,
+    process_id: str | None = None,
+    cmd: str | None = None,
+    pwd: str | None = None,
+    cmd_version: str | None = None,
+    created_at: datetime | None = None,
+    created_at__gte: datetime | None = None,
+    created_at__lt: datetime | None = None,
+) -> ResultFilters:
+    """ArchiveBox's archive-result filters as query parameters (crawler.result_query)."""
+    return ResultFilters(**{k: v for k, v in locals().items()})
+
+
+@router.get("/core/archiveresults", dependencies=[KnownQueryOnly])
 def list_results(
     session: SessionDep,
     principal: ArchivePrincipalDep,
     paging: PageDep,
-    snapshot_id: str | None = None,
-    plugin: str | None = None,
-    status: str | None = None,
+    filters: Annotated[ResultFilters, Depends(result_filters)],
 ) -> dict[str, Any]:
-    query = _visible_results(principal)
-    if snapshot_id:
-        query = query.where(col(ArchiveResult.snapshot_id).startswith(snapshot_id, autoescape=True))
-    if plugin:
-        query = query.where(col(ArchiveResult.plugin) == plugin)
-    if status:
-        query = query.where(col(ArchiveResult.status) == status)
+    query = _visible_results(principal).where(*result_conditions(filters))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     pairs = session.exec(
         query.order_by(col(ArchiveResult.created_at).desc(), col(ArchiveResult.id))
@@ -65,15 +83,23 @@ def list_results(
     )
 
 
+def find_result(session: Session, principal: Principal, ref: str) -> tuple[ArchiveResult, Snapshot]:
+    """By id or an unambiguous id prefix (4 characters or more)."""
+    pairs = session.exec(
+        _visible_results(principal)
+        .where(col(ArchiveResult.id).startswith(ref, autoescape=True))
+        .limit(2)
+    ).all()
+    exact = [pair for pair in pairs if pair[0].id == ref]
+    if exact:
+        return exact[0]
+    if len(pairs) != 1 or len(ref) < 4:
+        raise NotFound(f"ArchiveResult {ref!r} not found")
+    return pairs[0]
+
+
 @router.get("/core/archiveresult/{result_id}")
 def get_result(
     result_id: str, session: SessionDep, principal: ArchivePrincipalDep
 ) -> dict[str, Any]:
-    pair = session.exec(
-        _visible_results(principal)
-        .where(col(ArchiveResult.id).startswith(result_id, autoescape=True))
-        .limit(2)
-    ).all()
-    if len(pair) != 1 or len(result_id) < 4:
-        raise NotFound(f"ArchiveResult {result_id!r} not found")
-    return render_results(session, list(pair))[0]
+    return render_results(session, [find_result(session, principal, result_id)])[0]

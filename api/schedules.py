@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
 
 from api.archive import usernames_for
-from api.deps import ArchivePrincipalDep, SessionDep, StateDep
+from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import crawls, schedules
 from crawler.clock import iso
@@ -83,7 +83,7 @@ def create_schedule(
     return schedule_json(schedule, usernames_for(session, [schedule.created_by_id]))
 
 
-@router.get("/cli/schedule")
+@router.get("/cli/schedule", dependencies=[KnownQueryOnly])
 def list_schedules(session: SessionDep, principal: ArchivePrincipalDep) -> dict[str, Any]:
     rows = schedules.list_schedules(session, principal)
     names = usernames_for(session, [s.created_by_id for s in rows])

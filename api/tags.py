@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from api.archive import PageDep, render_snapshots, usernames_for
 from api.archive_json import page_envelope, tag_json
-from api.deps import ArchivePrincipalDep, SessionDep
+from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep
 from api.errors import ARCHIVE
 from crawler import snapshots as snaps
 from crawler import tags as tag_rules
@@ -46,7 +46,7 @@ def render_tags(session: Session, tags: list[Tag]) -> list[Any]:
     return [tag_json(t, num_snapshots=int(counts.get(t.id, 0)), usernames=names) for t in tags]
 
 
-@router.get("/core/tags")
+@router.get("/core/tags", dependencies=[KnownQueryOnly])
 def list_tags(
     session: SessionDep, principal: ArchivePrincipalDep, paging: PageDep
 ) -> dict[str, Any]:

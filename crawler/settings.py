@@ -7,12 +7,15 @@ values are passed down from one `Settings` instance.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ORIGIN = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s?#]+")
 
 CHROMIUM_CANDIDATES = (
     "/usr/bin/chromium",
@@ -34,6 +37,7 @@ class Settings(BaseSettings):
     admin_token: str = ""
     chromium_path: str = ""
     allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     capture_timeout: float = 60.0
     max_page_bytes: int = 200 * 1024 * 1024
     max_body_bytes: int = 10 * 1024 * 1024
@@ -60,9 +64,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     webhook_backoff: float = 30.0  # first retry after this many seconds, doubling each time
 
-    @field_validator("allowed_networks", mode="before")
+    @field_validator("allowed_networks", "cors_origins", mode="before")
     @classmethod
-    def _split_networks(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         return value
@@ -72,6 +76,15 @@ class Settings(BaseSettings):
     def _check_networks(cls, value: list[str]) -> list[str]:
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        """An origin a browser sends is scheme://host[:port], never with a path or slash."""
+        for origin in value:
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise ValueError(f"not an origin (scheme://host[:port], or *): {origin!r}")
         return value
 
     @cached_property

@@ -231,6 +231,17 @@ def get_snapshot(session: Session, principal: Principal, ref: str) -> Snapshot:
     return rows[0]
 
 
+def urls_of(session: Session, snapshot_ids: Sequence[str]) -> list[str]:
+    """The snapshots' URLs, in the order of `snapshot_ids`."""
+    found: dict[str, str] = {}
+    for start in range(0, len(snapshot_ids), LOOKUP_CHUNK):
+        chunk = snapshot_ids[start : start + LOOKUP_CHUNK]
+        found.update(
+            session.exec(select(Snapshot.id, Snapshot.url).where(col(Snapshot.id).in_(chunk))).all()
+        )
+    return [found[sid] for sid in snapshot_ids if sid in found]
+
+
 def snapshot_tags(session: Session, snapshot_ids: Sequence[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {sid: [] for sid in snapshot_ids}
     for start in range(0, len(snapshot_ids), LOOKUP_CHUNK):

@@ -693,7 +693,10 @@ def test_cli_add_with_parser_over_http(api_server: object, make_token: TokenFact
         headers=headers,
     ).json()
     assert prose["num_snapshots"] == 1 and prose["invalid"] == 1
-    assert prose["errors"][0].startswith("line 2:")
+    # (skipped lines are warnings: ArchiveBox clients take any `errors` entry for a failed add)
+    assert prose["errors"] == [] and prose["problems"][0].startswith("line 2:")
+    assert prose["stderr"].startswith("line 2:")
+    assert prose["result"]["queued_urls"] == ["https://prose.example.com/a"]
 
 
 @pytest.mark.parametrize(

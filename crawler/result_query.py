@@ -1,0 +1,114 @@
+"""Filtering the archive-result list: ArchiveBox 0.9's ``ArchiveResultFilterSchema``.
+
+Each filter narrows the list; text filters match in any case, as ArchiveBox's
+``icontains`` does. 0.8's names are accepted too: ``extractor`` for ``plugin`` and
+``output`` for ``output_str``. ArchiveBox also filters on ``hook_name``,
+``process_id``, ``cmd`` and ``pwd``; Amber records none of them (its extractors
+run inside one browser, not as commands), so a value there matches nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import false, or_
+from sqlmodel import col, func, select
+
+from crawler.models import ArchiveResult, Snapshot, SnapshotTag, Tag
+
+
+@dataclass(slots=True)
+class ResultFilters:
+    id: str | None = None
+    search: str | None = None
+    snapshot_id: str | None = None
+    snapshot_url: str | None = None
+    snapshot_tag: str | None = None
+    status: str | None = None
+    output_str: str | None = None
+    output: str | None = None
+    plugin: str | None = None
+    extractor: str | None = None
+    hook_name: str | None = None
+    process_id: str | None = None
+    cmd: str | None = None
+    pwd: str | None = None
+    cmd_version: str | None = None
+    created_at: datetime | None = None
+    created_at__gte: datetime | None = None
+    created_at__lt: datetime | None = None
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+NOT_RECORDED = ("hook_name", "process_id", "cmd", "pwd")
+
+
+def _icontains(column: Any, value: str) -> Any:
+    return func.lower(column).contains(value.lower(), autoescape=True)
+
+
+def _prefix(column: Any, value: str) -> Any:
+    return col(column).startswith(value, autoescape=True)
+
+
+def _of_snapshot(value: str) -> Any:
+    """ArchiveBox's snapshot reference: an id prefix or a timestamp prefix."""
+    return or_(_prefix(Snapshot.id, value), _prefix(Snapshot.timestamp, value))
+
+
+def _tag_contains(value: str) -> Any:
+    tagged = (
+        select(SnapshotTag.snapshot_id)
+        .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
+        .where(_icontains(col(Tag.name), value))
+    )
+    return col(Snapshot.id).in_(tagged)
+
+
+def result_conditions(f: ResultFilters) -> list[Any]:
+    """WHERE terms over ``ArchiveResult`` joined to its ``Snapshot``; empty values are unset."""
+    conds: list[Any] = []
+    if f.id:
+        conds.append(or_(_prefix(ArchiveResult.id, f.id), _of_snapshot(f.id)))
+    if f.search:
+        conds.append(
+            or_(
+                _icontains(col(Snapshot.url), f.search),
+                _icontains(col(Snapshot.title), f.search),
+                _tag_contains(f.search),
+                col(ArchiveResult.plugin) == f.search,
+                _icontains(col(ArchiveResult.output_str), f.search),
+                _prefix(ArchiveResult.id, f.search),
+                _of_snapshot(f.search),
+            )
+        )
+    if f.snapshot_id:
+        conds.append(_of_snapshot(f.snapshot_id))
+    if f.snapshot_url:
+        conds.append(_icontains(col(Snapshot.url), f.snapshot_url))
+    if f.snapshot_tag:
+        conds.append(_tag_contains(f.snapshot_tag))
+    if f.status:
+        conds.append(col(ArchiveResult.status) == f.status)
+    for output in (f.output_str, f.output):
+        if output:
+            conds.append(_icontains(col(ArchiveResult.output_str), output))
+    for plugin in (f.plugin, f.extractor):
+        if plugin:
+            conds.append(_icontains(col(ArchiveResult.plugin), plugin))
+    if f.cmd_version:
+        conds.append(col(ArchiveResult.cmd_version) == f.cmd_version)
+    if any(getattr(f, name) for name in NOT_RECORDED):
+        conds.append(false())
+    if f.created_at is not None:
+        conds.append(col(ArchiveResult.created_at) == f.created_at)
+    if f.created_at__gte is not None:
+        conds.append(col(ArchiveResult.created_at) >= f.created_at__gte)
+    if f.created_at__lt is not None:
+        conds.append(col(ArchiveResult.created_at) < f.created_at__lt)
+    return conds
