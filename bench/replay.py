@@ -16,12 +16,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import random
 import re
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +36,10 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from crawler.settings import load_settings  # noqa: E402
 from extractors.engine.browser import CHROMIUM_FLAGS  # noqa: E402
-from tests.services import REPO, AmberServer, free_port, wait_for_port  # noqa: E402
+from tests.services import AmberServer, pywb_collection, pywb_installed  # noqa: E402
 from tests.site import TestSite  # noqa: E402
 
 TOKEN = "bench-replay-token-0123456789"
-PYWB_BIN = REPO / ".pywb-venv" / "bin"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -99,33 +98,6 @@ def warc_paths(server: AmberServer, snapshots: list[dict], work: Path) -> list[P
     return out
 
 
-def start_pywb(warcs: list[Path], work: Path) -> tuple[subprocess.Popen[bytes], str] | None:
-    if not (PYWB_BIN / "wayback").exists():
-        print("pywb is not installed (.pywb-venv): no baseline")
-        return None
-    root = work / "pywb"
-    root.mkdir()
-    subprocess.run(
-        [str(PYWB_BIN / "wb-manager"), "init", "bench"], cwd=root, check=True, capture_output=True
-    )
-    for warc in warcs:
-        subprocess.run(
-            [str(PYWB_BIN / "wb-manager"), "add", "bench", str(warc)],
-            cwd=root,
-            check=True,
-            capture_output=True,
-        )
-    port = free_port()
-    process = subprocess.Popen(
-        [str(PYWB_BIN / "wayback"), "-p", str(port), "-b", "127.0.0.1"],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port, timeout=60)
-    return process, f"http://127.0.0.1:{port}/bench"
-
-
 def time_loads(urls: list[str], *, sign_in: str | None = None) -> list[float]:
     """Milliseconds to the load event of each URL, in one fresh browser context."""
     times = []
@@ -152,33 +124,31 @@ def bench_replay(pages: int, work: Path) -> None:
     server, snapshots, site = capture(pages, work)
     site.stop()  # everything below comes from the archive
     print(f"captured {len(snapshots)} of {pages} pages; site stopped")
-    pywb = start_pywb(warc_paths(server, snapshots, work), work)
+    pywb: contextlib.AbstractContextManager[str] | None = None
+    if pywb_installed():
+        (work / "pywb").mkdir()
+        pywb = pywb_collection(work / "pywb", "bench", warc_paths(server, snapshots, work))
+    else:
+        print("pywb is not installed (.pywb-venv): no baseline")
     try:
-        stamp = "{:%Y%m%d%H%M%S}"
-        amber_urls = []
-        pywb_urls = []
-        for snapshot in snapshots:
-            when = datetime.fromisoformat(snapshot["created_at"].replace("Z", "+00:00"))
-            amber_urls.append(
-                f"{server.url}/web/{stamp.format(when.astimezone(UTC))}/{snapshot['url']}"
-            )
-            if pywb:
-                pywb_urls.append(
-                    f"{pywb[1]}/{stamp.format(when.astimezone(UTC))}/{snapshot['url']}"
-                )
-        print(f"\n{'replay, time to load (ms)':<34}{'p50':>9}{'p95':>9}")
-        amber_cold = time_loads(amber_urls, sign_in=server.url)
-        amber_warm = time_loads(amber_urls, sign_in=server.url)
-        print(row("Amber (frame + replay origin), cold", amber_cold))
-        print(row("Amber, warm", amber_warm))
-        if pywb:
-            pywb_cold = time_loads(pywb_urls)
-            pywb_warm = time_loads(pywb_urls)
-            print(row("pywb (framed replay), cold", pywb_cold))
-            print(row("pywb, warm", pywb_warm))
+        with pywb or contextlib.nullcontext() as pywb_base:
+            stamp = "{:%Y%m%d%H%M%S}"
+            amber_urls, pywb_urls = [], []
+            for snapshot in snapshots:
+                when = datetime.fromisoformat(snapshot["created_at"].replace("Z", "+00:00"))
+                ts = stamp.format(when.astimezone(UTC))
+                amber_urls.append(f"{server.url}/web/{ts}/{snapshot['url']}")
+                if pywb_base:
+                    pywb_urls.append(f"{pywb_base}/{ts}/{snapshot['url']}")
+            print(f"\n{'replay, time to load (ms)':<34}{'p50':>9}{'p95':>9}")
+            amber_cold = time_loads(amber_urls, sign_in=server.url)
+            amber_warm = time_loads(amber_urls, sign_in=server.url)
+            print(row("Amber (frame + replay origin), cold", amber_cold))
+            print(row("Amber, warm", amber_warm))
+            if pywb_urls:
+                print(row("pywb (framed replay), cold", time_loads(pywb_urls)))
+                print(row("pywb, warm", time_loads(pywb_urls)))
     finally:
-        if pywb:
-            pywb[0].terminate()
         server.stop()
 
 

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing, suppress
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+PYWB_BIN = REPO / ".pywb-venv" / "bin"
 
 
 def free_port() -> int:
@@ -251,3 +253,36 @@ class AmberServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
             self.process = None
+
+
+def pywb_installed() -> bool:
+    return (PYWB_BIN / "wayback").exists()
+
+
+@contextmanager
+def pywb_collection(
+    root: Path, name: str, archives: Iterable[Path], *, unpack_wacz: bool = False
+) -> Iterator[str]:
+    """pywb (in its own venv) serving a collection of WARCs or WACZs; yields its URL prefix.
+
+    pywb pins `redis==2.10.6`, so it cannot share Amber's venv; 2.10 adds a WACZ only
+    with `--unpack-wacz`.
+    """
+    manager = str(PYWB_BIN / "wb-manager")
+    subprocess.run([manager, "init", name], cwd=root, check=True, capture_output=True)
+    for archive in archives:
+        add = [manager, "add", *(["--unpack-wacz"] if unpack_wacz else []), name, str(archive)]
+        subprocess.run(add, cwd=root, check=True, capture_output=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [str(PYWB_BIN / "wayback"), "-p", str(port), "-b", "127.0.0.1"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, timeout=60)
+        yield f"http://127.0.0.1:{port}/{name}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

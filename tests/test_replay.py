@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +19,8 @@ from extractors.engine.browser import BrowserService
 from extractors.engine.page import CaptureRequest
 from extractors.registry import EXTRACTORS
 from tests.conftest import IN_CI
-from tests.services import REPO, free_port, wait_for_port
+from tests.services import pywb_collection, pywb_installed
 from tests.site import CSS, JSON_MESSAGE, LAZY_PNG, RED_PNG, TestSite
-
-PYWB_BIN = REPO / ".pywb-venv" / "bin"
 
 
 @pytest.fixture(scope="module")
@@ -53,36 +50,15 @@ def captured_warc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
 
 @pytest.fixture(scope="module")
 def pywb(captured_warc: tuple[Path, TestSite], tmp_path_factory: pytest.TempPathFactory):
-    if not (PYWB_BIN / "wayback").exists():
+    if not pywb_installed():
         # Locally a missing pywb skips; under CI it must not hide a broken setup.
         missing = "pywb is not installed in .pywb-venv (scripts/setup --test installs it)"
         if IN_CI:
             pytest.fail(missing)
         pytest.skip(missing)
     warc, _site = captured_warc
-    root = tmp_path_factory.mktemp("pywb")
-    subprocess.run(
-        [str(PYWB_BIN / "wb-manager"), "init", "amber"], cwd=root, check=True, capture_output=True
-    )
-    subprocess.run(
-        [str(PYWB_BIN / "wb-manager"), "add", "amber", str(warc)],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [str(PYWB_BIN / "wayback"), "-p", str(port), "-b", "127.0.0.1"],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, timeout=60)
-        yield f"http://127.0.0.1:{port}/amber"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with pywb_collection(tmp_path_factory.mktemp("pywb"), "amber", [warc]) as base:
+        yield base
 
 
 def fetch(base: str, modifier: str, url: str) -> httpx.Response:

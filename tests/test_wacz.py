@@ -43,12 +43,11 @@ from crawler.wacz.pages import Page, read_pages
 from crawler.wacz.sorting import LineSorter
 from crawler.warcindex import IndexCache, open_record
 from tests.conftest import ADMIN_TOKEN, amber_env, run_amber
-from tests.services import REPO, VENV_BIN, AmberServer, PostgresServer, free_port, wait_for_port
+from tests.services import VENV_BIN, AmberServer, PostgresServer, pywb_collection, pywb_installed
 from tests.site import CSS, JSON_MESSAGE, LAZY_PNG, RED_PNG, TestSite
 from tests.test_api_archive import wait_done
 from tests.test_import import open_store
 
-PYWB_BIN = REPO / ".pywb-venv" / "bin"
 TAG = "wacz-export"
 
 
@@ -191,29 +190,10 @@ def test_snapshot_wacz_validates_and_holds_page_index_and_warc(
 @contextmanager
 def pywb(wacz: Path, root: Path) -> Iterator[str]:
     """pywb serving a collection made from `wacz` (unpacked, with the WACZ's own index)."""
-    if not (PYWB_BIN / "wayback").exists():
+    if not pywb_installed():
         pytest.skip("pywb is not installed in .pywb-venv (scripts/setup --test installs it)")
-    manager = str(PYWB_BIN / "wb-manager")
-    subprocess.run([manager, "init", "wacz"], cwd=root, check=True, capture_output=True)
-    subprocess.run(
-        [manager, "add", "--unpack-wacz", "wacz", str(wacz)],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [str(PYWB_BIN / "wayback"), "-p", str(port), "-b", "127.0.0.1"],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, timeout=60)
-        yield f"http://127.0.0.1:{port}/wacz"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with pywb_collection(root, "wacz", [wacz], unpack_wacz=True) as base:
+        yield base
 
 
 def test_export_replays_in_pywb_with_the_site_stopped(archive: Archive, tmp_path: Path) -> None:
