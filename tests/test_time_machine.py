@@ -224,7 +224,8 @@ def test_memento_timegate_timemaps_and_url_forms(archive: Archive) -> None:
         headers={"Accept-Datetime": "Thu, 01 Jan 1970 00:00:00 GMT"},
         follow_redirects=False,
     )
-    assert gate.status_code == 302 and gate.headers["vary"] == "accept-datetime"
+    assert gate.status_code == 302
+    assert "accept-datetime" in [v.strip().lower() for v in gate.headers["vary"].split(",")]
     oldest = api.get(gate.headers["location"], follow_redirects=False)
     assert oldest.status_code == 200
     newest = api.get(f"/web/{url}", follow_redirects=False).headers["location"]
