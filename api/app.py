@@ -28,6 +28,9 @@ from api import (
     schedules,
     sheets,
     tags,
+    ui_fleet,
+    ui_kinds,
+    ui_sheets,
     wacz,
     wayback,
     web,
@@ -59,6 +62,9 @@ ROUTERS = [
     fleet.router,
     wayback.router,
     web.router,
+    ui_fleet.router,
+    ui_kinds.router,
+    ui_sheets.router,
     api_docs.router,
 ]
 

@@ -3,9 +3,10 @@
 Pages: a rich page (JS fetch into the DOM, CSS served gzip-encoded, images, lazy
 images below the fold, an iframe, a favicon), a redirect chain, a windows-1252
 page, a PDF, a page that hangs, one that streams forever, a redirect loop, a
-page with dialogs, a page that pulls a sub-resource from a refused address, and
-a small linked site under /crawl/ with a robots.txt, and pages under /changing/<key>/
-whose text and images a test changes between captures (`site.versions[key]`).
+page with dialogs, a page in Japanese, Arabic and emoji (`/scripts.html`), a
+page that pulls a sub-resource from a refused address, a small linked site
+under /crawl/ with a robots.txt, and pages under /changing/<key>/ whose text
+and images a test changes between captures (`site.versions[key]`).
 """
 
 from __future__ import annotations
@@ -130,6 +131,42 @@ DIALOG_PAGE = """<!doctype html><html><head><title>Dialogs</title></head><body>
 <script>alert('hi'); if (confirm('sure?')) {} window.addEventListener('beforeunload', (e) => {
 e.preventDefault(); e.returnValue = 'stay'; });
 document.getElementById('p').textContent = 'after dialogs';</script></body></html>"""
+
+# A page in Japanese, Arabic and emoji. Each character of GLYPHS is drawn alone in its
+# own box (GLYPH_BOXES: x, y, width, height in CSS px), so a test can crop the screenshot
+# there: real glyphs differ from one character to the next, "tofu" boxes do not.
+GLYPHS = {"ja": "日本語東", "ar": "عربس", "emoji": "🌍🎉😀🍣"}
+GLYPH_CELL = 80
+GLYPH_BOXES = {
+    script: [(20 + i * 100, 20 + row * 100, GLYPH_CELL, GLYPH_CELL) for i in range(len(chars))]
+    for row, (script, chars) in enumerate(GLYPHS.items())
+}
+SCRIPTS_TEXT = {"ja": "日本語のテキスト、東京は晴れ", "ar": "مرحبا بالعالم", "emoji": "🌍🎉😀"}
+
+
+def _scripts_page() -> bytes:
+    cells = "".join(
+        f'<span class="g" lang="{script if script != "emoji" else "und"}" '
+        f'style="left:{x}px;top:{y}px">{char}</span>'
+        for script, chars in GLYPHS.items()
+        for char, (x, y, _w, _h) in zip(chars, GLYPH_BOXES[script], strict=True)
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Scripts: 日本語 · العربية · 🌍</title><style>"
+        "body{margin:0;background:#fff;color:#000;font-family:sans-serif}"
+        f".g{{position:absolute;width:{GLYPH_CELL}px;height:{GLYPH_CELL}px;font-size:56px;"
+        f"line-height:{GLYPH_CELL}px;text-align:center;overflow:hidden}}"
+        "p{position:absolute;left:20px;margin:0;font-size:24px}</style></head><body>"
+        f"{cells}"
+        f'<p lang="ja" style="top:340px">{SCRIPTS_TEXT["ja"]}</p>'
+        f'<p lang="ar" dir="rtl" style="top:390px">{SCRIPTS_TEXT["ar"]}</p>'
+        f'<p style="top:440px">{SCRIPTS_TEXT["emoji"]}</p>'
+        "</body></html>"
+    ).encode()
+
+
+SCRIPTS_PAGE = _scripts_page()
 
 
 class TestSite:
@@ -330,6 +367,10 @@ def final(h: Handler, site: TestSite, _q: Query) -> None:
     )
 
 
+def scripts(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, SCRIPTS_PAGE, "text/html; charset=utf-8")
+
+
 def cp1252(h: Handler, site: TestSite, _q: Query) -> None:
     h.send(200, CP1252_PAGE, "text/html; charset=windows-1252")
 
@@ -479,6 +520,7 @@ ROUTES: dict[str, Callable[[Handler, TestSite, Query], None]] = {
     "/redirect/3": redirect_hop(3, "/final.html", 307),
     "/final.html": final,
     "/cp1252.html": cp1252,
+    "/scripts.html": scripts,
     "/doc.pdf": pdf,
     "/hang": hang,
     "/stream": stream,

@@ -64,6 +64,9 @@ def test_dockerfile_is_debian_with_apt_chromium_and_runs_as_non_root() -> None:
     assert "bookworm" in parsed.baseimage
     runs = " ".join(value for kind, value in instructions if kind == "RUN")
     assert "apt-get install" in runs and " chromium" in runs
+    # with fonts for every script (CJK, colour emoji, Arabic via DejaVu)
+    for font in ("fonts-noto-cjk", "fonts-noto-color-emoji", "fonts-dejavu-core"):
+        assert font in runs, font
     users = [value for kind, value in instructions if kind == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert any(kind == "ENTRYPOINT" and "amber" in value for kind, value in instructions)
