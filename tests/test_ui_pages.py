@@ -216,7 +216,11 @@ def test_japanese_arabic_and_emoji_are_drawn_as_glyphs_not_boxes(setup: Setup) -
             assert _ink(cell) > 60, f"{script} {char!r}: nothing drawn"
         # and no two characters look alike: "tofu" boxes of missing glyphs are all the same
         for (a, cell_a), (b, cell_b) in combinations(zip(chars, cells, strict=True), 2):
-            changed = ImageChops.difference(cell_a, cell_b).convert("L").point(lambda v: 255 if v > 64 else 0)
+            changed = (
+                ImageChops.difference(cell_a, cell_b)
+                .convert("L")
+                .point(lambda v: 255 if v > 64 else 0)
+            )
             differing = sum(1 for v in changed.tobytes() if v)
             assert differing > 80, f"{script}: {a!r} and {b!r} render alike (missing font?)"
     # And emoji are in colour (a monochrome fallback glyph is not the emoji font)
