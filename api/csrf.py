@@ -1,27 +1,34 @@
-"""CSRF tokens for the UI's forms (placeholder until sessions land).
+"""CSRF tokens for the fleet and kinds pages' forms (a placeholder for the UI's own).
 
-A form that changes state carries `csrf_token(request)` in a hidden field and
-its handler calls `verify_csrf`. For now the token is an HMAC of the UI's
-sign-in cookie: another origin can neither read that HttpOnly cookie nor
-compute the token, so a forged form post fails. The session work replaces the
-body of these two functions; callers keep calling them as they are.
+A form that changes state carries `csrf_token(request)` in the hidden field
+`FIELD` and its handler calls `verify_csrf`. When the request has a web session
+with its own token (`request.state.signed`, set by the session dependency),
+that token is used; otherwise the token is an HMAC of the sign-in cookie,
+which another site can neither read (HttpOnly) nor compute. A post that names
+another origin is refused outright. The UI's session work owns the real
+implementation; these two functions are the only calls to replace.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from urllib.parse import urlsplit
 
 from fastapi import Request
 
 from api.deps import WEB_COOKIE
 from crawler.errors import Forbidden
 
-FIELD = "csrf_token"
+FIELD = "csrfmiddlewaretoken"
 
 
 def csrf_token(request: Request) -> str:
     """The token to embed in this visitor's forms ("" when not signed in)."""
+    signed = getattr(request.state, "signed", None)
+    session_token = str(getattr(signed, "csrf_token", "") or "")
+    if session_token:
+        return session_token
     secret = request.cookies.get(WEB_COOKIE, "")
     if not secret:
         return ""
@@ -29,7 +36,10 @@ def csrf_token(request: Request) -> str:
 
 
 def verify_csrf(request: Request, token: str) -> None:
-    """Refuse a form post whose token does not match this visitor's cookie."""
+    """Refuse a form post from another site, or whose token is not this visitor's."""
+    origin = request.headers.get("origin")
+    if origin and (origin == "null" or urlsplit(origin).netloc != request.url.netloc):
+        raise Forbidden("This request came from another site, so it was refused")
     expected = csrf_token(request)
     if not expected or not hmac.compare_digest(expected, token or ""):
         raise Forbidden("This form has expired or came from another site; reload and try again")
