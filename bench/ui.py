@@ -115,7 +115,11 @@ def bench_list(snapshots: int, requests: int, work: Path) -> None:
     try:
         with api:
             for label, params in cases.items():
-                page_times, page = timed(lambda p=params: ui.get("/", params=p()), requests)
+
+                def page_call(p: Callable[[], dict[str, str]] = params) -> httpx.Response:
+                    return ui.get("/", params=p())
+
+                page_times, page = timed(page_call, requests)
                 assert "/snapshot/" in page.text, "the list page shows no snapshots"
 
                 def api_call(p: Callable[[], dict[str, str]] = params) -> httpx.Response:
