@@ -26,6 +26,14 @@ from crawler import snapshots as snaps
 from crawler.clock import as_utc, utcnow
 
 router = APIRouter(tags=[WEB], include_in_schema=False)
+QUEUE_STATES = ("queued", "started", "succeeded", "failed", "sealed")
+# The samples this page sums over workers, and the label it keeps of each.
+SUMMED = {
+    "amber_queue_depth": "status",
+    "amber_workers": "state",
+    "amber_captures_total": "outcome",
+    "amber_capture_failures_total": "reason",
+}
 
 
 @dataclass(slots=True)
@@ -61,12 +69,7 @@ def fleet_view(
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for family in fleet_metrics(queue, views):
         for sample in family.samples:
-            key = {
-                "amber_queue_depth": "status",
-                "amber_workers": "state",
-                "amber_captures_total": "outcome",
-                "amber_capture_failures_total": "reason",
-            }.get(sample.name)
+            key = SUMMED.get(sample.name)
             if key:
                 totals[sample.name][sample.labels[key]] += sample.value
     view = FleetView(
@@ -104,6 +107,3 @@ def fleet_page(
         "fleet.html",
         {"fleet": view, "user": principal.username, "statuses": QUEUE_STATES},
     )
-
-
-QUEUE_STATES = ("queued", "started", "succeeded", "failed", "sealed")

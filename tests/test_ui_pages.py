@@ -460,6 +460,9 @@ def test_main_pages_have_no_serious_accessibility_violations(
         "/kinds/content",
         f"/kinds/content/{alice.space_id}/{alice.entry_id}",
     ]
+    # screenshots kept as test artefacts (data/test-artefacts/ui-*.png)
+    saved = {"/fleet": "fleet", kinds_pages[-3]: "sheet-restore", kinds_pages[-1]: "entry"}
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
     found: dict[str, list[dict[str, Any]]] = {}
     # Given the sign-in page, signed out
     anonymous = _context(browser)
@@ -476,10 +479,13 @@ def test_main_pages_have_no_serious_accessibility_violations(
             answer = page.goto(url + path)
             assert answer is not None and answer.status == 200, path
             found[path] = _axe(page)
-        # and the first page again at phone size
+            if path in saved:
+                page.screenshot(path=str(ARTEFACTS / f"ui-{saved[path]}.png"), full_page=True)
+        # and the last page again at phone size
         page.set_viewport_size({"width": 390, "height": 844})
-        page.goto(url + paths[0])
-        found[f"{paths[0]} at 390x844"] = _axe(page)
+        page.goto(url + paths[-1])
+        found[f"{paths[-1]} at 390x844"] = _axe(page)
+        page.screenshot(path=str(ARTEFACTS / f"ui-phone-{len(found)}.png"), full_page=True)
         page.context.close()
     # Then no page has a serious or critical violation
     bad = {path: v for path, v in found.items() if v}
