@@ -231,7 +231,7 @@ def _colourful(cell: Image.Image) -> int:
 def test_japanese_arabic_and_emoji_are_drawn_as_glyphs_not_boxes(setup: Setup) -> None:
     # Given the scripts page captured by a real worker
     snap = setup.scripts
-    assert snap["status"] == "succeeded", snap
+    assert snap["status"] == "succeeded", snap.get("last_error")
     with api_client(setup.server, ADMIN_TOKEN) as http:
         png = http.get(f"/archive/{snap['timestamp']}/screenshot.png")
         pdf = http.get(f"/archive/{snap['timestamp']}/output.pdf")
