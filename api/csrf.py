@@ -17,10 +17,12 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from api.deps import WEB_COOKIE
+from api import deps
 from crawler.errors import Forbidden
 
 FIELD = "csrfmiddlewaretoken"
+# The token sign-in cookie, while the UI has one (sessions replace it).
+TOKEN_COOKIE: str = getattr(deps, "WEB_COOKIE", "")
 
 
 def csrf_token(request: Request) -> str:
@@ -29,7 +31,7 @@ def csrf_token(request: Request) -> str:
     session_token = str(getattr(signed, "csrf_token", "") or "")
     if session_token:
         return session_token
-    secret = request.cookies.get(WEB_COOKIE, "")
+    secret = request.cookies.get(TOKEN_COOKIE, "") if TOKEN_COOKIE else ""
     if not secret:
         return ""
     return hmac.new(secret.encode(), b"amber-ui-csrf", hashlib.sha256).hexdigest()
