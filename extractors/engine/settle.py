@@ -5,7 +5,8 @@ over a WebSocket, a lazy image a debounced scroll listener asks for. A page is
 settled once, for `quiet` seconds, no request was in flight or started (long-
 lived ones - WebSocket, EventSource, media - do not count), the DOM did not
 change and the layout did not shift, and no short timer (`setTimeout` due
-before the `maximum`) is still pending; never before `minimum` after load,
+before the `maximum`, and not a callback that keeps re-arming itself) is still
+pending; never before `minimum` after load,
 never more than `maximum` after the wait began. DOM mutations, layout shifts and pending timers are
 watched by `WATCH_JS`, installed in every document before the page's own
 scripts run.
@@ -45,6 +46,7 @@ WATCH_JS = (
     }).observe({type: 'layout-shift', buffered: true});
   } catch (e) {}
   const nativeSet = window.setTimeout, nativeClear = window.clearTimeout;
+  const armed = new WeakMap();  // a callback re-armed again and again is a loop: not waited for
   window.setTimeout = function setTimeout(fn, delay, ...args) {
     const ms = Number(delay) || 0;
     let id;
@@ -52,7 +54,11 @@ WATCH_JS = (
       ? function () { timers.delete(id); return fn.apply(this, arguments); }
       : fn;
     id = nativeSet.call(window, wrapped, delay, ...args);
-    if (typeof fn === 'function' && ms > 0 && ms <= HORIZON) timers.set(id, performance.now() + ms);
+    if (typeof fn === 'function' && ms > 0 && ms <= HORIZON) {
+      const times = (armed.get(fn) || 0) + 1;
+      armed.set(fn, times);
+      if (times <= 2) timers.set(id, performance.now() + ms);
+    }
     return id;
   };
   window.clearTimeout = function clearTimeout(id) {
