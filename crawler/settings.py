@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     scroll_height: int = Field(default=30_000, ge=0)  # pixels scrolled at most
     load_more_clicks: int = Field(default=3, ge=0)
     extra_fetch_bytes: int = Field(default=50 * 1024 * 1024, ge=0)  # candidates, whole media
-    worker_threads: int = 2
+    # Pages in flight per browser: while one settles (issue 16) the others load and render.
+    worker_threads: int = 6
     lease_seconds: float = 0.0
     redeliver_seconds: float = 300.0
     reconcile_interval: float = 15.0

@@ -55,6 +55,7 @@ def amber_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "AMBER_RECONCILE_INTERVAL": "1",
         "AMBER_MAX_ATTEMPTS": "2",
         "AMBER_RETRY_BACKOFF": "0.5",
+        "AMBER_WORKER_THREADS": "2",  # what the tests were written for
         **QUICK_SETTLE_ENV,
         **extra,
     }

@@ -130,7 +130,7 @@ BLOB_PAGE = page(
 LAZY_PAGE = page(
     "Debounced lazy images",
     "".join(
-        f"<div style='height:1200px'><img class='lazy' data-src='/fid/lazy-{i}.png' "
+        f"<div style='height:700px'><img class='lazy' data-src='/fid/lazy-{i}.png' "
         f"width='30' height='20' alt='lazy {i}'></div>"
         for i in range(LAZY_IMAGES)
     )

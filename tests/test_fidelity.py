@@ -99,7 +99,7 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Captured]:
                 url=site.url(PAGES[name]),
                 plugins=tuple(EXTRACTORS),
                 workdir=tmp_path_factory.mktemp(name),
-                timeout=45,
+                timeout=90,
                 max_bytes=100_000_000,
                 allowed_networks=ALLOWED,
                 settle=SettleOptions(),  # the defaults, as `amber` runs them

@@ -195,7 +195,10 @@ async def capture_page(
             download_path=download_path,
             notes=notes,
         )
-        budget = ExtraBudget(request.settle.extra_bytes)
+        # What the engine fetches on its own stays within the page's byte budget too.
+        budget = ExtraBudget(
+            min(request.settle.extra_bytes, max(0, request.max_bytes - recorder.received_bytes))
+        )
         extras: asyncio.Future[int] | None = None
         if loaded.is_html:
             await _settle(loaded, deadline=deadline)

@@ -148,13 +148,15 @@ async def complete_bodies(
 ) -> list[str]:
     """Make every recorded body whole, or say it is not; notes for the capture."""
     notes: list[str] = []
+    wholes: set[str] = set()
     for exchange in list(recorder.exchanges):
         response = exchange.response
-        if response is None or exchange.failed or exchange.method != "GET":
-            if response is not None and not exchange.finished and not exchange.failed:
-                await keep_partial(recorder, exchange)
+        if response is None:
             continue
-        if response.status == 206:
+        if response.status == 206:  # aborted or not: players cancel ranges all the time
+            if exchange.url in wholes:  # a player asks for many ranges: one 200 is enough
+                exchange.response = None
+                continue
             whole = await refetch(
                 context,
                 recorder,
@@ -164,14 +166,19 @@ async def complete_bodies(
                 expected=_range_total(response),
             )
             if whole is not None and whole.response is not None and whole.response.status == 200:
+                wholes.add(exchange.url)
                 exchange.response = whole.response
                 exchange.request_headers = whole.request_headers
                 exchange.finished = True
             else:
                 notes.append(f"{exchange.url}: kept as a partial (206) response")
             continue
+        if exchange.failed:
+            continue
         if not exchange.finished:
             await keep_partial(recorder, exchange)
+            continue
+        if exchange.method != "GET":
             continue
         if response.status == 200 and _body_size(response) == 0 and _has_body(response):
             again = await refetch(
