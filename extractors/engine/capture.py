@@ -280,7 +280,8 @@ async def _settle(loaded: LoadedPage, *, deadline: float) -> None:
     )
     if not report.quiet:
         notes.append(f"page was still changing after {report.waited:.1f}s; captured anyway")
-    with playwright_errors(loaded.request.url), contextlib.suppress(CaptureTimeout):
+    # Without facts now, `LoadedPage.facts()` asks again later: a slow page is no failure.
+    with playwright_errors(loaded.request.url), contextlib.suppress(CaptureTimeout, TimeoutError):
         loaded.remember_facts(
             await asyncio.wait_for(
                 page.evaluate(PAGE_FACTS_JS), timeout=max(0.5, remaining() * 0.1)
