@@ -92,13 +92,14 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Captured]:
         executable_path=load_settings().chromium_executable(), extractors=EXTRACTORS
     )
     browser.start()
+    workdirs = {name: tmp_path_factory.mktemp(name) for name in PAGES}  # mktemp is not thread-safe
 
     def capture(name: str) -> CaptureOutcome:
         return browser.capture(
             CaptureRequest(
                 url=site.url(PAGES[name]),
                 plugins=tuple(EXTRACTORS),
-                workdir=tmp_path_factory.mktemp(name),
+                workdir=workdirs[name],
                 timeout=90,
                 max_bytes=100_000_000,
                 allowed_networks=ALLOWED,

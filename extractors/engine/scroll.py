@@ -40,6 +40,14 @@ async ({pause, height, loadMore, budget}) => {
     }
     return false;
   };
+  // On a busy machine a debounce timer fires late: wait for timers due about now.
+  const timersDue = async () => {
+    for (let waited = 0; waited < 1000 && window.__amberSettle; waited += 50) {
+      const next = window.__amberSettle().timer;
+      if (next === null || next > pause) return;
+      await sleep(50);
+    }
+  };
   let steps = 0, clicks = 0;
   while (!late() && window.scrollY < height) {
     const atBottom = window.scrollY + window.innerHeight >= root.scrollHeight - 2;
@@ -55,10 +63,12 @@ async ({pause, height, loadMore, budget}) => {
     window.scrollBy(0, step);
     steps++;
     await sleep(pause);
+    await timersDue();
   }
   while (window.scrollY > 0 && !late()) {
     window.scrollBy(0, -step * 2);
     await sleep(Math.max(16, pause / 3));
+    await timersDue();
   }
   window.scrollTo(0, 0);
   return {steps, clicks, height: root.scrollHeight};
