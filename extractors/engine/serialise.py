@@ -12,14 +12,17 @@ isolation. Closed shadow roots stay closed: the page chose to hide them.
 
 from __future__ import annotations
 
+import asyncio
 import html as html_lib
 import re
+from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Frame, Page
 
 MARK = "data-amber-frame"
 MAX_FRAME_DEPTH = 3
+FRAME_TIMEOUT = 5.0  # a frame whose thread is stuck is left out, not waited for
 
 # Every open shadow root, found by walking light and shadow trees alike.
 SERIALISE_JS = """
@@ -66,11 +69,15 @@ SHADOW_TEXT_JS = """
 """
 
 
+async def _evaluate(frame: Frame, script: str) -> Any:
+    return await asyncio.wait_for(frame.evaluate(script), timeout=FRAME_TIMEOUT)
+
+
 async def serialise_page(page: Page) -> str:
     """The main frame's rendered DOM with its frames inlined (up to `MAX_FRAME_DEPTH`)."""
     try:
         return await _serialise(page.main_frame, 0)
-    except PlaywrightError:
+    except (PlaywrightError, TimeoutError):
         return await page.content()
 
 
@@ -81,20 +88,20 @@ async def _serialise(frame: Frame, depth: int) -> str:
             if child.is_detached():
                 continue
             try:
-                element = await child.frame_element()
+                element = await asyncio.wait_for(child.frame_element(), timeout=FRAME_TIMEOUT)
                 await element.evaluate(f"(el, n) => el.setAttribute('{MARK}', n)", str(index))
-            except PlaywrightError:
+            except (PlaywrightError, TimeoutError):
                 continue
             marked[str(index)] = child
     try:
-        text = str(await frame.evaluate(SERIALISE_JS))
+        text = str(await _evaluate(frame, SERIALISE_JS))
     finally:
         if marked:
-            await frame.evaluate(UNMARK_JS)
+            await _evaluate(frame, UNMARK_JS)
     for number, child in marked.items():
         try:
             inner = await _serialise(child, depth + 1)
-        except PlaywrightError:
+        except (PlaywrightError, TimeoutError):
             inner = ""
         text = inline_frame(text, number, inner)
     return text
@@ -123,13 +130,14 @@ async def rendered_extra_text(page: Page) -> str:
         if frame.is_detached():
             continue
         try:
-            shadow = str(await frame.evaluate(SHADOW_TEXT_JS) or "")
+            shadow = str(await _evaluate(frame, SHADOW_TEXT_JS) or "")
             body = ""
             if frame is not page.main_frame:
                 body = str(
-                    await frame.evaluate("() => document.body ? document.body.innerText : ''") or ""
+                    await _evaluate(frame, "() => document.body ? document.body.innerText : ''")
+                    or ""
                 )
-        except PlaywrightError:
+        except (PlaywrightError, TimeoutError):
             continue
         parts.extend(part.strip() for part in (body, shadow) if part and part.strip())
     return "\n\n".join(parts)
