@@ -22,7 +22,7 @@ from playwright.async_api import Frame, Page
 
 MARK = "data-amber-frame"
 MAX_FRAME_DEPTH = 3
-FRAME_TIMEOUT = 5.0  # a frame whose thread is stuck is left out, not waited for
+FRAME_TIMEOUT = 15.0  # a frame whose thread is stuck is left out, not waited for
 
 # Every open shadow root, found by walking light and shadow trees alike.
 SERIALISE_JS = """
