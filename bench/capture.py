@@ -5,9 +5,12 @@
 The floor is a bare loop over the same local pages: a fresh context per page,
 load, `content()`, full-page screenshot and PDF, writing nothing. Amber does all
 that plus the WARC (CDP recording), favicon, headers, readable text, blobs and
-database rows. Amber is measured twice: one capture at a time (like the floor)
-and with its default worker threads (how `amber serve` runs). Goal: Amber
->= 0.8x the floor's pages/s.
+database rows, and it waits for each page to settle (issue 16: at least
+AMBER_SETTLE_MIN after load, then a quiet window). Amber is measured one capture
+at a time (like the floor), with its default worker threads (how `amber serve`
+runs: pages in flight per browser, so one page's settle overlaps the others'
+work), and again with that many threads but no minimum settle and a 50 ms
+quiet window (what the settle costs). Goal: Amber >= 0.8x the floor's pages/s.
 """
 
 from __future__ import annotations
@@ -59,13 +62,13 @@ async def bare_loop(urls: list[str], executable: str | None) -> float:
     return elapsed
 
 
-def amber_pipeline(urls: list[str], threads: int) -> tuple[float, int]:
+def amber_pipeline(urls: list[str], threads: int, **overrides: object) -> tuple[float, int]:
     """Full pipeline through the embedded node (Dramatiq stub broker + worker threads)."""
     from workers.embedded import build_node
 
     data_dir = Path(tempfile.mkdtemp(prefix="amber-bench-"))
     settings = load_settings(
-        data_dir=data_dir, allowed_networks="127.0.0.1/32", worker_threads=threads
+        data_dir=data_dir, allowed_networks="127.0.0.1/32", worker_threads=threads, **overrides
     )
     node = build_node(settings, reconcile=False)
     node.start()
@@ -117,11 +120,20 @@ def main() -> None:
         floor_s = asyncio.run(bare_loop(corpus(site, args.pages, "floor"), executable))
         seq_s, seq_ok = amber_pipeline(corpus(site, args.pages, "seq"), threads=1)
         par_s, par_ok = amber_pipeline(corpus(site, args.pages, "par"), threads=args.threads)
+        quick_s, quick_ok = amber_pipeline(
+            corpus(site, args.pages, "quick"),
+            threads=args.threads,
+            settle_min=0.0,
+            settle_quiet=0.05,
+            scroll_pause=0.05,
+        )
     finally:
         site.stop()
     floor = args.pages / floor_s
     seq = args.pages / seq_s
     par = args.pages / par_s
+    quick = args.pages / quick_s
+    settings = load_settings()
     print(f"pages: {args.pages} (half rich pages, half small pages), local test site")
     print(f"bare Playwright loop (floor) : {floor:6.2f} pages/s  ({floor_s:.2f} s)")
     print(
@@ -131,6 +143,14 @@ def main() -> None:
     print(
         f"Amber pipeline, {args.threads} threads    : {par:6.2f} pages/s  ({par_s:.2f} s, "
         f"{par_ok} ok)  ratio {par / floor:.2f}x"
+    )
+    print(
+        f"  same, no settle minimum      : {quick:6.2f} pages/s  ({quick_s:.2f} s, "
+        f"{quick_ok} ok)  ratio {quick / floor:.2f}x"
+    )
+    print(
+        f"settle: min {settings.settle_min:g} s, quiet {settings.settle_quiet:g} s, "
+        f"max {settings.settle_max:g} s, scroll pause {settings.scroll_pause:g} s"
     )
     print("goal: Amber >= 0.80x the floor")
 

@@ -41,7 +41,17 @@ class Settings(BaseSettings):
     capture_timeout: float = 60.0
     max_page_bytes: int = 200 * 1024 * 1024
     max_body_bytes: int = 10 * 1024 * 1024
-    worker_threads: int = 2
+    # After `load` a page is given settle_min..settle_max seconds to go quiet for
+    # settle_quiet seconds (no requests, DOM changes, layout shifts or short timers).
+    settle_min: float = Field(default=2.0, ge=0)
+    settle_quiet: float = Field(default=0.5, ge=0)
+    settle_max: float = Field(default=10.0, ge=0)
+    scroll_pause: float = Field(default=0.3, ge=0)  # per lazy-scroll step
+    scroll_height: int = Field(default=30_000, ge=0)  # pixels scrolled at most
+    load_more_clicks: int = Field(default=3, ge=0)
+    extra_fetch_bytes: int = Field(default=50 * 1024 * 1024, ge=0)  # candidates, whole media
+    # Pages in flight per browser: while one settles (issue 16) the others load and render.
+    worker_threads: int = 6
     lease_seconds: float = 0.0
     redeliver_seconds: float = 300.0
     reconcile_interval: float = 15.0

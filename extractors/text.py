@@ -1,4 +1,7 @@
-"""Readable main text via trafilatura, falling back to the body's innerText."""
+"""Readable main text via trafilatura, falling back to the body's innerText.
+
+Text rendered in open shadow roots and in iframes is appended, so search finds it.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ class TextExtractor(Extractor):
                 await page.page.evaluate("() => document.body ? document.body.innerText : ''")
             )
         text = (text or "").strip()
+        extra = [
+            part for part in (await page.extra_text()).split("\n\n") if part and part not in text
+        ]
+        text = "\n\n".join([text, *extra]).strip()
         if not text:
             return skipped("page has no readable text")
         path = page.out_dir / "text.txt"

@@ -16,8 +16,9 @@ class WarcExtractor(Extractor):
     output = (
         "`warc/capture.warc.gz` (+ `original/<name>` for non-HTML URLs): WARC/1.1, one gzip "
         "member per record: `warcinfo`, then a `request` and a `response` for the document and "
-        "every sub-resource (CSS, images, fonts, scripts, fetch/XHR, iframes, lazy images), "
-        "each redirect hop its own 3xx `response`; a `metadata` record lists refused requests"
+        "every sub-resource (CSS, images, fonts, scripts, fetch/XHR, iframes, lazy images, "
+        "responsive candidates), each redirect hop its own 3xx `response`, each response "
+        "before its request; `metadata` records list WebSocket frames and refused requests"
     )
 
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
@@ -30,6 +31,7 @@ class WarcExtractor(Extractor):
             page.browser_version,
             list(page.recorder.exchanges),
             list(page.recorder.blocked),
+            list(page.recorder.websockets.values()),
         )
         files = [OutputFile(WARC_PATH, path, "application/warc")]
         original = page.download_path or (

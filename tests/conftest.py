@@ -11,7 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.services import VENV_BIN, AmberServer, PostgresServer, RedisServer
+from tests.services import (
+    QUICK_SETTLE_ENV,
+    VENV_BIN,
+    AmberServer,
+    PostgresServer,
+    RedisServer,
+)
 from tests.site import TestSite
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -49,6 +55,8 @@ def amber_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "AMBER_RECONCILE_INTERVAL": "1",
         "AMBER_MAX_ATTEMPTS": "2",
         "AMBER_RETRY_BACKOFF": "0.5",
+        "AMBER_WORKER_THREADS": "2",  # what the tests were written for
+        **QUICK_SETTLE_ENV,
         **extra,
     }
 

@@ -20,9 +20,23 @@ from pathlib import Path
 
 import httpx
 
+from extractors.engine.page import SettleOptions
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PYWB_BIN = REPO / ".pywb-venv" / "bin"
+
+
+# Tests that are not about settling capture with a short settle, so the suite stays as
+# fast as before issue 16; tests/test_fidelity.py captures with the defaults.
+QUICK_SETTLE_SETTINGS: dict[str, float] = {
+    "settle_min": 0.0,
+    "settle_quiet": 0.05,
+    "settle_max": 3.0,
+    "scroll_pause": 0.05,
+}
+QUICK_SETTLE_ENV = {f"AMBER_{k.upper()}": str(v) for k, v in QUICK_SETTLE_SETTINGS.items()}
+QUICK_SETTLE = SettleOptions(minimum=0.0, quiet=0.05, maximum=3.0, scroll_pause=0.05)
 
 
 def free_port() -> int:

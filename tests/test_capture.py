@@ -21,7 +21,7 @@ from crawler.settings import load_settings
 from extractors.engine.browser import BrowserService
 from extractors.engine.page import CaptureOutcome, CaptureRequest
 from extractors.registry import EXTRACTORS
-from tests.services import VENV_BIN, free_port
+from tests.services import QUICK_SETTLE, VENV_BIN, free_port
 from tests.site import (
     CP1252_TITLE,
     CSS,
@@ -63,6 +63,7 @@ def capture(
             timeout=timeout,
             max_bytes=max_bytes,
             allowed_networks=ALLOWED,
+            settle=QUICK_SETTLE,
         )
     )
 

@@ -27,6 +27,7 @@ from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile
 from extractors.engine.browser import BrowserService
 from extractors.engine.page import LoadedPage
 from extractors.registry import EXTRACTOR_CLASSES, EXTRACTORS, Registry
+from tests.services import QUICK_SETTLE_SETTINGS
 from tests.site import TestSite
 from workers.pipeline import run_capture
 from workers.runtime import Runtime
@@ -56,7 +57,12 @@ REGISTRY = Registry.load((*EXTRACTOR_CLASSES, "tests.test_extractor_recipe:LinkC
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = load_settings(data_dir=tmp_path, allowed_networks="127.0.0.1/32", capture_timeout=15)
+    settings = load_settings(
+        data_dir=tmp_path,
+        allowed_networks="127.0.0.1/32",
+        capture_timeout=15,
+        **QUICK_SETTLE_SETTINGS,
+    )
     engine, blobs = open_store(settings)
     browser = BrowserService(executable_path=settings.chromium_executable(), extractors=REGISTRY)
     yield Runtime(settings=settings, engine=engine, blobs=blobs, browser=browser)

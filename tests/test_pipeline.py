@@ -25,6 +25,7 @@ from extractors.engine.page import LoadedPage
 from extractors.registry import EXTRACTORS
 from extractors.screenshot import ScreenshotExtractor
 from extractors.title import TitleExtractor
+from tests.services import QUICK_SETTLE_SETTINGS
 from tests.site import TestSite
 from workers.pipeline import run_capture
 from workers.runtime import Runtime
@@ -47,7 +48,11 @@ class FlakyScreenshot(ScreenshotExtractor):
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
     settings: Settings = load_settings(
-        data_dir=tmp_path, allowed_networks="127.0.0.1/32", capture_timeout=15, max_attempts=2
+        data_dir=tmp_path,
+        allowed_networks="127.0.0.1/32",
+        capture_timeout=15,
+        max_attempts=2,
+        **QUICK_SETTLE_SETTINGS,
     )
     engine, blobs = open_store(settings)
     browser = BrowserService(executable_path=settings.chromium_executable(), extractors=EXTRACTORS)

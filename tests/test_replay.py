@@ -19,7 +19,7 @@ from extractors.engine.browser import BrowserService
 from extractors.engine.page import CaptureRequest
 from extractors.registry import EXTRACTORS
 from tests.conftest import IN_CI
-from tests.services import pywb_collection, pywb_installed
+from tests.services import QUICK_SETTLE, pywb_collection, pywb_installed
 from tests.site import CSS, JSON_MESSAGE, LAZY_PNG, RED_PNG, TestSite
 
 
@@ -40,6 +40,7 @@ def captured_warc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
                 timeout=20,
                 max_bytes=50_000_000,
                 allowed_networks=(ipaddress.ip_network("127.0.0.1/32"),),
+                settle=QUICK_SETTLE,
             )
         )
     finally:

@@ -28,7 +28,7 @@ from crawler.db import session_scope
 from crawler.errors import CaptureError
 from crawler.models import ArchiveResult, ResultStatus, Snapshot, SnapshotStatus
 from extractors.base import ExtractorOutput, Role
-from extractors.engine.page import CaptureOutcome, CaptureRequest
+from extractors.engine.page import CaptureOutcome, CaptureRequest, SettleOptions
 from extractors.registry import with_role
 from workers.runtime import Runtime
 
@@ -285,6 +285,15 @@ def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
                     timeout=rt.settings.capture_timeout,
                     max_bytes=rt.settings.max_page_bytes,
                     allowed_networks=rt.settings.networks,
+                    settle=SettleOptions(
+                        minimum=rt.settings.settle_min,
+                        quiet=rt.settings.settle_quiet,
+                        maximum=rt.settings.settle_max,
+                        scroll_pause=rt.settings.scroll_pause,
+                        scroll_height=rt.settings.scroll_height,
+                        load_more=rt.settings.load_more_clicks,
+                        extra_bytes=rt.settings.extra_fetch_bytes,
+                    ),
                 )
             )
         except CaptureError as exc:

@@ -1,4 +1,11 @@
-"""One capture: a fresh browser context, the URL loaded once, the extractors run on that page."""
+"""One capture: a fresh browser context, the URL loaded once, the extractors run on that page.
+
+The load sequence (`capture_page`): navigate to `load`; `run_behaviours` (the hook
+where page behaviours run); the lazy scroll; wait for the page to settle (a quiet
+window between a minimum and a maximum, `settle`); start fetching the responsive
+candidates; run the extractors; then, before the WARC is written, a final quiet
+period and the completion of bodies the browser did not keep whole (`refetch`).
+"""
 
 from __future__ import annotations
 
@@ -14,16 +21,20 @@ from playwright.async_api import Error as PlaywrightError
 from crawler.errors import CaptureError, CaptureTimeout, PageTooLarge
 from crawler.urls import check_fetch_allowed
 from extractors.base import Extractor
+from extractors.engine.candidates import fetch_candidates
 from extractors.engine.egress import EgressGuard
 from extractors.engine.page import (
-    AUTOSCROLL_JS,
+    PAGE_FACTS_JS,
     CaptureOutcome,
     CaptureRequest,
     LoadedPage,
     playwright_errors,
 )
-from extractors.engine.recorder import NetworkRecorder
+from extractors.engine.recorder import Exchange, NetworkRecorder
+from extractors.engine.refetch import ExtraBudget, complete_bodies, refetch
 from extractors.engine.schedule import run_extractors
+from extractors.engine.scroll import lazy_scroll
+from extractors.engine.settle import WATCH_JS, wait_for_settle
 
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -111,12 +122,16 @@ async def prepare_page(browser: Browser, guard: EgressGuard) -> PreparedPage:
     with playwright_errors("about:blank"):
         context = await browser.new_context(
             proxy={"server": guard.server},
-            service_workers="block",
+            # Allowed so pages whose content a service worker serves are captured; what the
+            # worker answers reaches the page's Network domain and the worker's script
+            # is fetched for the WARC (`_keep_service_workers`).
+            service_workers="allow",
             accept_downloads=True,
             viewport=VIEWPORT,  # type: ignore[arg-type]
             user_agent=desktop_user_agent(browser.version),
         )
         try:
+            await context.add_init_script(WATCH_JS)
             page = await context.new_page()
             cdp = await context.new_cdp_session(page)
             recorder = NetworkRecorder(cdp, guard=guard)
@@ -180,15 +195,14 @@ async def capture_page(
             download_path=download_path,
             notes=notes,
         )
+        # What the engine fetches on its own stays within the page's byte budget too.
+        budget = ExtraBudget(
+            min(request.settle.extra_bytes, max(0, request.max_bytes - recorder.received_bytes))
+        )
+        extras: asyncio.Future[int] | None = None
         if loaded.is_html:
-            with playwright_errors(request.url), contextlib.suppress(CaptureTimeout):
-                loaded.remember_facts(
-                    await asyncio.wait_for(
-                        page.evaluate(AUTOSCROLL_JS, 25),
-                        timeout=max(0.5, min(6.0, remaining() * 0.3)),
-                    )
-                )
-            await recorder.wait_idle(quiet=0.05, timeout=max(0.2, min(5.0, remaining() * 0.3)))
+            await _settle(loaded, deadline=deadline)
+            extras = asyncio.ensure_future(fetch_candidates(page, context, recorder, budget))
         await recorder.settle(timeout=max(0.5, min(10.0, remaining() * 0.5)))
         if recorder.over_budget.is_set():
             raise PageTooLarge(f"page exceeded its size budget of {request.max_bytes} bytes")
@@ -199,7 +213,27 @@ async def capture_page(
             blocked=recorder.blocked,
             notes=notes,
         )
-        outcome.outputs = await run_extractors(request.plugins, extractors, loaded)
+
+        async def before_warc() -> None:
+            """A final quiet period, so what the extractors triggered is in the WARC too."""
+            if extras is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.shield(extras), timeout=max(0.5, remaining() * 0.3)
+                    )
+            quiet = request.settle.quiet if loaded.is_html else 0.05
+            await recorder.wait_idle(quiet=quiet, timeout=max(0.2, min(5.0, remaining() * 0.2)))
+            await recorder.settle(timeout=max(0.5, min(10.0, remaining() * 0.3)))
+            notes.extend(await complete_bodies(context, recorder, budget))
+            await _keep_service_workers(context, recorder, budget)
+
+        try:
+            outcome.outputs = await run_extractors(
+                request.plugins, extractors, loaded, before_last=before_warc
+            )
+        finally:
+            if extras is not None and not extras.done():
+                extras.cancel()
         return outcome
     finally:
         # Closing a context takes a round trip; nothing waits for it.
@@ -209,6 +243,67 @@ async def capture_page(
 
 
 _CLOSING: set[asyncio.Future[None]] = set()
+
+
+async def run_behaviours(loaded: LoadedPage, *, deadline: float) -> None:
+    """The hook for page behaviours (consent, site-specific hooks): after load, before the scroll.
+
+    Whatever runs here has until `deadline` (loop time); the scroll and the settle
+    wait come after it, so what a behaviour triggers is waited for and recorded.
+    """
+
+
+async def _settle(loaded: LoadedPage, *, deadline: float) -> None:
+    """Behaviours, the lazy scroll and the quiet window, then the title and icon facts."""
+    loop = asyncio.get_running_loop()
+    loaded_at = loop.time()
+    options = loaded.request.settle
+    page, notes = loaded.page, loaded.notes
+    remaining = lambda: deadline - loop.time()  # noqa: E731
+    await run_behaviours(loaded, deadline=loaded_at + remaining() * 0.3)
+    scroll = await lazy_scroll(
+        page,
+        pause=options.scroll_pause,
+        height=options.scroll_height,
+        load_more=options.load_more,
+        budget=max(0.5, min(options.maximum * 2, remaining() * 0.3)),
+    )
+    if scroll.clicks:
+        notes.append(f"clicked a load-more control {scroll.clicks} times")
+    report = await wait_for_settle(
+        page,
+        loaded.recorder,
+        loaded_at=loaded_at,
+        minimum=min(options.minimum, max(0.0, remaining() * 0.3)),
+        quiet=options.quiet,
+        maximum=max(options.quiet, min(options.maximum, remaining() * 0.4)),
+    )
+    if not report.quiet:
+        notes.append(f"page was still changing after {report.waited:.1f}s; captured anyway")
+    # Without facts now, `LoadedPage.facts()` asks again later: a slow page is no failure.
+    with playwright_errors(loaded.request.url), contextlib.suppress(CaptureTimeout, TimeoutError):
+        loaded.remember_facts(
+            await asyncio.wait_for(
+                page.evaluate(PAGE_FACTS_JS), timeout=max(0.5, remaining() * 0.1)
+            )
+        )
+
+
+async def _keep_service_workers(
+    context: BrowserContext, recorder: NetworkRecorder, budget: ExtraBudget
+) -> None:
+    """The scripts of the service workers the page registered (their fetches are not the page's)."""
+    have = {e.url for e in recorder.exchanges if e.response is not None}
+    for worker in context.service_workers:
+        if worker.url in have or not worker.url.startswith(("http://", "https://")):
+            continue
+        headers = [("Service-Worker", "script"), ("Accept", "*/*")]
+        exchange: Exchange | None = await refetch(
+            context, recorder, worker.url, headers=headers, budget=budget
+        )
+        if exchange is not None:
+            exchange.resource_type = "Script"
+            recorder.add_exchange(exchange)
 
 
 async def _dismiss(dialog: Dialog) -> None:

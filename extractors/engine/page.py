@@ -19,6 +19,7 @@ from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout
 from crawler.urls import Network
 from extractors.base import ExtractorOutput
 from extractors.engine.recorder import Exchange, HttpResponse, NetworkRecorder
+from extractors.engine.serialise import rendered_extra_text, serialise_page
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 TRANSIENT_NET_ERRORS = (
@@ -49,29 +50,26 @@ PAGE_FACTS_JS = """
 }
 """
 
-# One rendered frame per step is enough: lazy-loading (native or IntersectionObserver)
-# decides during the frame's lifecycle, which has run by the time the timeout fires.
-AUTOSCROLL_JS = (
+
+@dataclass(frozen=True, slots=True)
+class SettleOptions:
+    """How long a loaded page is given to finish what it does after `load` (see `settle`).
+
+    `minimum` counts from the load event; the page is settled once nothing changed
+    (requests, DOM, layout) for `quiet` seconds and no short timer is pending, or
+    when `maximum` runs out. The lazy scroll pauses `scroll_pause` per step, up to
+    `scroll_height` pixels, and clicks "load more" controls up to `load_more` times.
+    `extra_bytes` bounds what is fetched besides what the page asked for (responsive
+    candidates, whole media for ranges, bodies the browser did not keep).
     """
-async (maxSteps) => {
-  const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-  const root = document.scrollingElement || document.documentElement;
-  if (root.scrollHeight > window.innerHeight + 2) {
-    for (let i = 0; i < maxSteps; i++) {
-      const before = root.scrollHeight;
-      window.scrollBy(0, window.innerHeight);
-      await frame();
-      const atBottom = window.scrollY + window.innerHeight >= root.scrollHeight - 2;
-      if (atBottom && root.scrollHeight === before) break;
-    }
-    window.scrollTo(0, 0);
-  }
-  return ("""
-    + PAGE_FACTS_JS
-    + """)();
-}
-"""
-)
+
+    minimum: float = 2.0
+    quiet: float = 0.5
+    maximum: float = 10.0
+    scroll_pause: float = 0.3
+    scroll_height: int = 30_000
+    load_more: int = 3
+    extra_bytes: int = 50 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -82,6 +80,7 @@ class CaptureRequest:
     timeout: float
     max_bytes: int
     allowed_networks: tuple[Network, ...] = ()
+    settle: SettleOptions = field(default_factory=lambda: SettleOptions())
 
 
 @dataclass(slots=True)
@@ -139,11 +138,19 @@ class LoadedPage:
         return self.request.workdir / "out"
 
     async def html(self) -> str:
-        """The serialised DOM, taken once and shared by every extractor that reads it."""
+        """The serialised DOM, taken once and shared by every extractor that reads it.
+
+        Open shadow roots come out as declarative shadow DOM and each iframe carries its
+        own document as `srcdoc`, so what was rendered is in the file (see `serialise`).
+        """
         async with self._html_lock:
             if self._html is None:
-                self._html = await self.page.content()
+                self._html = await serialise_page(self.page)
         return self._html
+
+    async def extra_text(self) -> str:
+        """Text rendered from open shadow roots and iframes, which `innerText` misses."""
+        return await rendered_extra_text(self.page)
 
     async def facts(self) -> dict[str, str]:
         """Title, heading and icon URL: from the scroll's round trip, or asked for now."""

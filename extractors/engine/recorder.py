@@ -41,6 +41,7 @@ class HttpResponse:
     mimetype: str = ""
     body_path: Path | None = None
     body_error: str | None = None
+    truncated: str | None = None  # WARC-Truncated: the body is what arrived before the end
 
 
 @dataclass(slots=True)
@@ -57,6 +58,20 @@ class Exchange:
     response: HttpResponse | None = None
     failed: str | None = None
     finished: bool = False
+
+
+@dataclass(slots=True)
+class WebSocketLog:
+    """A WebSocket the page opened and the frames it sent and received (for a metadata record)."""
+
+    url: str
+    started_at: datetime
+    frames: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Connections that stay open by design: they never hold up the settle wait.
+LONG_LIVED = frozenset({"EventSource", "WebSocket", "Media"})
+MAX_FRAMES = 1000
 
 
 @dataclass(slots=True)
@@ -132,6 +147,9 @@ class NetworkRecorder:
         self._counter = itertools.count()
         self._last_activity = asyncio.get_running_loop().time()
         self._document_bodies: dict[str, Path] = {}
+        self._streams: set[str] = set()
+        self.received: dict[str, int] = {}
+        self.websockets: dict[str, WebSocketLog] = {}
 
     def configure(self, *, spool_dir: Path, max_bytes: int) -> None:
         """Aim a recorder that was started ahead of time (on about:blank) at one capture."""
@@ -153,6 +171,9 @@ class NetworkRecorder:
             "Network.dataReceived": self._on_data,
             "Network.loadingFinished": self._on_finished,
             "Network.loadingFailed": self._on_failed,
+            "Network.webSocketCreated": self._on_ws_created,
+            "Network.webSocketFrameSent": lambda p: self._on_ws_frame(p, "sent"),
+            "Network.webSocketFrameReceived": lambda p: self._on_ws_frame(p, "received"),
         }
         for event, handler in handlers.items():
             self.cdp.on(event, handler)
@@ -173,9 +194,37 @@ class NetworkRecorder:
     def _touch(self) -> None:
         self._last_activity = asyncio.get_running_loop().time()
 
+    def quiet_for(self) -> float:
+        """Seconds since the last network activity; 0 while a (short-lived) request is open."""
+        if self._inflight - self._streams:
+            return 0.0
+        return asyncio.get_running_loop().time() - self._last_activity
+
+    def _on_ws_created(self, params: dict[str, Any]) -> None:
+        self.websockets[params["requestId"]] = WebSocketLog(
+            url=params.get("url", ""), started_at=datetime.now(UTC)
+        )
+
+    def _on_ws_frame(self, params: dict[str, Any], direction: str) -> None:
+        log_ = self.websockets.get(params["requestId"])
+        if log_ is None or len(log_.frames) >= MAX_FRAMES:
+            return
+        frame = params.get("response", {})
+        log_.frames.append(
+            {
+                "direction": direction,
+                "time": params.get("timestamp"),
+                "opcode": frame.get("opcode"),
+                "data": frame.get("payloadData", ""),
+            }
+        )
+
     def _on_request(self, params: dict[str, Any]) -> None:
-        self._touch()
         request_id = params["requestId"]
+        if params.get("type") in LONG_LIVED:
+            self._streams.add(request_id)
+        else:
+            self._touch()
         request = params["request"]
         url = request.get("url", "")
         if not url.startswith(("http://", "https://")):
@@ -208,7 +257,10 @@ class NetworkRecorder:
             pending.hops[index].request_headers = _split_header_dict(params["headers"])
 
     def _on_response(self, params: dict[str, Any]) -> None:
-        self._touch()
+        if params["requestId"] not in self._streams:
+            self._touch()
+        if "event-stream" in str(params.get("response", {}).get("mimeType", "")):
+            self._streams.add(params["requestId"])
         pending = self._pending.get(params["requestId"])
         if not pending or not pending.hops:
             return
@@ -224,14 +276,20 @@ class NetworkRecorder:
             self._apply_extra(response, params)
 
     def _on_data(self, params: dict[str, Any]) -> None:
-        self._touch()
+        request_id = params["requestId"]
+        if request_id not in self._streams:
+            self._touch()
+        self.received[request_id] = self.received.get(request_id, 0) + int(
+            params.get("dataLength") or 0
+        )
         self.received_bytes += int(params.get("encodedDataLength") or params.get("dataLength") or 0)
         if self.received_bytes > self.max_bytes:
             self.over_budget.set()
 
     def _ended(self, request_id: str) -> Exchange | None:
         """A request is no longer in flight; its last hop, if it was recorded."""
-        self._touch()
+        if request_id not in self._streams:
+            self._touch()
         self._inflight.discard(request_id)
         pending = self._pending.get(request_id)
         return pending.hops[-1] if pending and pending.hops else None
@@ -361,7 +419,7 @@ class NetworkRecorder:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            if not self._inflight and loop.time() - self._last_activity >= quiet:
+            if self.quiet_for() >= quiet:
                 return True
             await asyncio.sleep(0.01)
         return False

@@ -10,7 +10,7 @@ asked for, whatever order they finished in.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from crawler.clock import utcnow
 from crawler.errors import BrowserCrashed, CaptureError
@@ -19,9 +19,17 @@ from extractors.engine.page import LoadedPage, playwright_errors
 
 
 async def run_extractors(
-    plugins: tuple[str, ...], extractors: Mapping[str, Extractor], loaded: LoadedPage
+    plugins: tuple[str, ...],
+    extractors: Mapping[str, Extractor],
+    loaded: LoadedPage,
+    *,
+    before_last: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, ExtractorOutput]:
-    """Run the extractors named in `plugins` on `loaded`; a dict in `plugins` order."""
+    """Run the extractors named in `plugins` on `loaded`; a dict in `plugins` order.
+
+    `before_last` runs between the others and the last ones: the engine's final quiet
+    period and body completion, so the WARC holds what the extractors triggered.
+    """
 
     async def chain(names: list[str]) -> list[ExtractorOutput]:
         return [await _run_one(name, extractors[name], loaded) for name in names]
@@ -33,6 +41,8 @@ async def run_extractors(
     done: dict[str, ExtractorOutput] = {}
     for outputs in await asyncio.gather(*groups):
         done.update({o.plugin: o for o in outputs})
+    if before_last is not None and of_kind(Kind.last):
+        await before_last()
     for output in await chain(of_kind(Kind.last)):
         done[output.plugin] = output
     return {name: done[name] for name in plugins}

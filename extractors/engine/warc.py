@@ -1,5 +1,10 @@
 """The WARC writer: WARC/1.1 of every exchange the page made, one gzip member per record.
 
+Each response record comes before its request record, whose `WARC-Concurrent-To`
+names the response: pywb and ReplayWeb.page pair a POST with its response only
+that way. A body that was still arriving when the capture ended carries
+`WARC-Truncated`. WebSocket frames are listed in one `metadata` record per socket.
+
 Bodies come from the browser already decoded, so each response is written with
 `Content-Encoding`/`Transfer-Encoding` removed (kept as `X-Archive-Orig-*`) and
 `Content-Length` set to the bytes actually stored; replay tools then serve them
@@ -20,7 +25,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from crawler import __version__
-from extractors.engine.recorder import Exchange, HeaderList
+from extractors.engine.recorder import Exchange, HeaderList, WebSocketLog
 
 WARC_PATH = "warc/capture.warc.gz"
 WARCIO_VERSION = version("warcio")
@@ -65,13 +70,16 @@ def write_exchange(writer: WARCWriter, exchange: Exchange, stack: ExitStack) -> 
     http_headers = StatusAndHeaders(
         status_line, _response_headers(response.headers, length), protocol=response.protocol
     )
+    warc_headers = {"WARC-Date": date}
+    if response.truncated:
+        warc_headers["WARC-Truncated"] = response.truncated
     record = writer.create_warc_record(
         exchange.url,
         "response",
         payload=body,
         length=length,
         http_headers=http_headers,
-        warc_headers_dict={"WARC-Date": date},
+        warc_headers_dict=warc_headers,
     )
     request_record = writer.create_warc_record(
         exchange.url,
@@ -86,13 +94,32 @@ def write_exchange(writer: WARCWriter, exchange: Exchange, stack: ExitStack) -> 
             "WARC-Concurrent-To": record.rec_headers.get_header("WARC-Record-ID"),
         },
     )
-    writer.write_record(request_record)
     writer.write_record(record)
+    writer.write_record(request_record)
     return True
 
 
+def write_websocket(writer: WARCWriter, socket: WebSocketLog) -> None:
+    """The frames of one WebSocket as JSON: no WARC record type replays them yet."""
+    payload = json.dumps({"websocket": socket.url, "frames": socket.frames}).encode("utf-8")
+    record = writer.create_warc_record(
+        socket.url,
+        "metadata",
+        payload=io.BytesIO(payload),
+        length=len(payload),
+        warc_content_type="application/json",
+        warc_headers_dict={"WARC-Date": socket.started_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")},
+    )
+    writer.write_record(record)
+
+
 def write_warc(
-    path: Path, seed: str, browser_version: str, exchanges: list[Exchange], blocked: list[str]
+    path: Path,
+    seed: str,
+    browser_version: str,
+    exchanges: list[Exchange],
+    blocked: list[str],
+    websockets: list[WebSocketLog] | None = None,
 ) -> int:
     """Write the whole WARC; returns how many responses it holds."""
     written = 0
@@ -112,6 +139,8 @@ def write_warc(
         for exchange in exchanges:
             if write_exchange(writer, exchange, stack):
                 written += 1
+        for socket in websockets or []:
+            write_websocket(writer, socket)
         if blocked:
             meta = writer.create_warc_record(
                 seed,
