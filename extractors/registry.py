@@ -15,6 +15,7 @@ from extractors.base import Extractor, Kind, Role
 EXTRACTOR_CLASSES = (
     "extractors.title:TitleExtractor",
     "extractors.headers:HeadersExtractor",
+    "extractors.behaviours_log:BehavioursExtractor",
     "extractors.dom:DomExtractor",
     "extractors.text:TextExtractor",
     "extractors.favicon:FaviconExtractor",

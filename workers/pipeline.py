@@ -285,6 +285,8 @@ def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
                     timeout=rt.settings.capture_timeout,
                     max_bytes=rt.settings.max_page_bytes,
                     allowed_networks=rt.settings.networks,
+                    behaviours=rt.settings.behaviours,
+                    behaviour_budget=rt.settings.behaviour_budget,
                 )
             )
         except CaptureError as exc:

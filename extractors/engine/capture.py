@@ -14,6 +14,7 @@ from playwright.async_api import Error as PlaywrightError
 from crawler.errors import CaptureError, CaptureTimeout, PageTooLarge
 from crawler.urls import check_fetch_allowed
 from extractors.base import Extractor
+from extractors.behaviours import run_behaviours
 from extractors.engine.egress import EgressGuard
 from extractors.engine.page import (
     AUTOSCROLL_JS,
@@ -22,6 +23,7 @@ from extractors.engine.page import (
     LoadedPage,
     playwright_errors,
 )
+from extractors.engine.persona import apply_persona
 from extractors.engine.recorder import NetworkRecorder
 from extractors.engine.schedule import run_extractors
 
@@ -157,6 +159,9 @@ async def capture_page(
     try:
         recorder = prepared.recorder
         recorder.configure(spool_dir=spool, max_bytes=request.max_bytes)
+        if request.storage_state:
+            with playwright_errors(request.url):
+                await apply_persona(context, request.storage_state)
         notes: list[str] = []
         load_budget = max(2.0, request.timeout * 0.6)
         try:
@@ -181,6 +186,12 @@ async def capture_page(
             notes=notes,
         )
         if loaded.is_html:
+            loaded.behaviours = await run_behaviours(
+                page,
+                loaded.final_url,
+                enabled=request.behaviours,
+                budget=max(0.5, min(request.behaviour_budget, remaining() * 0.3)),
+            )
             with playwright_errors(request.url), contextlib.suppress(CaptureTimeout):
                 loaded.remember_facts(
                     await asyncio.wait_for(
