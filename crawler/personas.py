@@ -87,6 +87,11 @@ def parse_state(data: bytes) -> StorageState:
     return {"cookies": cookies, "origins": []}
 
 
+def parse_state_dict(state: object) -> StorageState:
+    """A storage state as Playwright's `storage_state()` returns it, checked."""
+    return _checked(state)
+
+
 def _checked(state: object) -> StorageState:
     """Keep only what Playwright's storage state holds, in the shape it needs."""
     if not isinstance(state, dict) or not isinstance(state.get("cookies", []), list):
@@ -169,6 +174,16 @@ def get(session: Session, *, workspace_id: str, name: str) -> Persona:
     if persona is None:
         raise NotFound(f"no persona named {name!r}")
     return persona
+
+
+def named_id(session: Session, *, workspace_id: str, name: str) -> str | None:
+    """The id of the persona a request names ("" = none); an unknown name is bad input."""
+    if not name:
+        return None
+    persona = _named(session, workspace_id, name)
+    if persona is None:
+        raise InvalidInput(f"no persona named {name!r} in this workspace")
+    return persona.id
 
 
 def listing(session: Session, *, workspace_ids: tuple[str, ...]) -> list[Persona]:
