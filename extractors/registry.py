@@ -21,6 +21,7 @@ EXTRACTOR_CLASSES = (
     "extractors.favicon:FaviconExtractor",
     "extractors.screenshot:ScreenshotExtractor",
     "extractors.pdf:PdfExtractor",
+    "extractors.singlefile:SingleFileExtractor",
     "extractors.warc:WarcExtractor",
 )
 
