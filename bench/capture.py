@@ -1,13 +1,18 @@
 """Capture throughput: Amber's full pipeline against a bare Playwright loop, in one run.
 
-    .venv/bin/python bench/capture.py [--pages N] [--threads T]
+    .venv/bin/python bench/capture.py [--pages N] [--threads T] [--switches]
 
 The floor is a bare loop over the same local pages: a fresh context per page,
 load, `content()`, full-page screenshot and PDF, writing nothing. Amber does all
 that plus the WARC (CDP recording), favicon, headers, readable text, blobs and
-database rows. Amber is measured twice: one capture at a time (like the floor)
-and with its default worker threads (how `amber serve` runs). Goal: Amber
->= 0.8x the floor's pages/s.
+database rows. Amber is measured three times: one capture at a time (like the
+floor), with its default worker threads (how `amber serve` runs), and with those
+threads but the page behaviours (consent banners, per-site hooks) turned off, so
+their cost shows. Goal: Amber >= 0.8x the floor's pages/s.
+
+``--switches`` also runs the floor once per candidate Chromium switch (each on
+its own, added to Amber's flags) and prints each one's pages/s beside the
+floor's, to find the switches worth keeping.
 """
 
 from __future__ import annotations
@@ -40,10 +45,10 @@ def corpus(site: TestSite, count: int, tag: str) -> list[str]:
     return urls
 
 
-async def bare_loop(urls: list[str], executable: str | None) -> float:
+async def bare_loop(urls: list[str], executable: str | None, extra: tuple[str, ...] = ()) -> float:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=executable, args=list(CHROMIUM_FLAGS)
+            executable_path=executable, args=[*CHROMIUM_FLAGS, *extra]
         )
         started = time.perf_counter()
         for url in urls:
@@ -59,13 +64,30 @@ async def bare_loop(urls: list[str], executable: str | None) -> float:
     return elapsed
 
 
-def amber_pipeline(urls: list[str], threads: int) -> tuple[float, int]:
+CANDIDATE_SWITCHES = (
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-ipc-flooding-protection",
+    "--disable-extensions",
+    "--disable-smooth-scrolling",
+    "--disable-lcd-text",
+    "--renderer-process-limit=4",
+    "--disable-back-forward-cache",
+    "--blink-settings=primaryHoverType=2,primaryPointerType=4",
+)
+
+
+def amber_pipeline(urls: list[str], threads: int, behaviours: bool = True) -> tuple[float, int]:
     """Full pipeline through the embedded node (Dramatiq stub broker + worker threads)."""
     from workers.embedded import build_node
 
     data_dir = Path(tempfile.mkdtemp(prefix="amber-bench-"))
     settings = load_settings(
-        data_dir=data_dir, allowed_networks="127.0.0.1/32", worker_threads=threads
+        data_dir=data_dir,
+        allowed_networks="127.0.0.1/32",
+        worker_threads=threads,
+        behaviours=behaviours,
     )
     node = build_node(settings, reconcile=False)
     node.start()
@@ -108,7 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pages", type=int, default=24)
     parser.add_argument("--threads", type=int, default=load_settings().worker_threads)
+    parser.add_argument("--switches", action="store_true", help="measure candidate switches")
     args = parser.parse_args()
+    switches: dict[str, float] = {}
     site = TestSite().start()
     executable = load_settings().chromium_executable()
     try:
@@ -117,6 +141,16 @@ def main() -> None:
         floor_s = asyncio.run(bare_loop(corpus(site, args.pages, "floor"), executable))
         seq_s, seq_ok = amber_pipeline(corpus(site, args.pages, "seq"), threads=1)
         par_s, par_ok = amber_pipeline(corpus(site, args.pages, "par"), threads=args.threads)
+        bare_s, bare_ok = amber_pipeline(
+            corpus(site, args.pages, "nobeh"), threads=args.threads, behaviours=False
+        )
+        if args.switches:
+            for switch in CANDIDATE_SWITCHES:
+                urls = corpus(site, args.pages, f"sw{len(switches)}")
+                switches[switch] = asyncio.run(bare_loop(urls, executable, (switch,)))
+            switches["(none, again)"] = asyncio.run(
+                bare_loop(corpus(site, args.pages, "floor2"), executable)
+            )
     finally:
         site.stop()
     floor = args.pages / floor_s
@@ -132,7 +166,15 @@ def main() -> None:
         f"Amber pipeline, {args.threads} threads    : {par:6.2f} pages/s  ({par_s:.2f} s, "
         f"{par_ok} ok)  ratio {par / floor:.2f}x"
     )
+    nobeh = args.pages / bare_s
+    print(
+        f"  same, behaviours off       : {nobeh:6.2f} pages/s  ({bare_s:.2f} s, {bare_ok} ok)"
+        f"  ratio {nobeh / floor:.2f}x; behaviours cost {(1 - par / nobeh) * 100:.0f}%"
+    )
     print("goal: Amber >= 0.80x the floor")
+    for switch, seconds in switches.items():
+        rate = args.pages / seconds
+        print(f"floor + {switch:58s}: {rate:6.2f} pages/s  ({rate / floor:.2f}x the floor)")
 
 
 if __name__ == "__main__":
