@@ -27,12 +27,14 @@ URL_ATTRS = (("img", "src"), ("input", "src"), ("video", "poster"), ("source", "
 DROP = ("script", "noscript", "base")
 DROP_LINKS = {"preload", "prefetch", "modulepreload", "preconnect", "dns-prefetch", "manifest"}
 MAX_DEPTH = 4  # stylesheets importing stylesheets
+MAX_INLINE = 25 * 1024 * 1024  # a larger resource (a video) stays a link rather than bloat the file
 
 
 class Resources:
     """The recorded bodies by URL, as data: URLs (following recorded redirects)."""
 
     def __init__(self, exchanges: list[Exchange]) -> None:
+        self.inlined: dict[str, str] = {}
         self.by_url: dict[str, Exchange] = {}
         for exchange in exchanges:
             response = exchange.response
@@ -56,6 +58,8 @@ class Resources:
                 continue
             if response.body_path is None or not 200 <= response.status < 300:
                 return None
+            if response.body_path.stat().st_size > MAX_INLINE:
+                return None
             mimetype = next(
                 (v for k, v in response.headers if k.lower() == "content-type"),
                 response.mimetype or "application/octet-stream",
@@ -67,13 +71,17 @@ class Resources:
         """`url` as a data: URL when it was recorded, else the absolute URL unchanged."""
         if url.startswith(("data:", "blob:", "about:", "javascript:")) or not url.strip():
             return url
+        if url in self.inlined:
+            return self.inlined[url]
         found = self.body(url)
         if found is None:
             return url
         data, mimetype = found
         if css is not None and mimetype == "text/css":
             data = css(data.decode("utf-8", errors="replace"), url, 1).encode("utf-8")
-        return f"data:{mimetype};base64,{base64.b64encode(data).decode('ascii')}"
+        inlined = f"data:{mimetype};base64,{base64.b64encode(data).decode('ascii')}"
+        self.inlined[url] = inlined
+        return inlined
 
 
 def inline_css(resources: Resources, text: str, base: str, depth: int = 0) -> str:

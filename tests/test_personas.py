@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.snapshots import LOCAL_USER
-from crawler import db, personas
+from crawler import crawls, db, personas
 from crawler import snapshots as snaps
 from crawler.auth import ensure_user, principal_for_user
 from crawler.db import open_store
@@ -152,6 +152,14 @@ def test_persona_input_is_checked(data_dir: Path, tmp_path: Path) -> None:
     # And `amber add --persona` with an unknown name is refused before anything is queued
     code, out = cli(data_dir, "add", "--persona", "nobody", "http://127.0.0.1:9/")
     assert code == 2 and "no persona named 'nobody'" in out
+    # And a crawl naming a persona its workspace does not have is refused
+    engine, _ = open_store(load_settings(data_dir=data_dir))
+    with pytest.raises(InvalidInput, match="no persona named 'member'"), Session(engine) as session:
+        stranger = principal_for_user(session, ensure_user(session, "stranger"))
+        crawls.create_crawl(
+            session, principal=stranger, urls=["https://example.com/"], config={"persona": "member"}
+        )
+    engine.dispose()
     # And without a display, `persona login` says what to do instead
     done = CliRunner().invoke(
         app,

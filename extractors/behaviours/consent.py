@@ -28,6 +28,7 @@ from playwright.async_api import Frame, Page
 
 VENDOR = Path(__file__).parent / "vendor" / "autoconsent"
 POPUP_WAIT = 4.0
+MAX_FRAMES = 20  # consent dialogs live in the page or a few frames, not in every ad slot
 FINAL = {"nothingDetected", "optOutSucceeded", "optOutFailed", "done"}
 CONFIG = {
     "enabled": True,
@@ -144,7 +145,7 @@ class ConsentBehaviour:
         background = _Background()
         await page.expose_binding("autoconsentSendMessage", background.on_message)
         script = content_script()
-        for frame in page.frames:
+        for frame in page.frames[:MAX_FRAMES]:
             with contextlib.suppress(PlaywrightError):
                 await frame.evaluate(script)
         with contextlib.suppress(TimeoutError):
