@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -45,11 +46,47 @@ def corpus(site: TestSite, count: int, tag: str) -> list[str]:
     return urls
 
 
-async def bare_loop(urls: list[str], executable: str | None, extra: tuple[str, ...] = ()) -> float:
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used by process `root` and all its descendants, the exited ones included.
+
+    Exited renderers are counted through their parents' cumulative child times, so
+    this is what the browser cost, however busy the rest of the machine is.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = sum(int(v) for v in fields[11:15]) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
+async def bare_loop(
+    urls: list[str],
+    executable: str | None,
+    extra: tuple[str, ...] = (),
+    cpu: list[float] | None = None,
+) -> float:
+    """Wall seconds of the loop; appends the browser's CPU seconds for it to `cpu` if given."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=executable, args=[*CHROMIUM_FLAGS, *extra]
         )
+        session = await browser.new_browser_cdp_session()
+        info = await session.send("SystemInfo.getProcessInfo")
+        root = next(int(p["id"]) for p in info["processInfo"] if p["type"] == "browser")
+        cpu_before = tree_cpu_seconds(root)
         started = time.perf_counter()
         for url in urls:
             context = await browser.new_context(viewport={"width": 1280, "height": 800})
@@ -60,6 +97,9 @@ async def bare_loop(urls: list[str], executable: str | None, extra: tuple[str, .
             await page.pdf()
             await context.close()
         elapsed = time.perf_counter() - started
+        await asyncio.sleep(0.5)  # let the last renderer exit and be counted
+        if cpu is not None:
+            cpu.append(tree_cpu_seconds(root) - cpu_before)
         await browser.close()
     return elapsed
 
@@ -132,7 +172,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=load_settings().worker_threads)
     parser.add_argument("--switches", action="store_true", help="measure candidate switches")
     args = parser.parse_args()
-    switches: dict[str, float] = {}
+    switches: dict[str, tuple[float, float]] = {}
     site = TestSite().start()
     executable = load_settings().chromium_executable()
     try:
@@ -145,12 +185,11 @@ def main() -> None:
             corpus(site, args.pages, "nobeh"), threads=args.threads, behaviours=False
         )
         if args.switches:
-            for switch in CANDIDATE_SWITCHES:
+            for switch in ("", *CANDIDATE_SWITCHES, ""):
+                cpu: list[float] = []
                 urls = corpus(site, args.pages, f"sw{len(switches)}")
-                switches[switch] = asyncio.run(bare_loop(urls, executable, (switch,)))
-            switches["(none, again)"] = asyncio.run(
-                bare_loop(corpus(site, args.pages, "floor2"), executable)
-            )
+                wall = asyncio.run(bare_loop(urls, executable, (switch,) if switch else (), cpu))
+                switches[switch or f"(none, run {len(switches) + 1})"] = (wall, cpu[0])
     finally:
         site.stop()
     floor = args.pages / floor_s
@@ -172,9 +211,12 @@ def main() -> None:
         f"  ratio {nobeh / floor:.2f}x; behaviours cost {(1 - par / nobeh) * 100:.0f}%"
     )
     print("goal: Amber >= 0.80x the floor")
-    for switch, seconds in switches.items():
+    if switches:
+        print("floor with one switch added: wall pages/s, and Chromium CPU ms per page")
+    for switch, (seconds, cpu_s) in switches.items():
         rate = args.pages / seconds
-        print(f"floor + {switch:58s}: {rate:6.2f} pages/s  ({rate / floor:.2f}x the floor)")
+        per_page = cpu_s / args.pages * 1000
+        print(f"  {switch:58s}: {rate:6.2f} pages/s  {per_page:6.0f} CPU ms/page")
 
 
 if __name__ == "__main__":
