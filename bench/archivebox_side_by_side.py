@@ -139,6 +139,7 @@ def main() -> None:
     site = TestSite().start()
     try:
         box_s = archivebox(corpus(site, args.pages, "ab"), args.workdir, args.user, chromium)
+        print(f"archivebox add took {box_s:.1f} s", flush=True)
         amber_s = amber(corpus(site, args.pages, "amber"), args.workdir)
     finally:
         site.stop()
