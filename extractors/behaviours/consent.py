@@ -38,10 +38,32 @@ CONFIG = {
     "enableCosmeticRules": True,
     "enableGeneratedRules": True,
     "detectRetries": 0,
-    "enableHeuristicDetection": True,
-    "heuristicMode": "reject",
+    # Heuristics read the whole page's innerText (a full layout) to report patterns we
+    # would not act on; their popup rule only runs on a retry, and we do not retry.
+    "enableHeuristicDetection": False,
+    "heuristicMode": "off",
     "logs": {"lifecycle": False, "rulesteps": False, "evals": False, "errors": False},
 }
+
+
+# Loading autoconsent costs a renderer ~0.2-0.4 s of CPU (its bundle, its rules, one
+# detection pass). A page whose rendered text, frames and shadow roots show no trace of a
+# consent dialog cannot have one open, so it is spared that: one cheap look first.
+MAYBE_CONSENT_JS = r"""
+() => {
+  const words = new RegExp('cookie|consent|gdpr|rgpd|dsgvo|einwillig|consentement|consenso|'
+    + 'toestemming|samtycke|zgod|souhlas|privacy (settings|preferences|choices)', 'i');
+  const vendors = new RegExp('consent|cookie|privacy|gdpr|cmp|sourcepoint|onetrust|trustarc|'
+    + 'didomi|usercentrics|quantcast', 'i');
+  if (!document.body) return false;
+  if (words.test(document.body.innerText || '')) return true;
+  for (const frame of document.querySelectorAll('iframe[src]')) {
+    if (vendors.test(frame.src)) return true;
+  }
+  for (const el of document.querySelectorAll('*')) if (el.shadowRoot) return true;
+  return false;
+}
+"""
 
 
 @cache
@@ -142,6 +164,8 @@ class ConsentBehaviour:
     hosts = ("*",)
 
     async def run(self, page: Page, url: str) -> str | None:
+        if not await page.evaluate(MAYBE_CONSENT_JS):
+            return None
         background = _Background()
         await page.expose_binding("autoconsentSendMessage", background.on_message)
         script = content_script()
