@@ -22,7 +22,7 @@ from api.archive_json import (
 from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep, StateDep
 from api.errors import ARCHIVE
 from api.state import AppState
-from crawler import crawls, importers, search
+from crawler import crawls, importers, personas, search
 from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal
@@ -65,6 +65,7 @@ class AddRequest(BaseModel):
     update: bool = False
     overwrite: bool = False
     index_only: bool = False
+    persona: str = Field(default="", max_length=100)  # log in as this persona (crawler.personas)
 
     @field_validator("urls")
     @classmethod
@@ -156,7 +157,7 @@ def _add_urls(body: AddRequest, session: Session, principal: Principal, state: A
             urls=body.url_list,
             max_depth=body.depth,
             tags_str=body.tag,
-            config={"scope": "any"},
+            config={"scope": "any", "persona": body.persona},
             redeliver_after=state.settings.redeliver_seconds,
         )
         return Added(
@@ -170,6 +171,9 @@ def _add_urls(body: AddRequest, session: Session, principal: Principal, state: A
         update=body.update or body.overwrite,
         index_only=body.index_only,
         redeliver_after=state.settings.redeliver_seconds,
+        persona_id=personas.named_id(
+            session, workspace_id=principal.default_workspace_id, name=body.persona
+        ),
     )
     return Added(outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates, body.url_list)
 
@@ -180,6 +184,8 @@ def _add_document(
     """`urls` holds a bookmarks export or free text: parse it (crawler.importers)."""
     if body.depth:
         raise InvalidInput("depth > 0 works with a plain list of URLs, not with a parser")
+    if body.persona:
+        raise InvalidInput("persona works with a plain list of URLs, not with a parser")
     summary = importers.import_text(
         session,
         body.urls if isinstance(body.urls, str) else "\n".join(body.urls),

@@ -1,6 +1,6 @@
 """Capture throughput: Amber's full pipeline against a bare Playwright loop, in one run.
 
-    .venv/bin/python bench/capture.py [--pages N] [--threads T]
+    .venv/bin/python bench/capture.py [--pages N] [--threads T] [--switches]
 
 The floor is a bare loop over the same local pages: a fresh context per page,
 load, `content()`, full-page screenshot and PDF, writing nothing. Amber does all
@@ -9,14 +9,21 @@ database rows, and it waits for each page to settle (issue 16: at least
 AMBER_SETTLE_MIN after load, then a quiet window). Amber is measured one capture
 at a time (like the floor), with its default worker threads (how `amber serve`
 runs: pages in flight per browser, so one page's settle overlaps the others'
-work), and again with that many threads but no minimum settle and a 50 ms
-quiet window (what the settle costs). Goal: Amber >= 0.8x the floor's pages/s.
+work), again with that many threads but no minimum settle and a 50 ms quiet
+window (what the settle costs), and with the page behaviours (consent banners,
+per-site hooks) turned off, so their cost shows. Goal: Amber >= 0.8x the floor's
+pages/s.
+
+``--switches`` also runs the floor once per candidate Chromium switch (each on
+its own, added to Amber's flags) and prints each one's pages/s beside the
+floor's, to find the switches worth keeping.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -43,11 +50,47 @@ def corpus(site: TestSite, count: int, tag: str) -> list[str]:
     return urls
 
 
-async def bare_loop(urls: list[str], executable: str | None) -> float:
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used by process `root` and all its descendants, the exited ones included.
+
+    Exited renderers are counted through their parents' cumulative child times, so
+    this is what the browser cost, however busy the rest of the machine is.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = sum(int(v) for v in fields[11:15]) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
+async def bare_loop(
+    urls: list[str],
+    executable: str | None,
+    extra: tuple[str, ...] = (),
+    cpu: list[float] | None = None,
+) -> float:
+    """Wall seconds of the loop; appends the browser's CPU seconds for it to `cpu` if given."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=executable, args=list(CHROMIUM_FLAGS)
+            executable_path=executable, args=[*CHROMIUM_FLAGS, *extra]
         )
+        session = await browser.new_browser_cdp_session()
+        info = await session.send("SystemInfo.getProcessInfo")
+        root = next(int(p["id"]) for p in info["processInfo"] if p["type"] == "browser")
+        cpu_before = tree_cpu_seconds(root)
         started = time.perf_counter()
         for url in urls:
             context = await browser.new_context(viewport={"width": 1280, "height": 800})
@@ -58,17 +101,40 @@ async def bare_loop(urls: list[str], executable: str | None) -> float:
             await page.pdf()
             await context.close()
         elapsed = time.perf_counter() - started
+        await asyncio.sleep(0.5)  # let the last renderer exit and be counted
+        if cpu is not None:
+            cpu.append(tree_cpu_seconds(root) - cpu_before)
         await browser.close()
     return elapsed
 
 
-def amber_pipeline(urls: list[str], threads: int, **overrides: object) -> tuple[float, int]:
+CANDIDATE_SWITCHES = (
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-ipc-flooding-protection",
+    "--disable-extensions",
+    "--disable-smooth-scrolling",
+    "--disable-lcd-text",
+    "--renderer-process-limit=4",
+    "--disable-back-forward-cache",
+    "--blink-settings=primaryHoverType=2,primaryPointerType=4",
+)
+
+
+def amber_pipeline(
+    urls: list[str], threads: int, behaviours: bool = True, **overrides: object
+) -> tuple[float, int]:
     """Full pipeline through the embedded node (Dramatiq stub broker + worker threads)."""
     from workers.embedded import build_node
 
     data_dir = Path(tempfile.mkdtemp(prefix="amber-bench-"))
     settings = load_settings(
-        data_dir=data_dir, allowed_networks="127.0.0.1/32", worker_threads=threads, **overrides
+        data_dir=data_dir,
+        allowed_networks="127.0.0.1/32",
+        worker_threads=threads,
+        behaviours=behaviours,
+        **overrides,
     )
     node = build_node(settings, reconcile=False)
     node.start()
@@ -111,7 +177,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pages", type=int, default=24)
     parser.add_argument("--threads", type=int, default=load_settings().worker_threads)
+    parser.add_argument("--switches", action="store_true", help="measure candidate switches")
     args = parser.parse_args()
+    switches: dict[str, tuple[float, float]] = {}
     site = TestSite().start()
     executable = load_settings().chromium_executable()
     try:
@@ -127,6 +195,15 @@ def main() -> None:
             settle_quiet=0.05,
             scroll_pause=0.05,
         )
+        bare_s, bare_ok = amber_pipeline(
+            corpus(site, args.pages, "nobeh"), threads=args.threads, behaviours=False
+        )
+        if args.switches:
+            for switch in ("", *CANDIDATE_SWITCHES, ""):
+                cpu: list[float] = []
+                urls = corpus(site, args.pages, f"sw{len(switches)}")
+                wall = asyncio.run(bare_loop(urls, executable, (switch,) if switch else (), cpu))
+                switches[switch or f"(none, run {len(switches) + 1})"] = (wall, cpu[0])
     finally:
         site.stop()
     floor = args.pages / floor_s
@@ -152,7 +229,18 @@ def main() -> None:
         f"settle: min {settings.settle_min:g} s, quiet {settings.settle_quiet:g} s, "
         f"max {settings.settle_max:g} s, scroll pause {settings.scroll_pause:g} s"
     )
+    nobeh = args.pages / bare_s
+    print(
+        f"  same, behaviours off       : {nobeh:6.2f} pages/s  ({bare_s:.2f} s, {bare_ok} ok)"
+        f"  ratio {nobeh / floor:.2f}x; behaviours cost {(1 - par / nobeh) * 100:.0f}%"
+    )
     print("goal: Amber >= 0.80x the floor")
+    if switches:
+        print("floor with one switch added: wall pages/s, and Chromium CPU ms per page")
+    for switch, (seconds, cpu_s) in switches.items():
+        rate = args.pages / seconds
+        per_page = cpu_s / args.pages * 1000
+        print(f"  {switch:58s}: {rate:6.2f} pages/s  {per_page:6.0f} CPU ms/page")
 
 
 if __name__ == "__main__":

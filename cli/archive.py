@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from cli.common import cli_errors, configure_logging, console, settings
 from cli.snapshots import local_principal, print_snapshots, wait_all, wait_for_crawl
-from crawler import crawls, db
+from crawler import crawls, db, personas
 from crawler import snapshots as snaps
 from crawler.db import open_store
 from crawler.models import Snapshot, SnapshotStatus
@@ -20,6 +20,7 @@ def add(
     depth: int = typer.Option(0, "--depth", min=0, max=1, help="1 also archives linked pages."),
     update: bool = typer.Option(False, "--update", help="Archive again even if already archived."),
     index_only: bool = typer.Option(False, "--index-only", help="Store without capturing."),
+    persona: str = typer.Option("", "--persona", help="Capture logged in as this persona."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Capture each URL once in headless Chromium and store every output."""
@@ -44,7 +45,7 @@ def add(
                         urls=urls,
                         max_depth=depth,
                         tags_str=tag,
-                        config={"scope": "any"},
+                        config={"scope": "any", "persona": persona},
                         redeliver_after=cfg.redeliver_seconds,
                     )
                     crawl_id = new.id
@@ -57,6 +58,9 @@ def add(
                         update=update,
                         index_only=index_only,
                         redeliver_after=cfg.redeliver_seconds,
+                        persona_id=personas.named_id(
+                            session, workspace_id=principal.default_workspace_id, name=persona
+                        ),
                     )
             if outcome.queued_ids:
                 node.start()

@@ -23,6 +23,7 @@ def crawl(
     ignore_robots: bool = typer.Option(False, "--ignore-robots", help="Do not read robots.txt."),
     tag: str = typer.Option("", "--tag", help="Comma-separated tags for every page."),
     label: str = typer.Option("", "--label"),
+    persona: str = typer.Option("", "--persona", help="Capture every page as this persona."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Capture the seed pages, then follow their links (breadth by depth) within the scope."""
@@ -34,7 +35,13 @@ def crawl(
         if scope not in SCOPES:
             raise typer.BadParameter(f"--scope must be one of {', '.join(SCOPES)}")
         config = clean_config(
-            {"scope": scope, "include": include, "exclude": exclude, "ignore_robots": ignore_robots}
+            {
+                "scope": scope,
+                "include": include,
+                "exclude": exclude,
+                "ignore_robots": ignore_robots,
+                "persona": persona,
+            }
         )
         node = build_node(cfg, workers=True, reconcile=False)
         try:

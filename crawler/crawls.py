@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from crawler import personas
 from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal
@@ -118,8 +119,14 @@ def create_crawl(
         raise InvalidInput(f"{len(seeds)} seed URLs exceed max_urls={max_urls}")
     tags = snaps.parse_tags(tags_str)
     now = utcnow()
+    workspace = workspace_id or principal.default_workspace_id
+    config = clean_config(config)
+    persona = config.get("persona") or ""
+    if not isinstance(persona, str):
+        raise InvalidInput("config.persona must be a persona's name")
+    persona_id = personas.named_id(session, workspace_id=workspace, name=persona)
     crawl = Crawl(
-        workspace_id=workspace_id or principal.default_workspace_id,
+        workspace_id=workspace,
         created_by_id=principal.user_id,
         created_at=now,
         modified_at=now,
@@ -131,7 +138,7 @@ def create_crawl(
         tags_str=",".join(tags),
         label=label,
         notes=notes,
-        config=clean_config(config),
+        config=config,
     )
     session.add(crawl)
     session.flush()
@@ -145,6 +152,7 @@ def create_crawl(
         update=True,
         redeliver_after=redeliver_after,
         workspace_id=crawl.workspace_id,
+        persona_id=persona_id,
     )
     for url, snapshot_id in zip(seeds, outcome.snapshot_ids, strict=True):
         record_url(session, crawl.id, url, depth=0, verdict=Verdict.queued, sid=snapshot_id)

@@ -115,6 +115,7 @@ class Snapshot(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     worker_id: str | None = Field(default=None, max_length=200)
     claimed_at: datetime | None = _opt_ts()  # last queued -> started (claim latency)
+    persona_id: str | None = Field(default=None, max_length=64)  # log in as (crawler/personas)
 
 
 class ArchiveResult(SQLModel, table=True):
@@ -249,3 +250,23 @@ class Change(SQLModel, table=True):
         if self.delivered_at is not None:
             return "delivered"
         return "pending" if self.next_attempt_at is not None else "failed"
+
+
+class Persona(SQLModel, table=True):
+    """A login to capture as: a browser storage state (cookies, local storage), encrypted.
+
+    `state` is a Fernet token (crawler/personas.py); only the capture decrypts it.
+    `hosts` are comma-separated fnmatch patterns: a URL whose host matches is
+    captured as this persona even when the request does not name it.
+    """
+
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_persona_ws_name"),)
+
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=64)
+    created_by_id: str = Field(foreign_key="user.id", max_length=64)
+    name: str = Field(max_length=100)
+    hosts: str = Field(default="", max_length=1000)
+    state: str = Field(sa_type=Text)
+    created_at: datetime = _ts()
+    modified_at: datetime = _ts()

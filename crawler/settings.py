@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     webhook_timeout: float = 5.0
     webhook_max_attempts: int = 8
     webhook_backoff: float = 30.0  # first retry after this many seconds, doubling each time
+    behaviours: bool = True  # consent dismissal and per-site hooks after each page load
+    behaviour_budget: float = 5.0  # seconds all behaviours of one page may take together
+    persona_key: str = Field(default="", repr=False)  # encrypts personas; made once when unset
 
     @field_validator("allowed_networks", "cors_origins", mode="before")
     @classmethod

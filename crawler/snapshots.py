@@ -138,6 +138,7 @@ def add_urls(
     index_only: bool = False,
     redeliver_after: float = 300.0,
     workspace_id: str | None = None,
+    persona_id: str | None = None,
 ) -> AddOutcome:
     """Insert snapshots for new URLs (deduped in the batch and against the archive).
 
@@ -183,6 +184,7 @@ def add_urls(
             title=entry.title,
             timestamp=timestamps.next(),
             depth=depth,
+            persona_id=persona_id,
             status=SnapshotStatus.queued,
             retry_at=None if index_only else now + timedelta(seconds=redeliver_after),
         )

@@ -6,6 +6,7 @@ import json
 
 from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile, failed
 from extractors.engine.page import LoadedPage
+from extractors.engine.persona import without_secrets
 
 
 class HeadersExtractor(Extractor):
@@ -18,7 +19,10 @@ class HeadersExtractor(Extractor):
         if response is None:
             return failed("no response was recorded for the page")
         headers: dict[str, str | list[str]] = {}
-        for name, value in response.headers:
+        listed = response.headers
+        if page.request.storage_state:  # a persona's login stays out of the archive
+            listed = without_secrets(listed)
+        for name, value in listed:
             existing = headers.get(name)
             if existing is None:
                 headers[name] = value

@@ -15,11 +15,13 @@ from extractors.base import Extractor, Kind, Role
 EXTRACTOR_CLASSES = (
     "extractors.title:TitleExtractor",
     "extractors.headers:HeadersExtractor",
+    "extractors.behaviours_log:BehavioursExtractor",
     "extractors.dom:DomExtractor",
     "extractors.text:TextExtractor",
     "extractors.favicon:FaviconExtractor",
     "extractors.screenshot:ScreenshotExtractor",
     "extractors.pdf:PdfExtractor",
+    "extractors.singlefile:SingleFileExtractor",
     "extractors.warc:WarcExtractor",
 )
 

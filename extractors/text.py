@@ -1,29 +1,42 @@
-"""Readable main text via trafilatura, falling back to the body's innerText.
+"""Readable main text via trafilatura (falling back to innerText), or a document's own text.
 
-Text rendered in open shadow roots and in iframes is appended, so search finds it.
+A PDF's text comes from pypdf, a plain-text, CSV or JSON URL's from its bytes,
+so every document a snapshot holds is searchable, not only web pages. Text
+rendered in open shadow roots and in iframes is appended, so search finds it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from importlib.metadata import version
+from pathlib import Path
 
 import trafilatura
+from charset_normalizer import from_path
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
 
 from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile, Role, skipped
 from extractors.engine.page import LoadedPage
 
 TRAFILATURA_VERSION = version("trafilatura")
+PYPDF_VERSION = version("pypdf")
+MAX_PDF_PAGES = 2000
+TEXT_TYPES = ("application/json", "application/xml", "application/csv", "application/ld+json")
 
 
 class TextExtractor(Extractor):
     name = "text"
     kind = Kind.free
-    html_only = True
-    output = "`text.txt`: readable main text (trafilatura, falling back to `innerText`)"
+    output = (
+        "`text.txt`: readable main text (trafilatura, falling back to `innerText`); for a PDF "
+        "its text (pypdf), for plain text, CSV or JSON the document itself"
+    )
     roles = frozenset({Role.search_text})
 
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
+        if not page.is_html:
+            return await self._document(page)
         html = await page.html()
         text = await asyncio.to_thread(
             trafilatura.extract,
@@ -52,3 +65,41 @@ class TextExtractor(Extractor):
             files=[OutputFile("text.txt", path, "text/plain; charset=utf-8")],
             cmd_version=f"trafilatura {TRAFILATURA_VERSION}",
         )
+
+    async def _document(self, page: LoadedPage) -> ExtractorOutput:
+        source = page.download_path or (
+            page.main_response.body_path if page.main_response else None
+        )
+        if source is None:
+            return skipped(f"no body was recorded ({page.mimetype})")
+        text, tool = await asyncio.to_thread(document_text, source, page.mimetype)
+        if text is None:
+            return skipped(f"no text extractor for {page.mimetype}")
+        text = text.strip()
+        if not text:
+            return skipped("document has no text")
+        path = page.out_dir / "text.txt"
+        path.write_text(text, encoding="utf-8")
+        return ExtractorOutput(
+            status="succeeded",
+            output_str=text[:200],
+            files=[OutputFile("text.txt", path, "text/plain; charset=utf-8")],
+            cmd_version=tool,
+        )
+
+
+def document_text(path: Path, mimetype: str) -> tuple[str | None, str]:
+    """The text of a non-HTML document and the tool that read it (None: not a text format)."""
+    with path.open("rb") as handle:
+        magic = handle.read(5)
+    if mimetype == "application/pdf" or magic == b"%PDF-":
+        try:
+            reader = PdfReader(path)
+            pages = [page.extract_text() or "" for page in reader.pages[:MAX_PDF_PAGES]]
+        except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"unreadable PDF: {exc}") from exc
+        return "\n\n".join(pages), f"pypdf {PYPDF_VERSION}"
+    if mimetype.startswith("text/") or mimetype in TEXT_TYPES:
+        best = from_path(path).best()
+        return (str(best) if best is not None else ""), "charset-normalizer"
+    return None, ""

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile
 from extractors.engine.page import LoadedPage
+from extractors.engine.persona import redacted
 from extractors.engine.warc import WARC_PATH, WARCIO_VERSION, write_warc
 
 
@@ -23,13 +24,16 @@ class WarcExtractor(Extractor):
 
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         path = page.out_dir / "capture.warc.gz"
+        exchanges = list(page.recorder.exchanges)
+        if page.request.storage_state:  # a persona's login stays out of the archive
+            exchanges = [redacted(exchange) for exchange in exchanges]
         # Compressing a large page takes a while: keep it off the loop other captures share.
         written = await asyncio.to_thread(
             write_warc,
             path,
             page.request.url,
             page.browser_version,
-            list(page.recorder.exchanges),
+            exchanges,
             list(page.recorder.blocked),
             list(page.recorder.websockets.values()),
         )

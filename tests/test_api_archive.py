@@ -110,6 +110,8 @@ def test_add_captures_in_the_background(captured: dict[str, Any]) -> None:
         "favicon",
         "headers",
         "text",
+        "behaviours",
+        "singlefile",
     }
     assert set(plugins["warc"]) >= RESULT_FIELDS
     assert plugins["warc"]["output_files"] == ["warc/capture.warc.gz"]

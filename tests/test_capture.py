@@ -251,8 +251,10 @@ def test_pdf_url_is_stored_as_is(browser: BrowserService, site: TestSite, tmp_pa
     original = next(f for f in warc.files if f.archive_path.startswith("original/"))
     assert original.local_path.read_bytes() == PDF_BYTES
     assert original.mimetype == "application/pdf"
-    for plugin in ("dom", "screenshot", "pdf", "title", "text", "favicon"):
+    for plugin in ("dom", "screenshot", "pdf", "title", "favicon", "singlefile"):
         assert outcome.outputs[plugin].status == "skipped"
+    # And its text is extracted from the document itself (for search)
+    assert output_file(outcome, "text").read_text() == "Amber test PDF"
     response = next(r for r in read_warc(outcome) if r["type"] == "response")
     assert response["body"] == PDF_BYTES
 

@@ -20,12 +20,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from crawler import changes, crawl_links, search
+from crawler import changes, crawl_links, personas, search
 from crawler import snapshot_states as states
 from crawler.clock import utcnow
 from crawler.crawl_links import LinkPlan
 from crawler.db import session_scope
-from crawler.errors import CaptureError
+from crawler.errors import AmberError, CaptureError
 from crawler.models import ArchiveResult, ResultStatus, Snapshot, SnapshotStatus
 from extractors.base import ExtractorOutput, Role
 from extractors.engine.page import CaptureOutcome, CaptureRequest, SettleOptions
@@ -262,6 +262,18 @@ def _check_for_change(rt: Runtime, snapshot_id: str) -> None:
         log.exception("could not compare %s with its previous capture", snapshot_id)
 
 
+def _persona_state(rt: Runtime, snapshot: Snapshot) -> dict[str, Any] | None:
+    """The decrypted login this capture runs with, if its snapshot has one (crawler.personas)."""
+    with Session(rt.engine, expire_on_commit=False) as session:
+        persona = personas.for_snapshot(session, snapshot)
+    if persona is None:
+        return None
+    try:
+        return personas.decrypt(persona, personas.cipher(rt.engine, rt.settings.persona_key))
+    except AmberError as exc:
+        raise CaptureError(exc.message) from exc
+
+
 def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
     """Capture one snapshot if we can claim it; every outcome ends in the database."""
     claimed = _claim(rt, snapshot_id)
@@ -294,6 +306,9 @@ def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
                         load_more=rt.settings.load_more_clicks,
                         extra_bytes=rt.settings.extra_fetch_bytes,
                     ),
+                    behaviours=rt.settings.behaviours,
+                    behaviour_budget=rt.settings.behaviour_budget,
+                    storage_state=_persona_state(rt, snapshot),
                 )
             )
         except CaptureError as exc:

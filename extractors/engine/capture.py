@@ -21,6 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from crawler.errors import CaptureError, CaptureTimeout, PageTooLarge
 from crawler.urls import check_fetch_allowed
 from extractors.base import Extractor
+from extractors.behaviours import run_behaviours as run_page_behaviours
 from extractors.engine.candidates import fetch_candidates
 from extractors.engine.egress import EgressGuard
 from extractors.engine.page import (
@@ -30,6 +31,7 @@ from extractors.engine.page import (
     LoadedPage,
     playwright_errors,
 )
+from extractors.engine.persona import apply_persona
 from extractors.engine.recorder import Exchange, NetworkRecorder
 from extractors.engine.refetch import ExtraBudget, complete_bodies, refetch
 from extractors.engine.schedule import run_extractors
@@ -172,6 +174,9 @@ async def capture_page(
     try:
         recorder = prepared.recorder
         recorder.configure(spool_dir=spool, max_bytes=request.max_bytes)
+        if request.storage_state:
+            with playwright_errors(request.url):
+                await apply_persona(context, request.storage_state)
         notes: list[str] = []
         load_budget = max(2.0, request.timeout * 0.6)
         try:
@@ -251,6 +256,11 @@ async def run_behaviours(loaded: LoadedPage, *, deadline: float) -> None:
     Whatever runs here has until `deadline` (loop time); the scroll and the settle
     wait come after it, so what a behaviour triggers is waited for and recorded.
     """
+    request = loaded.request
+    budget = max(0.5, min(request.behaviour_budget, deadline - asyncio.get_running_loop().time()))
+    loaded.behaviours = await run_page_behaviours(
+        loaded.page, loaded.final_url, enabled=request.behaviours, budget=budget
+    )
 
 
 async def _settle(loaded: LoadedPage, *, deadline: float) -> None:

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -18,6 +19,7 @@ from playwright.async_api import Error as PlaywrightError
 from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout
 from crawler.urls import Network
 from extractors.base import ExtractorOutput
+from extractors.behaviours import BehaviourRun
 from extractors.engine.recorder import Exchange, HttpResponse, NetworkRecorder
 from extractors.engine.serialise import rendered_extra_text, serialise_page
 
@@ -81,6 +83,10 @@ class CaptureRequest:
     max_bytes: int
     allowed_networks: tuple[Network, ...] = ()
     settle: SettleOptions = field(default_factory=lambda: SettleOptions())
+    behaviours: bool = True  # run the page behaviours (consent, per-site hooks) after load
+    behaviour_budget: float = 5.0
+    # A persona's cookies and local storage (crawler.personas); never printed.
+    storage_state: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -104,6 +110,7 @@ class LoadedPage:
     browser_version: str
     download_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    behaviours: list[BehaviourRun] = field(default_factory=list)
     _html: str | None = None
     _html_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _facts: dict[str, str] | None = None
