@@ -272,13 +272,11 @@ def snapshot_page(
     replay = None
     if snapshot.status == SnapshotStatus.succeeded and has_warc:
         replay = f"/web/{to_wayback(capture_time(snapshot))}/{snapshot.url}"
-    pdf_result = by_plugin.get("pdf")
-    is_html = not (
-        pdf_result and pdf_result.status == "skipped" and "not HTML" in pdf_result.output_str
-    )
-    original = None
-    if replay and not is_html:
-        original = f"/web/{to_wayback(capture_time(snapshot))}id_/{snapshot.url}"
+    warc_result = by_plugin.get("warc")
+    kept = sorted(warc_result.output_files) if warc_result else []
+    original_path = next((p for p in kept if p.startswith("original/")), None)
+    original = file_url(snapshot, original_path) if original_path else None
+    is_html = original is None
     others = [
         s for s in captures(session, principal, snapshot.url, limit=50) if s.id != snapshot.id
     ]

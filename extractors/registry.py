@@ -19,6 +19,7 @@ EXTRACTOR_CLASSES = (
     "extractors.text:TextExtractor",
     "extractors.favicon:FaviconExtractor",
     "extractors.screenshot:ScreenshotExtractor",
+    "extractors.thumbnail:ThumbnailExtractor",
     "extractors.pdf:PdfExtractor",
     "extractors.warc:WarcExtractor",
 )

@@ -15,6 +15,7 @@ from tests.services import VENV_BIN, AmberServer, PostgresServer, RedisServer
 from tests.site import TestSite
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_PASSWORD = "test-admin-password-0123"
 IN_CI = bool(os.environ.get("CI"))
 
 
@@ -45,12 +46,28 @@ def amber_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "AMBER_DATA_DIR": str(data_dir),
         "AMBER_ALLOWED_NETWORKS": "127.0.0.1/32",
         "AMBER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "AMBER_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "AMBER_CAPTURE_TIMEOUT": "15",
         "AMBER_RECONCILE_INTERVAL": "1",
         "AMBER_MAX_ATTEMPTS": "2",
         "AMBER_RETRY_BACKOFF": "0.5",
         **extra,
     }
+
+
+def web_sign_in(
+    base_url: str, username: str = "admin", password: str = ADMIN_PASSWORD
+) -> httpx.Client:
+    """A client signed in to the web UI the way a browser is: sign-in form, CSRF, cookie."""
+    client = httpx.Client(base_url=base_url, timeout=30)
+    form = client.get("/login")
+    token = form.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    done = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+    )
+    assert done.status_code == 303, done.text
+    return client
 
 
 def run_amber(

@@ -18,7 +18,7 @@ import pytest
 from archivebox_api.api_client import Api
 
 from api.app import ROUTERS
-from tests.conftest import ADMIN_TOKEN, TokenFactory, amber_env
+from tests.conftest import ADMIN_TOKEN, TokenFactory, amber_env, web_sign_in
 from tests.services import AmberServer
 from tests.site import TestSite
 
@@ -99,7 +99,8 @@ def test_extension_requests_replayed(
         assert refused.status_code == 401 and refused.json() == {"detail": "Invalid API token"}
 
         # When "View on server" opens {server}/archive/{url} in the signed-in browser
-        view = http.get(f"/archive/{page}", cookies={"amber_token": key})
+        with web_sign_in(str(http.base_url)) as signed_in:
+            view = signed_in.get(f"/archive/{page}")
         # Then it leads to that URL's newest snapshot page (its query string kept)
         assert view.status_code == 302 and view.headers["location"] == f"/snapshot/{snapshot_id}"
 
