@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -55,19 +56,20 @@ def amber_env(data_dir: Path, **extra: str) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
 def web_sign_in(
     base_url: str, username: str = "admin", password: str = ADMIN_PASSWORD
-) -> httpx.Client:
+) -> Iterator[httpx.Client]:
     """A client signed in to the web UI the way a browser is: sign-in form, CSRF, cookie."""
-    client = httpx.Client(base_url=base_url, timeout=30)
-    form = client.get("/login")
-    token = form.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
-    done = client.post(
-        "/login",
-        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
-    )
-    assert done.status_code == 303, done.text
-    return client
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        form = client.get("/login")
+        token = form.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+        done = client.post(
+            "/login",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        )
+        assert done.status_code == 303, done.text
+        yield client
 
 
 def run_amber(
