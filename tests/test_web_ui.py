@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from crawler.settings import load_settings
 from extractors.engine.browser import CHROMIUM_FLAGS
-from tests.conftest import ADMIN_PASSWORD, ADMIN_TOKEN
+from tests.conftest import ADMIN_PASSWORD, ADMIN_TOKEN, amber_env
 from tests.services import AmberServer
 from tests.site import SiteHandler, TestSite
 
@@ -36,6 +36,16 @@ def browser() -> Iterator[Browser]:
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AmberServer]:
+    """Its own server, so bulk actions touch only this test's snapshots; a roomy capture
+    budget, so a busy machine does not turn slow captures into failures."""
+    data_dir = tmp_path_factory.mktemp("web-ui")
+    server = AmberServer(env=amber_env(data_dir, AMBER_CAPTURE_TIMEOUT="60")).start()
+    yield server
+    server.stop()
 
 
 def shot(page: Page, name: str) -> None:
@@ -70,10 +80,8 @@ def fits(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
-def test_a_day_with_the_web_ui(
-    browser: Browser, sqlite_server: AmberServer, site: TestSite
-) -> None:
-    base = sqlite_server.url
+def test_a_day_with_the_web_ui(browser: Browser, ui_server: AmberServer, site: TestSite) -> None:
+    base = ui_server.url
     tag = f"e2e{uuid.uuid4().hex[:6]}"
     api = httpx.Client(
         base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
@@ -225,7 +233,7 @@ def test_a_day_with_the_web_ui(
     assert rows == 5
     page.get_by_label("all on this page").check()
     page.get_by_label("Action").select_option("tag")
-    page.get_by_label("Tag", exact=True).fill(f"bulk-{tag}")
+    page.get_by_label("Tag to add or remove").fill(f"bulk-{tag}")
     page.get_by_role("button", name="Apply to selected").click()
     page.goto(f"{base}/?tag=bulk-{tag}")
     assert page.locator(".card").count() == 5
