@@ -394,6 +394,37 @@ HIDDEN = {
     "/snapshot/{snapshot_id}": "web UI page (HTML)",
     "/timeline": "web UI page (HTML)",
     "/diff/{a}/{b}": "web UI page (HTML)",
+    **{
+        path: "web UI page or form (HTML, session and CSRF; docs/web-ui.md)"
+        for path in (
+            "/tokens",
+            "/tokens/{token_id}/revoke",
+            "/snapshot/{snapshot_id}/rearchive",
+            "/snapshot/{snapshot_id}/retry",
+            "/snapshot/{snapshot_id}/edit",
+            "/snapshot/{snapshot_id}/delete",
+            "/compare",
+            "/bulk",
+            "/tags",
+            "/tags/{tag_id}",
+            "/add",
+            "/add/",
+            "/import",
+            "/imports/{job_id}",
+            "/imports/{job_id}/events",
+        )
+    },
+    **{
+        path: "ArchiveBox's admin link, redirected to the matching UI page"
+        for path in (
+            "/admin",
+            "/admin/",
+            "/admin/login/",
+            "/admin/core/snapshot/",
+            "/admin/api/apitoken/",
+            "/admin/api/apitoken/add/",
+        )
+    },
     "/web/{rest}": "Wayback-style replay URLs (HTML pages and redirects)",
     "/dashboard/snapshot/{key}": "Grafana's snapshot page (HTML)",
     "/dashboard/snapshot/{key}/": "Grafana's trailing-slash spelling",
