@@ -30,7 +30,7 @@ SECURITY_SCHEMES = {
     "APIKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
 }
 # Routes that answer without a token (security: [] in the document).
-PUBLIC = {"/api/v1/auth/check_api_token"}
+PUBLIC = {"/api/v1/auth/check_api_token", "/api/v1/auth/get_api_token"}
 
 
 def _refs(node: Any) -> set[str]:
@@ -90,8 +90,15 @@ def archivebox_openapi(app: FastAPI) -> dict[str, Any]:
     return doc
 
 
+# Swagger UI starts itself with an inline script; everything else comes from Amber.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
 def swagger_page(openapi_url: str, title: str) -> HTMLResponse:
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=openapi_url,
         title=title,
         swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
@@ -99,6 +106,8 @@ def swagger_page(openapi_url: str, title: str) -> HTMLResponse:
         swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
         swagger_ui_parameters={"persistAuthorization": True},
     )
+    page.headers["Content-Security-Policy"] = DOCS_POLICY
+    return page
 
 
 @router.get(ARCHIVEBOX_OPENAPI)

@@ -34,9 +34,13 @@ from api import (
     wacz,
     wayback,
     web,
+    web_actions,
+    web_add,
+    web_auth,
 )
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.security_headers import SecurityHeaders
 from api.state import AppState
 from api.templating import STATIC
 from crawler import __version__
@@ -61,7 +65,10 @@ ROUTERS = [
     schedules.router,
     fleet.router,
     wayback.router,
+    web_auth.router,
     web.router,
+    web_actions.router,
+    web_add.router,
     ui_fleet.router,
     ui_kinds.router,
     ui_sheets.router,
@@ -98,6 +105,7 @@ def create_app(state: AppState) -> FastAPI:
         return response
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     # Outermost, so preflights and error answers are handled too. No origins: CORS off
     # (a preflight gets 400, answers carry no Access-Control-* headers).
     app.add_middleware(

@@ -110,11 +110,16 @@ def cli_add(
     body: AddRequest, session: SessionDep, principal: ArchivePrincipalDep, state: StateDep
 ) -> dict[str, Any]:
     """Store snapshots for the URLs and queue their capture; returns before capture runs."""
-    add = _add_document if body.is_document else _add_urls
-    added = add(body, session, principal, state)
+    added = store_add(body, session, principal, state)
     session.commit()
     state.dispatch(added.queued_ids)
     return add_answer(added)
+
+
+def store_add(body: AddRequest, session: Session, principal: Principal, state: AppState) -> Added:
+    """What `/cli/add` stores, for the web UI's add form too (nothing is committed here)."""
+    add = _add_document if body.is_document else _add_urls
+    return add(body, session, principal, state)
 
 
 def add_answer(added: Added) -> dict[str, Any]:

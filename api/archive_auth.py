@@ -2,8 +2,11 @@
 
 The browser extension's *Test* button and the iOS app call it before saving a key.
 As in ArchiveBox, a wrong key is a 200 ``{"success": false, "user_id": null}``,
-which both clients show as an invalid key. Asking for a token by username and
-password (``get_api_token``) needs sign-in, which Amber does not have yet.
+which both clients show as an invalid key. ``get_api_token`` trades a user name and
+password (the web UI's, crawler.users) for a new token in ArchiveBox's ``APIToken``
+shape; wrong credentials are a 200 ``{"success": false, "errors": [...]}``, as there.
+Unlike ArchiveBox (superusers only, one token reused), any user with a password
+gets a token, and each call issues a new one: Amber keeps only tokens' hashes.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from sqlmodel import select
 
 from api.deps import SessionDep
 from api.errors import ARCHIVE
-from crawler.auth import authenticate
+from crawler.auth import authenticate, create_token, hash_token
+from crawler.clock import iso, utcnow
 from crawler.errors import Unauthorized
+from crawler.models import ApiToken
+from crawler.users import check_login
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 
@@ -35,3 +42,32 @@ def check_api_token(body: TokenCheck, session: SessionDep) -> dict[str, Any]:
     except Unauthorized:
         return {"success": False, "user_id": None}
     return {"success": True, "user_id": principal.user_id}
+
+
+class PasswordAuth(BaseModel):
+    username: str | None = Field(default=None, max_length=150)
+    password: str | None = Field(default=None, max_length=1024)
+
+
+@router.post(
+    "/auth/get_api_token",
+    summary="Generate an API token for a given username & password",
+)
+def get_api_token(body: PasswordAuth, session: SessionDep) -> dict[str, Any]:
+    try:
+        user = check_login(session, body.username or "", body.password or "")
+    except Unauthorized:
+        return {"success": False, "errors": ["Invalid credentials"]}
+    plaintext = create_token(session, user.username)
+    session.commit()
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))).one()
+    never = utcnow().replace(year=utcnow().year + 100)  # ArchiveBox: no expiry = in 100 years
+    return {
+        "TYPE": "APIToken",
+        "id": row.id,
+        "abid": row.id,
+        "created_by_id": user.id,
+        "token": plaintext,
+        "created": iso(row.created_at),
+        "expires": iso(never),
+    }

@@ -1,40 +1,28 @@
-"""CSRF tokens for the fleet and kinds pages' forms (a placeholder for the UI's own).
+"""CSRF for the fleet and kinds pages' forms, on the web session's own token.
 
 A form that changes state carries `csrf_token(request)` in the hidden field
-`FIELD` and its handler calls `verify_csrf`. When the request has a web session
-with its own token (`request.state.signed`, set by the session dependency),
-that token is used; otherwise the token is an HMAC of the sign-in cookie,
-which another site can neither read (HttpOnly) nor compute. A post that names
-another origin is refused outright. The UI's session work owns the real
-implementation; these two functions are the only calls to replace.
+`FIELD` and its handler calls `verify_csrf`. The token is the one stored with
+the signed-in web session (`request.state.signed`, set by the session
+dependency, see `api/web_auth.py`), so another site can neither read nor guess
+it; a post that names another origin is refused outright.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from api import deps
 from crawler.errors import Forbidden
 
 FIELD = "csrfmiddlewaretoken"
-# The token sign-in cookie, while the UI has one (sessions replace it).
-TOKEN_COOKIE: str = getattr(deps, "WEB_COOKIE", "")
 
 
 def csrf_token(request: Request) -> str:
     """The token to embed in this visitor's forms ("" when not signed in)."""
     signed = getattr(request.state, "signed", None)
-    session_token = str(getattr(signed, "csrf_token", "") or "")
-    if session_token:
-        return session_token
-    secret = request.cookies.get(TOKEN_COOKIE, "") if TOKEN_COOKIE else ""
-    if not secret:
-        return ""
-    return hmac.new(secret.encode(), b"amber-ui-csrf", hashlib.sha256).hexdigest()
+    return str(getattr(signed, "csrf_token", "") or "")
 
 
 def verify_csrf(request: Request, token: str) -> None:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from api.state import AppState
 from crawler.auth import Principal, authenticate
 from crawler.errors import InvalidInput
+from crawler.users import SignedIn, resume_session
 
 
 def get_state(request: Request) -> AppState:
@@ -59,16 +60,33 @@ def archive_principal(request: Request, session: SessionDep) -> Principal:
     return authenticate(session, archivebox_token(request))
 
 
-WEB_COOKIE = "amber_token"
+SESSION_COOKIE = "amber_session"
+
+
+def web_session(request: Request, session: SessionDep) -> SignedIn | None:
+    """The signed-in browser behind the session cookie (crawler.users), if any.
+
+    Kept on ``request.state`` too, so every template can put the session's CSRF
+    token in the sign-out form (api.templating's context processor).
+    """
+    signed = resume_session(session, request.cookies.get(SESSION_COOKIE))
+    request.state.signed = signed
+    return signed
+
+
+WebSessionDep = Annotated[SignedIn | None, Depends(web_session)]
 
 
 def browser_principal(request: Request, session: SessionDep) -> Principal:
-    """For GET pages and archived files only: the web UI's cookie, or any API token form.
+    """Pages and archived files: a signed-in web session, or any API token form.
 
-    The cookie is HttpOnly and SameSite=Strict and never accepted on a route that
-    changes state, so it cannot be used for cross-site request forgery.
+    A route that changes state through the session must also check its CSRF
+    token (api.web_auth.check_csrf); API routes never read the session cookie.
     """
-    return authenticate(session, request.cookies.get(WEB_COOKIE) or archivebox_token(request))
+    signed = web_session(request, session)
+    if signed is not None:
+        return signed.principal
+    return authenticate(session, archivebox_token(request))
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

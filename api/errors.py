@@ -184,8 +184,18 @@ def render(problem: Problem, request: Request) -> Response:
     status, body = RENDERERS[dialect](problem, request)
     if dialect == REPLAY:
         return replay_error_page(status, str(problem.message))
+    if dialect == WEB and "text/html" in request.headers.get("accept", ""):
+        return web_error_page(request, status, str(problem.message))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def web_error_page(request: Request, status: int, message: str) -> Response:
+    """A UI page's error as a page of the UI (a browser asked), not as JSON."""
+    from api.templating import render as render_page
+
+    context = {"status": status, "message": message}
+    return render_page(request, "error.html", context, status_code=status)
 
 
 def replay_error_page(status: int, message: str) -> HTMLResponse:

@@ -1,219 +1,303 @@
-"""A small server-rendered web UI: browse, search, and open or replay what was archived.
+"""The web UI's reading pages: the archive as cards or a list, and one snapshot's page.
 
-It reads the same store as the API and signs in with an API token kept in an
-HttpOnly, SameSite=Strict cookie, which is only honoured on GET pages and
-archived files, so no state-changing request can ride on it.
+Both read the same store as the API through a signed-in web session
+(api.web_auth). Pages are Jinja2 templates that read fully without JavaScript;
+what they change goes through api.web_actions and api.web_add.
 """
 
 from __future__ import annotations
 
-from html import escape
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+from sqlmodel import Session, col, select
 
-from api.deps import WEB_COOKIE as COOKIE
-from api.deps import SessionDep, browser_principal
+from api.deps import SessionDep, StateDep, WebSessionDep, browser_principal
 from api.errors import WEB
+from api.state import AppState
+from api.web_auth import page, to_login
+from crawler import search
 from crawler import snapshots as snaps
-from crawler.auth import Principal, authenticate
-from crawler.clock import iso
-from crawler.errors import Unauthorized
-from crawler.models import ArchiveResult
-from crawler.snapshot_query import SnapshotFilters, query_snapshots
+from crawler.auth import Principal
+from crawler.errors import InvalidInput, Unauthorized
+from crawler.models import ArchiveResult, Crawl, Snapshot, SnapshotStatus
+from crawler.snapshot_query import SORTS, SnapshotFilters, query_snapshots
+from crawler.timeline import capture_time, captures, to_wayback, warc_sha256
 
 router = APIRouter(tags=[WEB], include_in_schema=False)
-PAGE_SIZE = 50
-
-STYLE = """
-body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafaf7}
-header{background:#b3541e;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1rem;align-items:center}
-header a{color:#fff;text-decoration:none;font-weight:600}
-main{padding:1rem 1.2rem;max-width:1100px}
-table{border-collapse:collapse;width:100%}
-td,th{padding:.35rem .5rem;border-bottom:1px solid #e4e0d8;text-align:left;vertical-align:top}
-.st-succeeded{color:#2e7d32}.st-failed{color:#c62828}.st-queued,.st-started{color:#ef6c00}
-.tag{background:#f1e4d8;border-radius:4px;padding:0 .35rem;margin-right:.2rem;font-size:.85em}
-img.shot{max-width:100%;border:1px solid #ddd}input[type=search]{width:22rem;padding:.3rem}
-"""
+PAGE_SIZE = 48
+MAX_PAGE = 100_000
+TEXT_PREVIEW = 20_000  # characters of readable text shown on a snapshot's page
+STATUSES = tuple(s.value for s in SnapshotStatus)
 
 
 def optional_principal(request: Request, session: SessionDep) -> Principal | None:
+    """The reader of a page that sends strangers to sign in (the diff page)."""
     try:
         return browser_principal(request, session)
     except Unauthorized:
         return None
 
 
-WebPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+@dataclass(slots=True)
+class Card:
+    """One snapshot as the list shows it."""
+
+    snapshot: Snapshot
+    tags: list[str]
+    domain: str
+    thumbnail: str | None
+    favicon: str | None
+    snippet: Markup | None
 
 
-def page(title: str, body: str, *, user: str | None = None) -> HTMLResponse:
-    who = f"<span>{escape(user)}</span> <a href='/logout'>sign out</a>" if user else ""
-    return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)} · Amber</title>"
-        f"<style>{STYLE}</style></head><body><header><a href='/'>Amber</a>"
-        f"<span style='flex:1'></span>{who}</header><main>{body}</main></body></html>"
-    )
+def domain_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").removeprefix("www.")
 
 
-def _local(target: str) -> str:
-    """Only same-site paths are followed after sign-in (no open redirect)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+def file_url(snapshot: Snapshot, path: str) -> str:
+    return f"/archive/{snapshot.timestamp}/{quote(path)}"
 
 
-def login_form(message: str = "", *, next_url: str = "/") -> HTMLResponse:
-    note = f"<p class='st-failed'>{escape(message)}</p>" if message else ""
-    return page(
-        "Sign in",
-        f"<h1>Sign in</h1>{note}<form method='post' action='/login'>"
-        f"<input type='hidden' name='next' value='{escape(_local(next_url))}'>"
-        "<p><label>API token <input name='token' type='password' size='50' autofocus></label></p>"
-        "<p><button>Sign in</button></p></form>"
-        "<p>Create a token with <code>amber token create --user NAME</code>.</p>",
-    )
+def _first_file(results: list[ArchiveResult], plugin: str) -> str | None:
+    for result in results:
+        if result.plugin == plugin and result.status == "succeeded" and result.output_files:
+            return sorted(result.output_files)[0]
+    return None
 
 
-@router.get("/login", response_model=None)
-def login_page(next: Annotated[str, Query(max_length=2000)] = "/") -> Response:
-    return login_form(next_url=next)
-
-
-@router.post("/login", response_model=None)
-def login(
-    session: SessionDep,
-    token: Annotated[str, Form(max_length=512)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/",
-) -> Response:
+def _day(value: str, name: str) -> datetime | None:
+    if not value:
+        return None
     try:
-        authenticate(session, token.strip())
-    except Unauthorized:
-        return login_form("That token is not valid.", next_url=next)
-    response = RedirectResponse(_local(next), status_code=303)
-    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=86400 * 30)
-    return response
+        return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD)") from exc
 
 
-@router.get("/logout", response_model=None)
-def logout() -> Response:
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
-    return response
+def _cards(session: Session, rows: list[Snapshot], query: str) -> list[Card]:
+    ids = [r.id for r in rows]
+    tags = snaps.snapshot_tags(session, ids)
+    results = snaps.results_for(session, ids)
+    found = search.snippets(session, query, ids) if query else {}
+    cards = []
+    for row in rows:
+        thumb = _first_file(results[row.id], "thumbnail")
+        icon = _first_file(results[row.id], "favicon")
+        cards.append(
+            Card(
+                snapshot=row,
+                tags=tags[row.id],
+                domain=domain_of(row.url),
+                thumbnail=file_url(row, thumb) if thumb else None,
+                favicon=file_url(row, icon) if icon else None,
+                snippet=Markup(search.snippet_html(found[row.id])) if row.id in found else None,
+            )
+        )
+    return cards
 
 
-def _row(snapshot: Any, tags: list[str]) -> str:
-    tag_html = "".join(f"<span class='tag'>{escape(t)}</span>" for t in tags)
-    return (
-        f"<tr><td><a href='/snapshot/{snapshot.id}'>{escape(snapshot.title or snapshot.url)}"
-        f"</a><br><small>{escape(snapshot.url)}</small> {tag_html}</td>"
-        f"<td class='st-{snapshot.status}'>{escape(snapshot.status)}</td>"
-        f"<td><small>{escape(iso(snapshot.created_at) or '')}</small></td></tr>"
-    )
+def _page_numbers(current: int, last: int) -> list[int | None]:
+    """1 … 4 5 [6] 7 8 … 40: None marks a gap."""
+    wanted = {1, last, *range(max(1, current - 2), min(last, current + 2) + 1)}
+    numbers: list[int | None] = []
+    for n in sorted(wanted):
+        if numbers and n - (numbers[-1] or 0) > 1:
+            numbers.append(None)
+        numbers.append(n)
+    return numbers
+
+
+def _crawls(session: Session, principal: Principal) -> list[Crawl]:
+    query = select(Crawl).order_by(col(Crawl.created_at).desc()).limit(50)
+    if not principal.is_admin:
+        query = query.where(col(Crawl.workspace_id).in_(principal.workspace_ids))
+    return list(session.exec(query))
 
 
 @router.get("/", response_model=None)
 def browse(
+    request: Request,
     session: SessionDep,
-    principal: WebPrincipal,
+    signed: WebSessionDep,
     q: Annotated[str, Query(max_length=500)] = "",
     tag: Annotated[str, Query(max_length=200)] = "",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[str, Query(max_length=20)] = "",
+    domain: Annotated[str, Query(max_length=255)] = "",
+    crawl: Annotated[str, Query(max_length=64)] = "",
+    since: Annotated[str, Query(max_length=10)] = "",
+    until: Annotated[str, Query(max_length=10)] = "",
+    sort: Annotated[str, Query(max_length=10)] = "added",
+    view: Annotated[str, Query(max_length=10)] = "cards",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
-    filters = SnapshotFilters(search=q or None, tag=tag or None)
-    rows, total = query_snapshots(session, principal, filters, limit=PAGE_SIZE, offset=offset)
-    tags = snaps.snapshot_tags(session, [r.id for r in rows])
-    body = "".join(_row(r, tags[r.id]) for r in rows) or "<tr><td>Nothing here yet.</td></tr>"
-    pager = ""
-    if offset + PAGE_SIZE < total:
-        query = urlencode({"q": q, "tag": tag, "offset": offset + PAGE_SIZE})
-        pager = f"<p><a href='/?{query}'>next page →</a></p>"
-    return page(
-        "Archive",
-        f"<form><input type='search' name='q' value='{escape(q)}' placeholder='Search text, "
-        f"titles, URLs, tags'> <button>Search</button></form><p>{total} snapshots</p>"
-        f"<table><tr><th>page</th><th>status</th><th>archived</th></tr>{body}</table>{pager}",
-        user=principal.username,
+    if signed is None:
+        return to_login(request)
+    if status and status not in STATUSES:
+        raise InvalidInput(f"status must be one of: {', '.join(STATUSES)}")
+    if sort not in SORTS:
+        raise InvalidInput(f"sort must be one of: {', '.join(SORTS)}")
+    until_day = _day(until, "until")
+    filters = SnapshotFilters(
+        search=q.strip() or None,
+        tag=tag or None,
+        status=status or None,
+        domain=domain.strip() or None,
+        crawl_id=crawl or None,
+        created_at__gte=_day(since, "since"),
+        created_at__lt=until_day + timedelta(days=1) if until_day else None,
     )
+    principal = signed.principal
+    offset = (page_number - 1) * PAGE_SIZE
+    rows, total = query_snapshots(
+        session, principal, filters, limit=PAGE_SIZE, offset=offset, sort=sort
+    )
+    last = max(1, math.ceil(total / PAGE_SIZE))
+    params = {
+        k: v
+        for k, v in {
+            "q": q,
+            "tag": tag,
+            "status": status,
+            "domain": domain,
+            "crawl": crawl,
+            "since": since,
+            "until": until,
+            "sort": sort if sort != "added" else "",
+            "view": view if view == "list" else "",
+        }.items()
+        if v
+    }
+
+    def link(**changes: Any) -> str:
+        merged = {**params, **changes}
+        query = urlencode({k: v for k, v in merged.items() if v not in ("", None, 1)})
+        return "/?" + query if query else "/"
+
+    context = {
+        "cards": _cards(session, rows, q.strip()),
+        "total": total,
+        "page_number": page_number,
+        "last_page": last,
+        "numbers": _page_numbers(page_number, last),
+        "link": link,
+        "params": params,
+        "q": q,
+        "tag": tag,
+        "status": status,
+        "domain": domain,
+        "crawl": crawl,
+        "since": since,
+        "until": until,
+        "sort": sort,
+        "view": "list" if view == "list" else "cards",
+        "statuses": STATUSES,
+        "sorts": {"added": "date added", "captured": "date captured", "title": "title"},
+        "crawls": _crawls(session, principal),
+        "export_ids": [r.id for r in rows],
+    }
+    return page(request, "browse.html", context, signed=signed)
 
 
-def _output_path(results: list[ArchiveResult], mimetype: str) -> str | None:
-    """The largest output file of this type: the page's own picture, DOM or WARC.
+def _text_preview(state: AppState, results: list[ArchiveResult]) -> str | None:
+    """The readable text, from the text extractor's file (capped for the page)."""
+    for result in results:
+        if result.plugin != "text" or result.status != "succeeded":
+            continue
+        for meta in result.output_files.values():
+            sha = meta.get("sha256")
+            if not sha:
+                continue
+            try:
+                with state.blobs.open(sha) as handle:
+                    data: bytes = handle.read(TEXT_PREVIEW * 4)
+            except (OSError, KeyError):
+                return None
+            return data.decode("utf-8", "replace")[:TEXT_PREVIEW]
+    return None
 
-    Chosen by type rather than by extractor, so the UI names no extractor (the
-    screenshot is far larger than any favicon).
-    """
-    found = [
-        (int(meta.get("size", 0)), path)
-        for result in results
-        for path, meta in result.output_files.items()
-        if str(meta.get("mimetype", "")).startswith(mimetype)
-    ]
-    return max(found)[1] if found else None
+
+def _headers(results: list[ArchiveResult], state: AppState) -> dict[str, Any] | None:
+    for result in results:
+        if result.plugin != "headers" or result.status != "succeeded":
+            continue
+        for meta in result.output_files.values():
+            sha = meta.get("sha256")
+            if not sha:
+                continue
+            try:
+                with state.blobs.open(sha) as handle:
+                    loaded = json.loads(handle.read(200_000))
+            except (OSError, KeyError, ValueError):
+                return None
+            return loaded if isinstance(loaded, dict) else None
+    return None
 
 
-def _results_html(session: Session, snapshot: Any) -> tuple[str, str, dict[str, str]]:
-    """The results table, the screenshot, and links to the archived page and WARC."""
-    results = snaps.results_for(session, [snapshot.id])[snapshot.id]
+def _outputs(snapshot: Snapshot, results: list[ArchiveResult]) -> list[dict[str, Any]]:
     rows = []
     for result in sorted(results, key=lambda r: r.plugin):
-        links = " ".join(
-            f"<a href='/archive/{snapshot.timestamp}/{escape(path)}'>{escape(path)}</a>"
-            for path in sorted(result.output_files)
-        )
-        detail = escape(result.error or result.output_str or "")
-        rows.append(
-            f"<tr><td>{escape(result.plugin)}</td><td class='st-{result.status}'>"
-            f"{escape(result.status)}</td><td>{links}</td><td><small>{detail[:300]}</small></td></tr>"
-        )
-    base = f"/archive/{snapshot.timestamp}/"
-    opens = {
-        label: base + escape(path)
-        for label, mimetype in (("page", "text/html"), ("warc", "application/warc"))
-        if (path := _output_path(results, mimetype))
-    }
-    picture = _output_path(results, "image/")
-    shot = f"<img class='shot' src='{base}{escape(picture)}'>" if picture else ""
-    return "".join(rows), shot, opens
+        files = [
+            {"path": path, "url": file_url(snapshot, path), "size": int(meta.get("size", 0))}
+            for path, meta in sorted(result.output_files.items())
+        ]
+        rows.append({"result": result, "files": files})
+    return rows
 
 
 @router.get("/snapshot/{snapshot_id}", response_model=None)
-def snapshot_page(snapshot_id: str, session: SessionDep, principal: WebPrincipal) -> Response:
-    if principal is None:
-        return RedirectResponse("/login", status_code=303)
+def snapshot_page(
+    snapshot_id: str, request: Request, session: SessionDep, state: StateDep, signed: WebSessionDep
+) -> Response:
+    if signed is None:
+        return to_login(request)
+    principal = signed.principal
     snapshot = snaps.get_snapshot(session, principal, snapshot_id)
-    rows, shot, links = _results_html(session, snapshot)
+    results = snaps.results_for(session, [snapshot.id])[snapshot.id]
     tags = snaps.snapshot_tags(session, [snapshot.id])[snapshot.id]
-    reason = (
-        f"<p class='st-failed'>{escape(snapshot.last_error)}</p>" if snapshot.last_error else ""
-    )
-    from urllib.parse import quote
-
-    from crawler.timeline import capture_time, to_wayback, warc_sha256
-
-    timeline = f"/timeline?url={quote(snapshot.url, safe='')}"
-    if snapshot.status == "succeeded" and warc_sha256(session, snapshot.id):
-        replay = (
-            f"<a href='/web/{to_wayback(capture_time(snapshot))}/{escape(snapshot.url)}'>"
-            "replay the archived page</a> · "
-        )
-    else:
-        replay = ""
-    return page(
-        snapshot.title or snapshot.url,
-        f"<h1>{escape(snapshot.title or snapshot.url)}</h1>"
-        f"<p><a href='{escape(snapshot.url)}' rel='noreferrer'>{escape(snapshot.url)}</a><br>"
-        f"<span class='st-{snapshot.status}'>{escape(snapshot.status)}</span> · "
-        f"{escape(iso(snapshot.downloaded_at) or 'not captured yet')} · "
-        f"{' '.join(escape(t) for t in tags)}</p>{reason}"
-        f"<p>{replay}<a href='{timeline}'>every capture of this URL</a>"
-        + (f" · <a href='{links['warc']}'>WARC</a>" if "warc" in links else "")
-        + "</p>"
-        f"<table><tr><th>output</th><th>status</th><th>files</th><th></th></tr>{rows}</table>"
-        f"<h2>Screenshot</h2>{shot or '<p>none</p>'}",
-        user=principal.username,
-    )
+    by_plugin = {r.plugin: r for r in results}
+    files = {
+        name: file_url(snapshot, path)
+        for name in by_plugin
+        if (path := _first_file(results, name)) is not None
+    }
+    has_warc = warc_sha256(session, snapshot.id) is not None
+    replay = None
+    if snapshot.status == SnapshotStatus.succeeded and has_warc:
+        replay = f"/web/{to_wayback(capture_time(snapshot))}/{snapshot.url}"
+    warc_result = by_plugin.get("warc")
+    kept = sorted(warc_result.output_files) if warc_result else []
+    original_path = next((p for p in kept if p.startswith("original/")), None)
+    original = file_url(snapshot, original_path) if original_path else None
+    is_html = original is None
+    others = [
+        s for s in captures(session, principal, snapshot.url, limit=50) if s.id != snapshot.id
+    ]
+    context = {
+        "snapshot": snapshot,
+        "tags": tags,
+        "domain": domain_of(snapshot.url),
+        "captured": capture_time(snapshot) if snapshot.downloaded_at else None,
+        "replay": replay,
+        "original": original,
+        "is_html": is_html,
+        "screenshot": files.get("screenshot"),
+        "pdf": files.get("pdf"),
+        "warc": files.get("warc"),
+        "wacz": f"/api/v1/core/snapshot/{snapshot.id}/wacz" if has_warc else None,
+        "text": _text_preview(state, results),
+        "headers": _headers(results, state),
+        "outputs": _outputs(snapshot, results),
+        "failed_outputs": [r.plugin for r in results if r.status == "failed"],
+        "timeline": f"/timeline?url={quote(snapshot.url, safe='')}",
+        "others": others,
+        "tags_text": ", ".join(tags),
+    }
+    return page(request, "snapshot.html", context, signed=signed)

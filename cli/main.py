@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import typer
 
-from cli import archive, bulk, crawls, fleet, personas, schedules, server, tokens, wacz
+from cli import archive, bulk, crawls, fleet, personas, schedules, server, tokens, users, wacz
 
-COMMAND_MODULES = (archive, crawls, schedules, bulk, wacz, server, fleet, tokens, personas)
+COMMAND_MODULES = (
+    archive,
+    crawls,
+    schedules,
+    bulk,
+    wacz,
+    server,
+    fleet,
+    tokens,
+    users,
+    personas,
+)
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -94,8 +94,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 def open_store(settings: Settings, *, migrate: bool = True) -> tuple[Engine, BlobStore]:
     """The database (migrated to head unless told not to) and the blob store, ready to use.
 
-    An `admin_token` setting is made sure of here, so a fresh deployment can be
-    driven over HTTP without running the CLI first.
+    An `admin_token` (and `admin_password`) setting is made sure of here, so a fresh
+    deployment can be driven over HTTP (and signed in to) without running the CLI first.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
@@ -116,4 +116,9 @@ def open_store(settings: Settings, *, migrate: bool = True) -> tuple[Engine, Blo
     if settings.admin_token:
         with session_scope(engine) as session:
             create_token(session, "admin", admin=True, token=settings.admin_token)
+    if settings.admin_password:
+        from crawler.users import set_password
+
+        with session_scope(engine) as session:
+            set_password(session, "admin", settings.admin_password, create=True, admin=True)
     return engine, blobs

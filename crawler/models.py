@@ -57,6 +57,7 @@ class User(SQLModel, table=True):
     username: str = Field(unique=True, index=True, max_length=150)
     is_admin: bool = False
     created_at: datetime = _ts()
+    password_hash: str | None = Field(default=None, max_length=255)  # argon2id; None: no sign-in
 
 
 class Membership(SQLModel, table=True):
@@ -70,6 +71,42 @@ class ApiToken(SQLModel, table=True):
     user_id: str = Field(foreign_key="user.id", index=True, max_length=64)
     token_hash: str = Field(unique=True, index=True, max_length=64)
     created_at: datetime = _ts()
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random id; only its sha256 is stored,
+    so a database dump signs no one in. Deleting the row signs the browser out."""
+
+    __tablename__ = "web_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=64)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+
+
+class ImportJob(SQLModel, table=True):
+    """A bookmarks upload being stored by a background thread; its progress outlives the
+    browser tab that started it (the progress page reads this row)."""
+
+    __tablename__ = "import_job"
+
+    id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=64)
+    user_id: str = Field(foreign_key="user.id", max_length=64)
+    filename: str = Field(default="", max_length=300)
+    status: str = Field(default="running", max_length=20)  # running | succeeded | failed
+    total_bytes: int = 0
+    read_bytes: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    queued: int = 0
+    message: str = Field(default="", sa_type=Text)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    finished_at: datetime | None = _opt_ts()
 
 
 class Crawl(SQLModel, table=True):

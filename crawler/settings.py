@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     broker_url: str = ""
     blob_url: str = ""
     admin_token: str = ""
+    admin_password: str = ""  # sets the `admin` user's web sign-in password at start
+    session_hours: float = Field(default=336.0, gt=0)  # a web sign-in lasts this long (14 days)
     chromium_path: str = ""
     allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

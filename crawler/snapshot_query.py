@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column
+from sqlalchemy import func, literal_column, or_
 from sqlmodel import Session, col, select
 
 from crawler import search
@@ -37,6 +37,7 @@ class SnapshotFilters:
     modified_at__lt: datetime | None = None
     bookmarked_at__gte: datetime | None = None
     bookmarked_at__lt: datetime | None = None
+    domain: str | None = None  # the URL's host (the web UI's filter), with or without www.
 
     @classmethod
     def names(cls) -> list[str]:
@@ -55,6 +56,23 @@ def _conditions(f: SnapshotFilters, *, scan_tag: bool = False) -> list[Any]:
         conds.append(col(Snapshot.timestamp).startswith(f.timestamp, autoescape=True))
     if f.status:
         conds.append(col(Snapshot.status) == f.status)
+    if f.domain:
+        host = f.domain.strip().lower().removeprefix("www.")
+        conds.append(
+            or_(
+                *(
+                    col(Snapshot.url).startswith(f"{scheme}://{www}{host}{end}", autoescape=True)
+                    for scheme in ("http", "https")
+                    for www in ("", "www.")
+                    for end in ("/", ":", "?")
+                ),
+                *(
+                    col(Snapshot.url) == f"{scheme}://{www}{host}"
+                    for scheme in ("http", "https")
+                    for www in ("", "www.")
+                ),
+            )
+        )
     if f.crawl_id:
         conds.append(col(Snapshot.crawl_id) == f.crawl_id)
     if f.created_by_id:
@@ -95,10 +113,23 @@ def _conditions(f: SnapshotFilters, *, scan_tag: bool = False) -> list[Any]:
     return conds
 
 
+SORTS: dict[str, Any] = {
+    "added": col(Snapshot.created_at).desc(),
+    "captured": col(Snapshot.downloaded_at).desc().nulls_last(),
+    "title": func.lower(func.coalesce(col(Snapshot.title), col(Snapshot.url))).asc(),
+}
+
+
 def query_snapshots(
-    session: Session, principal: Principal, filters: SnapshotFilters, *, limit: int, offset: int
+    session: Session,
+    principal: Principal,
+    filters: SnapshotFilters,
+    *,
+    limit: int,
+    offset: int,
+    sort: str = "added",
 ) -> tuple[list[Snapshot], int]:
-    """Newest first; `url=` is a URL's timeline (every capture of it, newest first)."""
+    """Newest first (or by `sort`: a key of SORTS); `url=` is a URL's timeline."""
     conds = _conditions(filters)
     if not principal.is_admin:
         conds.append(col(Snapshot.workspace_id).in_(principal.workspace_ids))
@@ -111,7 +142,7 @@ def query_snapshots(
         query = query.join(found, found.c.snapshot_id == col(Snapshot.id))
         ranking.append(found.c.score)
     query = query.where(*conds)
-    order = col(Snapshot.created_at).desc()
+    order = SORTS.get(sort, SORTS["added"])
     if ranking:
         # Rank ids only (the sort then carries a few bytes per match, not whole rows), with
         # the total from a window count over the same pass; then load the page's rows.

@@ -134,3 +134,40 @@ def remove_from_snapshot(session: Session, snapshot: Snapshot, name: str) -> Non
         )
     )
     session.flush()
+
+
+def merge_tags(session: Session, source: Tag, target: Tag) -> int:
+    """Move every snapshot of `source` onto `target` (same workspace), then drop `source`."""
+    if source.id == target.id:
+        return 0
+    if source.workspace_id != target.workspace_id:
+        raise InvalidInput("tags of different workspaces cannot be merged")
+    have = set(
+        session.exec(select(SnapshotTag.snapshot_id).where(SnapshotTag.tag_id == target.id)).all()
+    )
+    moving = session.exec(
+        select(SnapshotTag.snapshot_id).where(SnapshotTag.tag_id == source.id)
+    ).all()
+    for snapshot_id in moving:
+        if snapshot_id not in have:
+            session.add(SnapshotTag(snapshot_id=snapshot_id, tag_id=target.id))
+    session.flush()
+    delete_tag(session, source)
+    return len(moving)
+
+
+def tag_counts(session: Session, principal: Principal) -> list[tuple[Tag, int]]:
+    """Every tag the caller can see with its number of snapshots, by name."""
+    counts = (
+        select(SnapshotTag.tag_id, func.count().label("n"))
+        .group_by(col(SnapshotTag.tag_id))
+        .subquery()
+    )
+    query = (
+        select(Tag, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.tag_id == col(Tag.id))
+        .order_by(func.lower(col(Tag.name)))
+    )
+    if not principal.is_admin:
+        query = query.where(col(Tag.workspace_id).in_(principal.workspace_ids))
+    return [(tag, int(n)) for tag, n in session.execute(query).all()]

@@ -20,6 +20,7 @@ EXTRACTOR_CLASSES = (
     "extractors.text:TextExtractor",
     "extractors.favicon:FaviconExtractor",
     "extractors.screenshot:ScreenshotExtractor",
+    "extractors.thumbnail:ThumbnailExtractor",
     "extractors.pdf:PdfExtractor",
     "extractors.singlefile:SingleFileExtractor",
     "extractors.warc:WarcExtractor",

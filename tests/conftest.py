@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests.services import (
 from tests.site import TestSite
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_PASSWORD = "test-admin-password-0123"
 IN_CI = bool(os.environ.get("CI"))
 
 
@@ -51,6 +53,7 @@ def amber_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "AMBER_DATA_DIR": str(data_dir),
         "AMBER_ALLOWED_NETWORKS": "127.0.0.1/32",
         "AMBER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "AMBER_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "AMBER_CAPTURE_TIMEOUT": "15",
         "AMBER_RECONCILE_INTERVAL": "1",
         "AMBER_MAX_ATTEMPTS": "2",
@@ -59,6 +62,22 @@ def amber_env(data_dir: Path, **extra: str) -> dict[str, str]:
         **QUICK_SETTLE_ENV,
         **extra,
     }
+
+
+@contextlib.contextmanager
+def web_sign_in(
+    base_url: str, username: str = "admin", password: str = ADMIN_PASSWORD
+) -> Iterator[httpx.Client]:
+    """A client signed in to the web UI the way a browser is: sign-in form, CSRF, cookie."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        form = client.get("/login")
+        token = form.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+        done = client.post(
+            "/login",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        )
+        assert done.status_code == 303, done.text
+        yield client
 
 
 def run_amber(

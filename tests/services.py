@@ -226,7 +226,7 @@ class AmberServer:
     def replay_url(self) -> str:
         return f"http://127.0.0.1:{self.replay_port}"
 
-    def start(self, timeout: float = 60.0) -> AmberServer:
+    def start(self, timeout: float = 180.0) -> AmberServer:
         data_dir = Path(self.env.get("AMBER_DATA_DIR", tempfile.mkdtemp(prefix="amber-srv-")))
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / f"serve-{self.port}.log"

@@ -105,6 +105,7 @@ def test_add_captures_in_the_background(captured: dict[str, Any]) -> None:
         "warc",
         "dom",
         "screenshot",
+        "thumbnail",
         "pdf",
         "title",
         "favicon",

@@ -18,7 +18,7 @@ import pytest
 from archivebox_api.api_client import Api
 
 from api.app import ROUTERS
-from tests.conftest import ADMIN_TOKEN, TokenFactory, amber_env
+from tests.conftest import ADMIN_TOKEN, TokenFactory, amber_env, web_sign_in
 from tests.services import AmberServer
 from tests.site import TestSite
 
@@ -99,7 +99,8 @@ def test_extension_requests_replayed(
         assert refused.status_code == 401 and refused.json() == {"detail": "Invalid API token"}
 
         # When "View on server" opens {server}/archive/{url} in the signed-in browser
-        view = http.get(f"/archive/{page}", cookies={"amber_token": key})
+        with web_sign_in(str(http.base_url)) as signed_in:
+            view = signed_in.get(f"/archive/{page}")
         # Then it leads to that URL's newest snapshot page (its query string kept)
         assert view.status_code == 302 and view.headers["location"] == f"/snapshot/{snapshot_id}"
 
@@ -393,6 +394,37 @@ HIDDEN = {
     "/snapshot/{snapshot_id}": "web UI page (HTML)",
     "/timeline": "web UI page (HTML)",
     "/diff/{a}/{b}": "web UI page (HTML)",
+    **{
+        path: "web UI page or form (HTML, session and CSRF; docs/web-ui.md)"
+        for path in (
+            "/tokens",
+            "/tokens/{token_id}/revoke",
+            "/snapshot/{snapshot_id}/rearchive",
+            "/snapshot/{snapshot_id}/retry",
+            "/snapshot/{snapshot_id}/edit",
+            "/snapshot/{snapshot_id}/delete",
+            "/compare",
+            "/bulk",
+            "/tags",
+            "/tags/{tag_id}",
+            "/add",
+            "/add/",
+            "/import",
+            "/imports/{job_id}",
+            "/imports/{job_id}/events",
+        )
+    },
+    **{
+        path: "ArchiveBox's admin link, redirected to the matching UI page"
+        for path in (
+            "/admin",
+            "/admin/",
+            "/admin/login/",
+            "/admin/core/snapshot/",
+            "/admin/api/apitoken/",
+            "/admin/api/apitoken/add/",
+        )
+    },
     "/web/{rest}": "Wayback-style replay URLs (HTML pages and redirects)",
     "/dashboard/snapshot/{key}": "Grafana's snapshot page (HTML)",
     "/dashboard/snapshot/{key}/": "Grafana's trailing-slash spelling",

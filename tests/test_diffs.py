@@ -18,7 +18,7 @@ from playwright.sync_api import sync_playwright
 from crawler.diffs.screenshot import BOX_COLOUR
 from crawler.settings import load_settings
 from extractors.engine.browser import CHROMIUM_FLAGS
-from tests.conftest import ADMIN_TOKEN, TokenFactory
+from tests.conftest import ADMIN_TOKEN, TokenFactory, web_sign_in
 from tests.services import AmberServer
 from tests.site import BANNER_BOX, TestSite
 
@@ -151,8 +151,10 @@ def test_the_diff_page_shows_insertions_in_chromium(
         try:
             # When a signed-in browser opens the diff page
             context = browser.new_context()
+            with web_sign_in(sqlite_server.url) as signed:
+                cookie = signed.cookies["amber_session"]
             context.add_cookies(
-                [{"name": "amber_token", "value": ADMIN_TOKEN, "domain": "127.0.0.1", "path": "/"}]
+                [{"name": "amber_session", "value": cookie, "domain": "127.0.0.1", "path": "/"}]
             )
             page = context.new_page()
             answer = page.goto(page_url)

@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from crawler.settings import load_settings
 from extractors.engine.browser import CHROMIUM_FLAGS
-from tests.conftest import ADMIN_TOKEN, amber_env
+from tests.conftest import ADMIN_PASSWORD, ADMIN_TOKEN, amber_env, web_sign_in
 from tests.services import AmberServer
 from tests.site import JSON_MESSAGE, PDF_BYTES, TestSite
 
@@ -100,8 +100,9 @@ def _signed_in(browser: Browser, archive: Archive, **options: object) -> Page:
     context = browser.new_context(**options)  # type: ignore[arg-type]
     page = context.new_page()
     page.goto(f"{archive.server.url}/login")
-    page.fill("input[name=token]", ADMIN_TOKEN)
-    page.click("button")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("main button[type=submit]")
     page.wait_for_url(f"{archive.server.url}/")
     return page
 
@@ -146,7 +147,7 @@ def test_archived_scripts_cannot_reach_amber(browser: Browser, archive: Archive)
     # Given a captured page whose script attacks whoever replays it
     url = archive.snapshot("hostile")["url"]
     page = _signed_in(browser, archive)
-    cookie = next(c for c in page.context.cookies() if c["name"] == "amber_token")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "amber_session")
     # When it is replayed in Amber's frame
     page.goto(f"{archive.server.url}/web/{url}")
     top = page.url
@@ -268,10 +269,8 @@ def test_pdf_replays_as_its_bytes_and_a_failure_shows_its_reason(archive: Archiv
     failed = api.get(f"/web/{refused['url']}")
     assert failed.status_code == 404
     assert "failed" in failed.json()["message"] and "127.0.0.2" in failed.json()["message"]
-    page = httpx.get(
-        f"{archive.server.url}/web/{refused['url']}",
-        headers={"Accept": "text/html", "Cookie": f"amber_token={ADMIN_TOKEN}"},
-    )
+    with web_sign_in(archive.server.url) as browser_like:
+        page = browser_like.get(f"/web/{refused['url']}", headers={"Accept": "text/html"})
     assert page.status_code == 404 and refused["id"] in page.text
 
 
@@ -336,8 +335,9 @@ def test_replay_works_on_a_lan_address_over_plain_http(browser: Browser, archive
     try:
         page = browser.new_context().new_page()
         page.goto(f"{base}/login")
-        page.fill("input[name=token]", ADMIN_TOKEN)
-        page.click("button")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", ADMIN_PASSWORD)
+        page.click("main button[type=submit]")
         page.wait_for_url(f"{base}/")
         # When a capture is opened there
         page.goto(f"{base}/web/{archive.site.url('/page.html')}")

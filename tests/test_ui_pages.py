@@ -392,12 +392,6 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-# Rules the pages api/web.py still builds from f-strings break (no lang, no alt, small
-# unstyled buttons). Those pages move onto base.html (and amber.css) with the UI rework;
-# from then on they are held to every rule, like every templated page already is.
-LEGACY_PAGE_RULES = {"html-has-lang", "image-alt", "target-size"}
-
-
 def _axe(page: Any) -> list[dict[str, Any]]:
     """axe-core's serious and critical WCAG 2.x A/AA violations on the loaded page
     (axe is injected into every page of the context: `_context`)."""
@@ -407,12 +401,7 @@ def _axe(page: Any) -> list[dict[str, Any]]:
         ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
         " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"
     )
-    legacy = page.locator("link[href='/static/amber.css']").count() == 0
-    return [
-        v
-        for v in violations
-        if v["impact"] in ("serious", "critical") and not (legacy and v["id"] in LEGACY_PAGE_RULES)
-    ]
+    return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
 def _context(browser: Browser) -> Any:
