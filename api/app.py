@@ -32,7 +32,7 @@ from api import (
     wayback,
     web,
 )
-from api.errors import install_error_handlers
+from api.errors import AnswerUnhandled, install_error_handlers
 from api.limits import BodySizeLimit
 from api.state import AppState
 from api.templating import STATIC
@@ -92,6 +92,7 @@ def create_app(state: AppState) -> FastAPI:
         return response
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
+    app.add_middleware(AnswerUnhandled)
     # Outermost, so preflights and error answers are handled too. No origins: CORS off
     # (a preflight gets 400, answers carry no Access-Control-* headers).
     app.add_middleware(

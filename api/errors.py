@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crawler.errors import AmberError, PayloadTooLarge
 
@@ -218,6 +219,40 @@ def _too_large(cause: BaseException | None) -> PayloadTooLarge | None:
         found, _ = cause.split(PayloadTooLarge)
         return _too_large(found.exceptions[0]) if found else None
     return cause if isinstance(cause, PayloadTooLarge) else None
+
+
+class AnswerUnhandled:
+    """Answers an exception no handler took, in the dialect's shape, and keeps the connection.
+
+    Starlette's catch-all sends its 500 and then re-raises, and the server then
+    closes the kept-alive connection under the client. This middleware (inside
+    CORS, so the answer still carries its headers) answers and stops there. An
+    exception after the answer started cannot be answered: it still propagates.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error on %s", scope.get("path"))
+            request = Request(scope)
+            answer = render(Problem(500, "ServerError", "Internal server error"), request)
+            await answer(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

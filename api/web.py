@@ -20,6 +20,7 @@ from api.deps import SessionDep, browser_principal
 from api.errors import WEB
 from crawler import snapshots as snaps
 from crawler.auth import Principal, authenticate
+from crawler.bounds import MAX_OFFSET
 from crawler.clock import iso
 from crawler.errors import Unauthorized
 from crawler.models import ArchiveResult
@@ -120,7 +121,7 @@ def browse(
     principal: WebPrincipal,
     q: Annotated[str, Query(max_length=500)] = "",
     tag: Annotated[str, Query(max_length=200)] = "",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)

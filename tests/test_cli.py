@@ -56,6 +56,23 @@ def test_add_exits_non_zero_when_a_capture_fails(env: dict[str, str], site: Test
     assert statuses[site.url("/loop?cli=2")] == "failed"
 
 
+def test_re_adding_a_failed_url_captures_it_again(env: dict[str, str], site: TestSite) -> None:
+    # Given a URL whose capture failed because its network was not allowed
+    url = site.url("/final.html?cli=retry")
+    refused = run_amber({**env, "AMBER_ALLOWED_NETWORKS": "10.255.0.0/16"}, "add", url)
+    assert refused.returncode == 1 and "failed" in refused.stdout
+    [(snapshot_id, status)] = rows(env, "select id, status from snapshot")
+    assert status == "failed"
+    # When the cause is fixed and the URL is added again
+    again = run_amber(env, "add", url)
+    # Then the same snapshot is captured again (not reported as already archived)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already archived" not in again.stdout and "captured again" in again.stdout
+    assert rows(env, "select id, status, last_error from snapshot") == [
+        (snapshot_id, "succeeded", None)
+    ]
+
+
 @pytest.mark.parametrize(
     "bad", ["not a url", "ftp://example.com/", "http://", "file:///etc/passwd"]
 )
