@@ -54,23 +54,15 @@ def test_add_exits_non_zero_when_a_capture_fails(env: dict[str, str], site: Test
     statuses = dict(rows(env, "select url, status from snapshot"))
     assert statuses[site.url("/final.html?cli=2")] == "succeeded"
     assert statuses[site.url("/loop?cli=2")] == "failed"
-
-
-def test_re_adding_a_failed_url_captures_it_again(env: dict[str, str], site: TestSite) -> None:
-    # Given a URL whose capture failed because its network was not allowed
-    url = site.url("/final.html?cli=retry")
-    refused = run_amber({**env, "AMBER_ALLOWED_NETWORKS": "10.255.0.0/16"}, "add", url)
-    assert refused.returncode == 1 and "failed" in refused.stdout
-    [(snapshot_id, status)] = rows(env, "select id, status from snapshot")
-    assert status == "failed"
-    # When the cause is fixed and the URL is added again
-    again = run_amber(env, "add", url)
-    # Then the same snapshot is captured again (not reported as already archived)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "already archived" not in again.stdout and "captured again" in again.stdout
-    assert rows(env, "select id, status, last_error from snapshot") == [
-        (snapshot_id, "succeeded", None)
-    ]
+    first = dict(rows(env, "select url, downloaded_at from snapshot"))
+    # When both are added again, Then the failed one is captured again (a user who fixed
+    # the cause gets a new attempt) and only the succeeded one is already archived
+    again = run_amber(env, "add", site.url("/final.html?cli=2"), site.url("/loop?cli=2"))
+    assert "1 failed before and were captured again" in again.stdout, again.stdout
+    assert "1 already archived" in again.stdout
+    later = dict(rows(env, "select url, downloaded_at from snapshot"))
+    assert len(later) == 2 and later[site.url("/loop?cli=2")] > first[site.url("/loop?cli=2")]
+    assert later[site.url("/final.html?cli=2")] == first[site.url("/final.html?cli=2")]
 
 
 @pytest.mark.parametrize(
