@@ -34,6 +34,7 @@ from api import (
 )
 from api.errors import AnswerUnhandled, install_error_handlers
 from api.limits import BodySizeLimit
+from api.openapi_errors import install_error_docs
 from api.state import AppState
 from api.templating import STATIC
 from crawler import __version__
@@ -81,6 +82,7 @@ def create_app(state: AppState) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    install_error_docs(app)
 
     @app.middleware("http")
     async def _request_id(
