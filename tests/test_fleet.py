@@ -108,6 +108,7 @@ def test_fleet_survives_a_killed_worker_and_a_redis_restart(
             lambda: started_by(engine, victim.pid), timeout=60, interval=0.02, what="a capture"
         )
         os.kill(victim.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
         victim.wait(timeout=10)
         killed = started_by(engine, victim.pid)  # the captures it died in the middle of
         assert killed
@@ -118,21 +119,28 @@ def test_fleet_survives_a_killed_worker_and_a_redis_restart(
         redis.restart()
         back = time.monotonic()
         assert pending > 0, "every page was claimed before Redis restarted; nothing was lost"
-        # and a reconciler notices the loss (the marker is gone with the queue) and re-sends
-        # every queued snapshot at once: the marker is set again only after a full re-send
+
+        # Then a reconciler notices the loss (the marker went with the queue) and re-sends
+        # every queued snapshot at once, within 30 s of Redis coming back: the marker is set
+        # again only after a full re-send
         wait_until(lambda: broker.exists(MARKER_KEY), timeout=30, what="the queue re-sent")
         resent = time.monotonic() - back
-
-        # Then every snapshot ends succeeded: the lost queue is re-sent within seconds of
-        # Redis coming back (30 s), the killed captures within one lease (30 s), with room
-        # for capturing what is left on the surviving worker's two threads
+        # and the killed worker's captures are taken back within one lease (default 30 s;
+        # plus a reconciler pass and room for a loaded machine)
         lease = Settings.model_fields["lease_seconds"].default
-        rows = wait_until(
-            lambda: all_terminal(engine, ids), timeout=30 + lease + 45, interval=0.5, what="30"
+        wait_until(
+            lambda: not started_by(engine, victim.pid),
+            timeout=lease + 20,
+            what="the killed worker's captures to come back",
         )
+        released = time.monotonic() - killed_at
+        # and every snapshot ends succeeded (the surviving worker's two threads capture the
+        # rest: how long that takes depends on the machine, not on delivery)
+        rows = wait_until(lambda: all_terminal(engine, ids), timeout=240, interval=0.5, what="30")
         print(
-            f"\nrecovery: {pending} lost messages re-sent {resent:.1f}s after Redis came back, "
-            f"all 30 succeeded after {time.monotonic() - back:.1f}s"
+            f"\nrecovery: {pending} lost messages re-sent {resent:.1f}s after Redis came back; "
+            f"killed captures back {released:.1f}s after the kill; "
+            f"all 30 succeeded {time.monotonic() - back:.1f}s after Redis came back"
         )
         assert {r["status"] for r in rows.values()} == {"succeeded"}, {
             sid: (r["status"], r["last_error"]) for sid, r in rows.items()
