@@ -42,7 +42,7 @@ HUGE = str(2**63)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AmberServer]:
     data_dir = tmp_path_factory.mktemp("fuzz")
-    started = AmberServer(env=amber_env(data_dir), args=("--no-workers",)).start()
+    started = AmberServer(env=amber_env(data_dir), args=("--no-workers",)).start(timeout=180)
     yield started
     started.stop()
 
@@ -105,6 +105,7 @@ def fuzz(operation: Any, mode: GenerationMode, http: httpx.Client) -> str | None
     return failures[0] if failures else None
 
 
+@pytest.mark.timeout(900)  # bounded by EXAMPLES; the margin is for a loaded machine
 def test_every_operation_answers_within_its_schema(server: AmberServer, http: httpx.Client) -> None:
     """Every operation of every dialect: no 500, and status and body as the schema says."""
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
