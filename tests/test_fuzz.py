@@ -105,6 +105,19 @@ def fuzz(operation: Any, mode: GenerationMode, http: httpx.Client) -> str | None
     return failures[0] if failures else None
 
 
+def modes_for(operation: Any) -> tuple[GenerationMode, ...]:
+    """Invalid input only where a client chooses it freely: the query string and the body.
+
+    Negating path parameters alone is slow to generate (most strings are valid ids)
+    and only ever finds 404s; their positive cases still run.
+    """
+    raw = operation.definition.raw
+    free = "requestBody" in raw or any(p.get("in") == "query" for p in raw.get("parameters", []))
+    return (
+        (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if free else (GenerationMode.POSITIVE,)
+    )
+
+
 @pytest.mark.timeout(900)  # bounded by EXAMPLES; the margin is for a loaded machine
 def test_every_operation_answers_within_its_schema(server: AmberServer, http: httpx.Client) -> None:
     """Every operation of every dialect: no 500, and status and body as the schema says."""
@@ -115,7 +128,7 @@ def test_every_operation_answers_within_its_schema(server: AmberServer, http: ht
     assert {"archive", "dashboards", "content", "sheets", "notes"} <= dialects
     failures, took = [], []
     for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        for mode in modes_for(operation):
             started = time.monotonic()
             if failure := fuzz(operation, mode, http):
                 failures.append(failure)
