@@ -35,7 +35,7 @@ from tests.services import AmberServer
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
-EXAMPLES = int(os.environ.get("AMBER_FUZZ_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("AMBER_FUZZ_EXAMPLES", "8"))
 HUGE = str(2**63)
 
 
