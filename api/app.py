@@ -38,9 +38,10 @@ from api import (
     web_add,
     web_auth,
 )
-from api.errors import install_error_handlers
+from api.errors import AnswerUnhandled, install_error_handlers
 from api.limits import BodySizeLimit
 from api.security_headers import SecurityHeaders
+from api.openapi_errors import install_error_docs
 from api.state import AppState
 from api.templating import STATIC
 from crawler import __version__
@@ -94,6 +95,7 @@ def create_app(state: AppState) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    install_error_docs(app)
 
     @app.middleware("http")
     async def _request_id(
@@ -105,6 +107,7 @@ def create_app(state: AppState) -> FastAPI:
         return response
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
+    app.add_middleware(AnswerUnhandled)
     app.add_middleware(SecurityHeaders)
     # Outermost, so preflights and error answers are handled too. No origins: CORS off
     # (a preflight gets 400, answers carry no Access-Control-* headers).

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, col, select
 
 from api.archive_json import (
+    MAX_LIMIT,
     page_envelope,
     resolve_page,
     snapshot_json,
@@ -26,6 +27,7 @@ from crawler import crawls, importers, personas, search
 from crawler import snapshot_states as states
 from crawler import snapshots as snaps
 from crawler.auth import Principal
+from crawler.bounds import MAX_OFFSET
 from crawler.errors import InvalidInput, NotFound
 from crawler.models import Snapshot, SnapshotStatus, User
 from crawler.snapshot_query import SnapshotFilters, query_snapshots
@@ -140,7 +142,8 @@ def add_answer(added: Added) -> dict[str, Any]:
         },
         "result_format": "json",
         "stdout": f"{stored} URLs stored, {len(added.queued_ids)} queued for capture, "
-        f"{added.duplicates} already archived",
+        f"{added.duplicates} already archived"
+        + (f", {n} failed before and queued again" if (n := added.extra.get("retried")) else ""),
         "stderr": "\n".join(added.problems),
         "crawl_id": added.crawl_id,
         "num_snapshots": stored,
@@ -180,7 +183,10 @@ def _add_urls(body: AddRequest, session: Session, principal: Principal, state: A
             session, workspace_id=principal.default_workspace_id, name=body.persona
         ),
     )
-    return Added(outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates, body.url_list)
+    retried = {"retried": outcome.retried}  # failed before: queued again, not "already archived"
+    return Added(
+        outcome.snapshot_ids, outcome.queued_ids, outcome.duplicates, body.url_list, extra=retried
+    )
 
 
 def _add_document(
@@ -242,8 +248,8 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    page: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    page: Annotated[int, Query(ge=0, le=MAX_OFFSET // MAX_LIMIT)] = 0,
 ) -> PageParams:
     limit, offset = resolve_page(limit, offset, page)
     return PageParams(limit=limit, offset=offset)

@@ -68,7 +68,7 @@ class ListCommand(FilterCommand):
 class UpdateCommand(FilterCommand):
     # 0.8 clients send a number for `resume`; Amber re-queues in one pass, so both are moot.
     resume: str | float | None = None
-    batch_size: int = Field(default=100, ge=1)
+    batch_size: int = Field(default=100, ge=1, le=100_000)
     continuous: bool = False
     status: str | None = None
 

@@ -20,6 +20,7 @@ from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import CONTENT
 from crawler.auth import Principal
 from crawler.blobs import BlobStore
+from crawler.bounds import INT32_MAX
 from crawler.clock import iso
 from crawler.domains.bodies import get_json
 from crawler.domains.content import entities as cma_entities
@@ -58,9 +59,12 @@ def contentful_version(
     if x_contentful_version is None:
         return None
     try:
-        return int(x_contentful_version)
+        version = int(x_contentful_version)
     except ValueError as exc:
         raise InvalidInput("X-Contentful-Version must be an integer") from exc
+    if not 0 <= version <= INT32_MAX:
+        raise InvalidInput(f"X-Contentful-Version must be between 0 and {INT32_MAX}")
+    return version
 
 
 EnvDep = Annotated[Environment, Depends(environment)]

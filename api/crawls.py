@@ -15,6 +15,7 @@ from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep, StateDep
 from api.errors import ARCHIVE
 from crawler import crawls
 from crawler import snapshots as snaps
+from crawler.bounds import INT32_MAX
 from crawler.clock import iso, utcnow
 from crawler.errors import InvalidInput
 from crawler.models import Crawl, Snapshot, SnapshotTag
@@ -61,8 +62,8 @@ def crawl_detail(session: Session, crawl: Crawl) -> dict[str, Any]:
 class CrawlCreate(BaseModel):
     urls: list[str] | str
     max_depth: int = Field(default=0, ge=0, le=crawls.MAX_DEPTH)
-    max_urls: int = Field(default=0, ge=0)
-    max_size: int = Field(default=0, ge=0)
+    max_urls: int = Field(default=0, ge=0, le=INT32_MAX)
+    max_size: int = Field(default=0, ge=0, le=INT32_MAX)
     tags_str: str = Field(default="", max_length=1000)
     label: str = Field(default="", max_length=500)
     notes: str = Field(default="", max_length=100_000)
@@ -138,8 +139,8 @@ class CrawlPatch(BaseModel):
     label: str | None = Field(default=None, max_length=500)
     notes: str | None = Field(default=None, max_length=100_000)
     tags_str: str | None = Field(default=None, max_length=1000)
-    max_urls: int | None = Field(default=None, ge=0)
-    max_size: int | None = Field(default=None, ge=0)
+    max_urls: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    max_size: int | None = Field(default=None, ge=0, le=INT32_MAX)
 
 
 def _retag(session: Session, crawl: Crawl, tags_str: str, user_id: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -21,6 +22,7 @@ from sqlmodel import Session, col, select
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import DASHBOARDS
 from crawler.auth import Principal
+from crawler.bounds import INT32_MAX, MAX_EXPIRES
 from crawler.clock import iso
 from crawler.domains import dashboards as snaps
 from crawler.domains.numbers_store import ORG, USER, number_for, numbers_for, ref_for
@@ -29,6 +31,7 @@ from crawler.models import Workspace
 
 router = APIRouter(tags=[DASHBOARDS])
 
+ORG_NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() takes "²"
 DELETED = "Snapshot deleted. It might take an hour before it's cleared from any CDN caches."
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -55,8 +58,8 @@ def current_org(request: Request, session: SessionDep, principal: PrincipalDep) 
     header = request.headers.get("x-grafana-org-id", "").strip()
     if not header:
         return principal.default_workspace_id
-    if not header.isdigit():
-        raise InvalidInput("X-Grafana-Org-Id must be an integer")
+    if not ORG_NUMBER.fullmatch(header) or int(header) > INT32_MAX:
+        raise InvalidInput("X-Grafana-Org-Id must be an integer between 0 and 2147483647")
     workspace_id = ref_for(session, kind=ORG, number=int(header))
     if workspace_id is None or not principal.can_read(workspace_id):
         raise Forbidden("You are not a member of this organization")
@@ -75,7 +78,7 @@ class CreateSnapshotBody(BaseModel):
 
     dashboard: dict[str, Any]
     name: StrictStr | None = Field(default=None, max_length=255)
-    expires: StrictInt = Field(default=0, ge=0)
+    expires: StrictInt = Field(default=0, ge=0, le=MAX_EXPIRES)
     external: StrictBool = False
     key: StrictStr | None = None
     deleteKey: StrictStr | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,8 +17,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crawler.errors import AmberError, PayloadTooLarge
 
@@ -179,9 +181,21 @@ def dialect_of(request: Request) -> str:
     return WEB
 
 
+def _finite(value: Any) -> Any:
+    """The body with NaN/Infinity (echoed from bad input) as strings: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def render(problem: Problem, request: Request) -> Response:
     dialect = dialect_of(request)
     status, body = RENDERERS[dialect](problem, request)
+    body = _finite(body)
     if dialect == REPLAY:
         return replay_error_page(status, str(problem.message))
     if dialect == WEB and "text/html" in request.headers.get("accept", ""):
@@ -230,6 +244,40 @@ def _too_large(cause: BaseException | None) -> PayloadTooLarge | None:
     return cause if isinstance(cause, PayloadTooLarge) else None
 
 
+class AnswerUnhandled:
+    """Answers an exception no handler took, in the dialect's shape, and keeps the connection.
+
+    Starlette's catch-all sends its 500 and then re-raises, and the server then
+    closes the kept-alive connection under the client. This middleware (inside
+    CORS, so the answer still carries its headers) answers and stops there. An
+    exception after the answer started cannot be answered: it still propagates.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error on %s", scope.get("path"))
+            request = Request(scope)
+            answer = render(Problem(500, "ServerError", "Internal server error"), request)
+            await answer(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AmberError)
     async def _amber(request: Request, exc: AmberError) -> Response:
@@ -266,6 +314,18 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable on %s: %s", request.url.path, exc)
         message = "The database is unavailable; try again shortly"
         return render(Problem(503, "Unavailable", message), request)
+
+    @app.exception_handler(UnicodeError)
+    async def _bad_text(request: Request, exc: UnicodeError) -> Response:
+        """Text no database can store (a lone surrogate from a JSON escape) is bad input."""
+        message = "Request holds text that is not valid Unicode (a lone surrogate?)"
+        return render(Problem(400, "BadRequest", message), request)
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> Response:
+        if isinstance(exc.orig, UnicodeError):
+            return await _bad_text(request, exc.orig)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import NOTES
 from crawler.blobs import BlobStore
+from crawler.bounds import MAX_OFFSET
 from crawler.clock import iso
 from crawler.domains import notes
 from crawler.errors import NotFound
@@ -117,7 +118,7 @@ def list_notes(
     state: StateDep,
     workspaceId: str | None = None,  # noqa: N803
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     """Notes of one workspace, or of all the caller's workspaces, recently updated first."""
     rows = notes.list_notes(

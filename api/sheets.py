@@ -19,6 +19,7 @@ from sqlmodel import Session
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import SHEETS
 from crawler.auth import Principal
+from crawler.bounds import MAX_OFFSET
 from crawler.domains.sheets import records as ff_records
 from crawler.domains.sheets import snapshots as ff_snapshots
 from crawler.domains.sheets import workbooks as ff_workbooks
@@ -147,7 +148,7 @@ def get_records(
     session: SessionDep,
     principal: PrincipalDep,
     pageSize: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
-    pageNumber: Annotated[int, Query(ge=1)] = 1,
+    pageNumber: Annotated[int, Query(ge=1, le=MAX_OFFSET // 10_000)] = 1,
     filter: Literal["valid", "error", "all", "none"] = "all",
     ids: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
 ) -> dict[str, Any]:
@@ -279,7 +280,7 @@ def snapshot_records(
     state: StateDep,
     changeType: Literal["createdSince", "updatedSince", "deletedSince"] | None = None,
     pageSize: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
-    pageNumber: Annotated[int, Query(ge=1)] = 1,
+    pageNumber: Annotated[int, Query(ge=1, le=MAX_OFFSET // 10_000)] = 1,
 ) -> dict[str, Any]:
     snapshot, sheet = ff_snapshots.get_snapshot(session, principal, snapshot_id)
     records = ff_snapshots.diff_records(

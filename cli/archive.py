@@ -72,6 +72,8 @@ def add(
             rows = print_snapshots(node.engine, outcome.snapshot_ids)
         finally:
             node.stop()
+    if outcome.retried:
+        console.print(f"{outcome.retried} failed before and were captured again")
     if outcome.duplicates:
         console.print(f"{outcome.duplicates} already archived (use --update to archive again)")
     if any(r.status == SnapshotStatus.failed for r in rows):

@@ -46,7 +46,7 @@ WORDS = {
     "year": 365 * 86400,
 }
 DEFAULT_THRESHOLD = DEFAULT_NOTIFY_THRESHOLD
-EVERY_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
+EVERY_RE = re.compile(r"^\s*([0-9]{1,12})\s*([smhdw]?)\s*$", re.IGNORECASE)
 
 Dispatch = Callable[[Sequence[str]], None]
 

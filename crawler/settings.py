@@ -54,9 +54,10 @@ class Settings(BaseSettings):
     extra_fetch_bytes: int = Field(default=50 * 1024 * 1024, ge=0)  # candidates, whole media
     # Pages in flight per browser: while one settles (issue 16) the others load and render.
     worker_threads: int = 6
-    lease_seconds: float = 0.0
+    lease_seconds: float = 30.0  # renewed by every heartbeat; 0 = the capture budget x2 + 30
     redeliver_seconds: float = 300.0
-    reconcile_interval: float = 15.0
+    reconcile_interval: float = 5.0
+    broker_check_seconds: float = 2.0  # how often reconcilers look for a lost broker queue
     max_attempts: int = 3
     retry_backoff: float = 2.0
     external_snapshots: bool = False
@@ -122,8 +123,10 @@ class Settings(BaseSettings):
 
     @property
     def lease(self) -> float:
-        """How long a claim lasts: the capture budget plus room for writing outputs."""
-        return self.lease_seconds or self.capture_timeout * 2 + 30
+        """How long a claim lasts before a silent worker loses it (heartbeats renew it)."""
+        if not self.lease_seconds:
+            return self.capture_timeout * 2 + 30
+        return max(self.lease_seconds, 3 * self.heartbeat_seconds)  # outlives missed beats
 
     def chromium_executable(self) -> str | None:
         if self.chromium_path:

@@ -36,6 +36,7 @@ class AddOutcome:
     snapshot_ids: list[str] = field(default_factory=list)
     queued_ids: list[str] = field(default_factory=list)
     duplicates: int = 0
+    retried: int = 0  # URLs whose last capture failed, queued again instead of counted as dups
 
 
 class _TimestampSource:
@@ -167,10 +168,18 @@ def add_urls(
             session, workspace_id=workspace, user_id=principal.user_id, names=tag_names
         )
     }
+    # Re-adding a URL whose capture failed is how a user retries once the cause is fixed.
+    failed = _failed(session, list(existing.values())) if not index_only else set()
+    if failed:
+        states.requeue(session, sorted(failed), redeliver_after=redeliver_after)
     for key, entry in keyed.items():
         if key in existing:
-            outcome.duplicates += 1
             outcome.snapshot_ids.append(existing[key])
+            if existing[key] in failed:
+                outcome.retried += 1
+                outcome.queued_ids.append(existing[key])
+            else:
+                outcome.duplicates += 1
             continue
         snapshot = Snapshot(
             workspace_id=workspace,
@@ -198,6 +207,21 @@ def add_urls(
             session.add(SnapshotTag(snapshot_id=snapshot.id, tag_id=tag_id))
     session.flush()
     return outcome
+
+
+def _failed(session: Session, snapshot_ids: Sequence[str]) -> set[str]:
+    """Which of these snapshots ended ``failed``."""
+    out: set[str] = set()
+    for start in range(0, len(snapshot_ids), LOOKUP_CHUNK):
+        chunk = snapshot_ids[start : start + LOOKUP_CHUNK]
+        out.update(
+            session.exec(
+                select(Snapshot.id).where(
+                    col(Snapshot.id).in_(chunk), col(Snapshot.status) == SnapshotStatus.failed
+                )
+            ).all()
+        )
+    return out
 
 
 def _tag_ids_of(session: Session, snapshot_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -293,6 +317,26 @@ def due_for_delivery(
         .limit(limit)
     ).all()
     return list(queued)
+
+
+def scheduled_after(session: Session, *, after: str = "", limit: int = 1000) -> list[str]:
+    """Every queued snapshot meant for delivery (index-only ones excluded), by id after `after`.
+
+    After the broker lost its queue each of them may have lost its message, due
+    or not; expired leases are first turned queued so their captures restart too.
+    """
+    states.expire_leases(session, now=utcnow(), limit=limit)
+    rows = session.exec(
+        select(Snapshot.id)
+        .where(
+            col(Snapshot.status) == SnapshotStatus.queued,
+            col(Snapshot.retry_at).is_not(None),
+            col(Snapshot.id) > after,
+        )
+        .order_by(col(Snapshot.id))
+        .limit(limit)
+    ).all()
+    return list(rows)
 
 
 def count_by_status(

@@ -17,7 +17,7 @@ from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.clock import utcnow
 from crawler.errors import Conflict, InvalidInput, NotFound
-from crawler.models import Snapshot, SnapshotTag, Tag
+from crawler.models import Snapshot, SnapshotTag, Tag, Workspace
 
 MAX_NAME = 200
 
@@ -70,6 +70,8 @@ def create_tag(
     workspace = workspace_id or principal.default_workspace_id
     if not principal.is_admin and workspace not in principal.workspace_ids:
         raise NotFound(f"Workspace {workspace!r} not found")
+    if session.get(Workspace, workspace) is None:
+        raise InvalidInput(f"workspace_id {workspace!r} names no workspace")
     clean = clean_name(name)
     _check_free(session, workspace, clean)
     tag = Tag(workspace_id=workspace, created_by_id=principal.user_id, name=clean)

@@ -46,6 +46,15 @@ TRACKING_PREFIXES = ("utm_", "hsa_", "pk_", "mtm_")
 MAX_URL_LENGTH = 8192
 
 
+def _utf8_ok(text: str) -> bool:
+    """False for text with lone surrogates, which no database or URL encoding can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_url(raw: str) -> str:
     """Return the URL stripped, or raise InvalidInput saying what is wrong with it."""
     url = (raw or "").strip()
@@ -53,6 +62,8 @@ def validate_url(raw: str) -> str:
         raise InvalidInput("URL is empty")
     if len(url) > MAX_URL_LENGTH:
         raise InvalidInput(f"URL is longer than {MAX_URL_LENGTH} characters")
+    if not url.isascii() and not _utf8_ok(url):
+        raise InvalidInput(f"URL is not valid Unicode text (a lone surrogate?): {url[:200]!r}")
     if any(ch in url for ch in "\r\n\t\x00 "):
         raise InvalidInput(f"URL contains whitespace or control characters: {url[:200]!r}")
     try:

@@ -379,6 +379,20 @@ def pdf(h: Handler, site: TestSite, _q: Query) -> None:
     h.send(200, PDF_BYTES, "application/pdf")
 
 
+ATTACHMENT_BYTES = b"<!doctype html><title>attached</title><p>sent as an attachment</p>"
+UNKNOWN_BYTES = bytes(range(256)) * 4
+
+
+def attachment(h: Handler, site: TestSite, _q: Query) -> None:
+    """An HTML page the server asks browsers to save rather than show."""
+    disposition = {"Content-Disposition": 'attachment; filename="report.html"'}
+    h.send(200, ATTACHMENT_BYTES, "text/html; charset=utf-8", disposition)
+
+
+def unknown_type(h: Handler, site: TestSite, _q: Query) -> None:
+    h.send(200, UNKNOWN_BYTES, "application/x-amber-unknown")
+
+
 def hang(h: Handler, site: TestSite, _q: Query) -> None:
     """Accept the request and never answer (until the site stops)."""
     site.stopping.wait(120)
@@ -522,6 +536,8 @@ ROUTES: dict[str, Callable[[Handler, TestSite, Query], None]] = {
     "/cp1252.html": cp1252,
     "/scripts.html": scripts,
     "/doc.pdf": pdf,
+    "/attachment": attachment,
+    "/blob.unknown": unknown_type,
     "/hang": hang,
     "/stream": stream,
     "/loop": loop,

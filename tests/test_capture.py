@@ -23,6 +23,7 @@ from extractors.engine.page import CaptureOutcome, CaptureRequest
 from extractors.registry import EXTRACTORS
 from tests.services import QUICK_SETTLE, VENV_BIN, free_port
 from tests.site import (
+    ATTACHMENT_BYTES,
     CP1252_TITLE,
     CSS,
     ICON_PNG,
@@ -30,6 +31,7 @@ from tests.site import (
     LAZY_PNG,
     PDF_BYTES,
     SCROLLED_PNG,
+    UNKNOWN_BYTES,
     TestSite,
 )
 
@@ -257,6 +259,30 @@ def test_pdf_url_is_stored_as_is(browser: BrowserService, site: TestSite, tmp_pa
     assert output_file(outcome, "text").read_text() == "Amber test PDF"
     response = next(r for r in read_warc(outcome) if r["type"] == "response")
     assert response["body"] == PDF_BYTES
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "mimetype"),
+    [
+        ("/attachment", ATTACHMENT_BYTES, "text/html"),
+        ("/blob.unknown", UNKNOWN_BYTES, "application/x-amber-unknown"),
+    ],
+)
+def test_downloads_are_stored_as_is(
+    browser: BrowserService, site: TestSite, tmp_path: Path, path: str, body: bytes, mimetype: str
+) -> None:
+    # Given a page sent as an attachment, or with a type no browser shows, When captured
+    outcome = capture(browser, site.url(path), tmp_path)
+    # Then it is kept as a download, like a PDF URL: the original bytes, page extractors skipped
+    warc = outcome.outputs["warc"]
+    assert warc.status == "succeeded", warc.error
+    original = next(f for f in warc.files if f.archive_path.startswith("original/"))
+    assert original.local_path.read_bytes() == body
+    assert original.mimetype.startswith(mimetype)
+    for plugin in ("dom", "screenshot", "pdf", "text"):
+        assert outcome.outputs[plugin].status == "skipped"
+    response = next(r for r in read_warc(outcome) if r["type"] == "response")
+    assert response["body"] == body
 
 
 def test_dialogs_are_dismissed(browser: BrowserService, site: TestSite, tmp_path: Path) -> None:

@@ -54,6 +54,15 @@ def test_add_exits_non_zero_when_a_capture_fails(env: dict[str, str], site: Test
     statuses = dict(rows(env, "select url, status from snapshot"))
     assert statuses[site.url("/final.html?cli=2")] == "succeeded"
     assert statuses[site.url("/loop?cli=2")] == "failed"
+    first = dict(rows(env, "select url, downloaded_at from snapshot"))
+    # When both are added again, Then the failed one is captured again (a user who fixed
+    # the cause gets a new attempt) and only the succeeded one is already archived
+    again = run_amber(env, "add", site.url("/final.html?cli=2"), site.url("/loop?cli=2"))
+    assert "1 failed before and were captured again" in again.stdout, again.stdout
+    assert "1 already archived" in again.stdout
+    later = dict(rows(env, "select url, downloaded_at from snapshot"))
+    assert len(later) == 2 and later[site.url("/loop?cli=2")] > first[site.url("/loop?cli=2")]
+    assert later[site.url("/final.html?cli=2")] == first[site.url("/final.html?cli=2")]
 
 
 @pytest.mark.parametrize(

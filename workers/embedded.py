@@ -19,6 +19,7 @@ from crawler.settings import Settings
 from extractors.registry import EXTRACTORS
 from workers.actors import Actors, register_actors
 from workers.broker import make_broker
+from workers.broker_watch import watch_for
 from workers.fleet import fleet_middleware
 from workers.metrics import MeteredBrowser
 from workers.middleware import BrowserLifecycle
@@ -100,5 +101,7 @@ def build_node(
             interval=settings.reconcile_interval,
             redeliver_after=settings.redeliver_seconds,
             jobs=JobContext(engine=engine, blobs=blobs, dispatch=node.dispatch, settings=settings),
+            watch=watch_for(broker),
+            broker_check=settings.broker_check_seconds,
         )
     return node

@@ -40,7 +40,8 @@ def fleet_middleware(runtime: Runtime, broker: dramatiq.Broker) -> list[dramatiq
             backend=limiter_backend(broker),
             concurrency=settings.host_concurrency,
             per_minute=settings.host_rate_per_minute,
-            lease=settings.lease,
+            # a host slot must outlive the longest capture, not just one heartbeat lease
+            lease=max(settings.lease, settings.capture_timeout + 30),
             redeliver_after=settings.redeliver_seconds,
             stats=stats,
         ),

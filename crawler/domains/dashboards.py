@@ -20,7 +20,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from crawler.auth import Principal
 from crawler.blobs import BlobStore
 from crawler.clock import random_key, utcnow
-from crawler.domains.bodies import get_json, put_json
+from crawler.domains.bodies import check_body, get_json, put_json
 from crawler.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 # Grafana stores "never expires" as fifty years from now; clients expect a date.
@@ -77,6 +77,7 @@ def create_snapshot(
     """Store the dashboard body as a blob and the snapshot as a row (flushed, not committed)."""
     if expires < 0:
         raise InvalidInput("expires must be 0 (never) or a number of seconds")
+    check_body(dashboard, what="dashboard")
     key = _check_key(key, "key") if key else random_key(32)
     delete_key = _check_key(delete_key, "deleteKey") if delete_key else random_key(32)
     if key == delete_key:

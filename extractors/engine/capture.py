@@ -39,6 +39,7 @@ from extractors.engine.scroll import lazy_scroll
 from extractors.engine.settle import WATCH_JS, wait_for_settle
 
 VIEWPORT = {"width": 1280, "height": 800}
+DOWNLOAD_START = 5.0  # seconds between "Download is starting" and the download event
 
 
 async def _navigate(
@@ -64,15 +65,23 @@ async def _navigate(
         if download in done or (
             nav in done and nav.exception() and "download" in str(nav.exception()).lower()
         ):
-            item = (
-                download.result()
-                if download in done
-                else await asyncio.wait_for(downloads.get(), timeout=5)
-            )
+            # The navigation can fail ("Download is starting") before the download event:
+            # wait for that same pending `download` task (a second `downloads.get()` would
+            # lose the item to it), and name the real cause if it never comes.
+            if download not in done:
+                try:
+                    await asyncio.wait_for(asyncio.shield(download), timeout=DOWNLOAD_START)
+                except TimeoutError:
+                    raise CaptureError(
+                        f"{request.url} started a download that never began "
+                        f"(nothing within {DOWNLOAD_START:.0f}s)"
+                    ) from None
+            item = download.result()
             with playwright_errors(request.url):
                 path = await item.path()
-            if item.failure() if hasattr(item, "failure") else None:
-                raise CaptureError(f"download of {request.url} failed")
+                failure = await item.failure()
+            if failure:
+                raise CaptureError(f"download of {request.url} failed: {failure}")
             return Path(path)
         try:
             with playwright_errors(request.url):
@@ -86,6 +95,20 @@ async def _navigate(
                 task.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.gather(nav, budget, download, return_exceptions=True)
+
+
+def _keep_download_body(recorder: NetworkRecorder, url: str, path: Path) -> None:
+    """A download's bytes are its response body when the browser kept none.
+
+    Chromium hands a download (an attachment, a type it cannot show) to its
+    download manager: the response may never finish loading for the recorder,
+    so the WARC would hold the right headers with an empty body.
+    """
+    chain = recorder.main_exchanges(url)
+    last = chain[-1] if chain else None
+    if last is not None and last.response is not None and last.response.body_path is None:
+        last.response.body_path = path
+        last.finished = True
 
 
 def desktop_user_agent(version: str) -> str:
@@ -189,6 +212,8 @@ async def capture_page(
                 ) from None
             download_path = None
             notes.append(f"load event did not fire within {load_budget:.0f}s; captured anyway")
+        if download_path is not None:
+            _keep_download_body(recorder, request.url, download_path)
         remaining = lambda: deadline - loop.time()  # noqa: E731
         loaded = LoadedPage(
             request=request,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from crawler.auth import Principal
+from crawler.bounds import MAX_OFFSET as MAX_SKIP
 from crawler.domains.content.validate import (
     RESOURCE_ID,
 )
@@ -85,4 +86,4 @@ def parse_page(skip: str | None, limit: str | None) -> tuple[int, int]:
             )
         return value
 
-    return number("skip", skip, 0, 0, None), number("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT)
+    return number("skip", skip, 0, 0, MAX_SKIP), number("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT)
