@@ -28,12 +28,14 @@ from api import (
     schedules,
     sheets,
     tags,
+    tokens,
     wacz,
     wayback,
     web,
 )
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.security_headers import SecurityHeaders
 from api.state import AppState
 from api.templating import STATIC
 from crawler import __version__
@@ -57,6 +59,7 @@ ROUTERS = [
     crawls.router,
     schedules.router,
     fleet.router,
+    tokens.router,
     wayback.router,
     web.router,
     api_docs.router,
@@ -92,6 +95,7 @@ def create_app(state: AppState) -> FastAPI:
         return response
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     # Outermost, so preflights and error answers are handled too. No origins: CORS off
     # (a preflight gets 400, answers carry no Access-Control-* headers).
     app.add_middleware(

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from api.state import AppState
 from crawler.auth import Principal, authenticate
-from crawler.errors import InvalidInput
+from crawler.errors import Forbidden, InvalidInput
 
 
 def get_state(request: Request) -> AppState:
@@ -51,12 +51,22 @@ def archivebox_token(request: Request) -> str | None:
     )
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def within_scope(request: Request, principal: Principal) -> Principal:
+    """A read-only token may look but not touch: anything but GET/HEAD/OPTIONS is a 403."""
+    if principal.read_only and request.method.upper() not in READ_METHODS:
+        raise Forbidden("This API token is read-only", code="ReadOnlyToken")
+    return principal
+
+
 def current_principal(request: Request, session: SessionDep) -> Principal:
-    return authenticate(session, bearer_token(request))
+    return within_scope(request, authenticate(session, bearer_token(request)))
 
 
 def archive_principal(request: Request, session: SessionDep) -> Principal:
-    return authenticate(session, archivebox_token(request))
+    return within_scope(request, authenticate(session, archivebox_token(request)))
 
 
 WEB_COOKIE = "amber_token"
@@ -68,7 +78,8 @@ def browser_principal(request: Request, session: SessionDep) -> Principal:
     The cookie is HttpOnly and SameSite=Strict and never accepted on a route that
     changes state, so it cannot be used for cross-site request forgery.
     """
-    return authenticate(session, request.cookies.get(WEB_COOKIE) or archivebox_token(request))
+    token = request.cookies.get(WEB_COOKIE) or archivebox_token(request)
+    return within_scope(request, authenticate(session, token))
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     webhook_timeout: float = 5.0
     webhook_max_attempts: int = 8
     webhook_backoff: float = 30.0  # first retry after this many seconds, doubling each time
+    dns_cache_seconds: float = Field(default=60.0, ge=0)  # allow-list checks' DNS answers
+    robots_cache_seconds: float = Field(default=3600.0, ge=0)  # a parsed robots.txt
+    browser_recycle_pages: int = Field(default=500, ge=0)  # relaunch Chromium after N (0: never)
+    browser_recycle_mb: int = Field(default=2048, ge=0)  # ...or past this RSS in MiB (0: never)
+    metrics_token: str = ""  # a bearer token for /metrics besides admins' own
 
     @field_validator("allowed_networks", "cors_origins", mode="before")
     @classmethod
