@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import typer
 
-from cli import archive, bulk, crawls, fleet, schedules, server, tokens, wacz
+from cli import archive, bulk, crawls, fleet, maintenance, schedules, server, tokens, wacz
 
-COMMAND_MODULES = (archive, crawls, schedules, bulk, wacz, server, fleet, tokens)
+COMMAND_MODULES = (archive, crawls, schedules, bulk, wacz, server, fleet, tokens, maintenance)
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -85,7 +85,7 @@ def token_list(
                     iso(row.created_at) or "-",
                     iso(row.expires_at) or "never",
                 )
-                console.print("\t".join(fields), markup=False, highlight=False, soft_wrap=True)
+                typer.echo("\t".join(fields))  # plain: Rich would turn tabs into spaces
 
 
 @token_app.command("revoke")

@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,9 @@ class BlobStore(Protocol):
         """A filesystem path when the backend has one (lets the API use sendfile)."""
 
     def iter_hashes(self) -> Iterator[str]: ...
+
+    def modified(self, sha256: str) -> float | None:
+        """Unix time the blob was last written (or re-stored); None when it is missing."""
 
     def delete(self, sha256: str) -> None: ...
 
@@ -158,6 +162,10 @@ class LocalBlobStore:
         """Temp file, fsync, rename, fsync the directory; on any failure, no trace left."""
         final = self._path(ref.sha256)
         if final.exists():
+            # Stored again: refresh its time, so `amber gc` (which spares recent blobs)
+            # cannot free it before the new reference to it is committed.
+            with contextlib.suppress(OSError):
+                os.utime(final)
             return ref
         with disk_full_is_storage_full(self.root):
             fd, name = tempfile.mkstemp(dir=self.root / "tmp")
@@ -178,8 +186,6 @@ class LocalBlobStore:
 
     def put_file(self, path: Path) -> BlobRef:
         ref = hash_file(path)
-        if self.exists(ref.sha256):
-            return ref
         with path.open("rb") as source:
             return self._write(ref, iter(lambda: source.read(CHUNK), b""))
 
@@ -214,8 +220,24 @@ class LocalBlobStore:
             if _valid_hash(path.name):
                 yield path.name
 
+    def modified(self, sha256: str) -> float | None:
+        try:
+            return self._path(sha256).stat().st_mtime
+        except (FileNotFoundError, NotFound):
+            return None
+
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
+
+    def stale_temporaries(self, older_than: float) -> list[Path]:
+        """Temporary files left by writes that died (a crash between write and rename)."""
+        now = time.time()
+        found = []
+        for path in (self.root / "tmp").iterdir():
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > older_than:
+                    found.append(path)
+        return found
 
 
 def open_blob_store(url: str, **options: str) -> BlobStore:
