@@ -125,8 +125,8 @@ def disk_full_is_storage_full(where: Path) -> Iterator[None]:
     except OSError as exc:
         if exc.errno in NO_SPACE:
             raise StorageFull(
-                f"no space left on the data disk ({where}): the capture could not be stored; "
-                "free space or grow the disk, then it is retried"
+                f"no space left on the data disk ({where}): the capture could not be "
+                "stored (free space or grow the disk)"
             ) from exc
         raise
 

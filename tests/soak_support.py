@@ -50,7 +50,8 @@ BATCH = 500
 class SoakSite:
     """Generated pages /s/N: text of varying length, a per-page image, shared CSS and JS."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, refuse_every: int = REFUSED_EVERY) -> None:
+        self.refuse_every = refuse_every
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -82,7 +83,7 @@ class SoakSite:
         ).encode()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        page = self.page
+        page, refuse_every = self.page, self.refuse_every
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -103,7 +104,7 @@ class SoakSite:
                 path = self.path.split("?", 1)[0]
                 if path.startswith("/s/"):
                     n = int(path[3:] or 0)
-                    if n % REFUSED_EVERY == REFUSED_EVERY - 1:
+                    if n % refuse_every == refuse_every - 1:
                         self._send(302, b"", "text/html", Location=REFUSED_TARGET)
                     else:
                         self._send(200, page(n), "text/html; charset=utf-8")
@@ -228,10 +229,11 @@ def run_soak(
     sample_every: float = 5.0,
     stall_after: float = 300.0,
     database: str = "soak",
+    refuse_every: int = REFUSED_EVERY,
     progress: Any = None,
 ) -> SoakResult:
     """Add `pages` URLs at once, let the workers finish them, and record how it went."""
-    site = SoakSite().start()
+    site = SoakSite(refuse_every=refuse_every).start()
     data_dir = Path(tempfile.mkdtemp(prefix="amber-soak-"))
     env = amber_env(
         data_dir,
@@ -242,7 +244,7 @@ def run_soak(
         AMBER_BROWSER_RECYCLE_PAGES=str(recycle_pages),
         AMBER_BROWSER_RECYCLE_MB=str(recycle_mb),
     )
-    api = AmberServer(env=env, args=("--no-workers",)).start()
+    api = AmberServer(env=env, args=("--no-workers",)).start(timeout=180)
     worker = AmberWorker(env, threads=threads, processes=processes).start()
     engine = db.make_engine(env["AMBER_DATABASE_URL"])
     client = httpx.Client(
@@ -312,7 +314,7 @@ def _collect(engine: Engine, data_dir: Path, *, started_wall: float) -> dict[str
             states[row["status"]] += 1
             error = row["last_error"] or ""
             if row["status"] == "failed":
-                reasons[error.split(":", 1)[0][:80]] += 1
+                reasons[error[:200]] += 1
                 if not error.strip():
                     without_reason.append(row["url"])
             if row["status"] in ("succeeded", "failed") and row["modified_at"] is not None:

@@ -13,7 +13,8 @@ import asyncio
 from collections.abc import Mapping
 
 from crawler.clock import utcnow
-from crawler.errors import BrowserCrashed, CaptureError
+from crawler.blobs import disk_full_is_storage_full
+from crawler.errors import BrowserCrashed, CaptureError, StorageFull
 from extractors.base import Extractor, ExtractorOutput, Kind, failed, skipped
 from extractors.engine.page import LoadedPage, playwright_errors
 
@@ -45,9 +46,13 @@ async def _run_one(name: str, extractor: Extractor, loaded: LoadedPage) -> Extra
         if extractor.html_only and not loaded.is_html:
             output = skipped(f"not HTML ({loaded.mimetype})")
         else:
-            with playwright_errors(loaded.request.url):
+            # A full disk fails the capture, not one output: every output needs the disk.
+            with (
+                disk_full_is_storage_full(loaded.request.workdir),
+                playwright_errors(loaded.request.url),
+            ):
                 output = await extractor.extract(loaded)
-    except BrowserCrashed:
+    except (BrowserCrashed, StorageFull):
         raise
     except (CaptureError, OSError, ValueError) as exc:
         output = failed(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
