@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from crawler.clock import utcnow
 from crawler.blobs import disk_full_is_storage_full
+from crawler.clock import utcnow
 from crawler.errors import BrowserCrashed, CaptureError, StorageFull
 from extractors.base import Extractor, ExtractorOutput, Kind, failed, skipped
 from extractors.engine.page import LoadedPage, playwright_errors
