@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep
 from api.errors import ARCHIVE
@@ -38,10 +38,20 @@ def token_json(row: ApiToken, username: str) -> dict[str, Any]:
 
 
 class TokenCreate(BaseModel):
-    user: str | None = Field(default=None, max_length=150, description="default: yourself")
+    user: str | None = Field(
+        default=None, min_length=1, max_length=150, description="default: yourself"
+    )
     scope: Literal["write", "read"] = "write"
     expires_at: datetime | None = None
     admin: bool = False
+
+    @field_validator("user")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        """No control characters or lone surrogates: neither store can hold them."""
+        if value is not None and any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+            raise ValueError("user must be printable text")
+        return value
 
 
 @router.get("/tokens", dependencies=[KnownQueryOnly])
