@@ -15,6 +15,7 @@ the rows naming them, and re-storing an existing blob refreshes its time.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -68,8 +69,6 @@ def referenced_hashes(engine: Engine) -> set[str]:
 
 def _maybe_json(text: str) -> Any:
     """SQLite may hand a JSON column back as text when reflected without its type."""
-    import json
-
     try:
         return json.loads(text)
     except ValueError:

@@ -193,6 +193,7 @@ def test_full_disk_fails_clearly_and_fsck_gc_keep_the_store_whole(
         # And nothing already stored is damaged, and no half-written blob is left
         report = blob_check.fsck(engine, blobs, stored=blob_check.stored_hashes(blobs))
         assert report.corrupt == [] and report.missing == []
+        assert set(stored_before).isdisjoint(report.orphaned)  # still named by their rows
         assert set(stored_before) <= set(blob_check.stored_hashes(blobs))
         assert isinstance(blobs, LocalBlobStore)
         assert list((blobs.root / "tmp").iterdir()) == []
