@@ -220,23 +220,23 @@ def test_full_disk_fails_clearly_and_fsck_gc_keep_the_store_whole(
 
 
 def test_ci_sized_soak(postgres_server: PostgresServer, redis_server: RedisServer) -> None:
-    # Given 24 generated pages (every 12th redirects to a refused address), two worker
+    # Given 20 generated pages (every 10th redirects to a refused address), two worker
     # processes, and browsers recycled every 4 captures
     result = run_soak(
-        pages=24,
+        pages=20,
         pg=postgres_server,
         redis=redis_server,
         processes=2,
         threads=1,
         recycle_pages=4,
-        refuse_every=12,
+        refuse_every=10,
         sample_every=1.0,
         stall_after=120,
         database="soak_ci",
     )
     # Then every page ended succeeded, or failed with a reason
     assert not result.stalled
-    assert sum(result.states.values()) == 24
+    assert sum(result.states.values()) == 20
     assert set(result.states) <= {"succeeded", "failed"}
     assert result.states["failed"] == 2 and result.pages_without_reason == []
     assert all("not globally routable" in r or "private" in r for r in result.reasons), (
