@@ -28,6 +28,7 @@ from api import (
     schedules,
     sheets,
     tags,
+    tokens,
     ui_fleet,
     ui_kinds,
     ui_sheets,
@@ -65,6 +66,7 @@ ROUTERS = [
     crawls.router,
     schedules.router,
     fleet.router,
+    tokens.router,
     wayback.router,
     web_auth.router,
     web.router,
@@ -81,8 +83,16 @@ CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CORS_HEADERS = ["Authorization", "X-ArchiveBox-API-Key", "Content-Type", "X-CSRFToken"]
 
 
+class AmberApp(FastAPI):
+    """FastAPI with the security headers outside everything, Starlette's 500 page included
+    (user middleware sits inside ServerErrorMiddleware, so it would miss those answers)."""
+
+    def build_middleware_stack(self) -> Any:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(state: AppState) -> FastAPI:
-    app = FastAPI(
+    app = AmberApp(
         title="Amber",
         version=__version__,
         description="Self-hosted web archive: ArchiveBox, Grafana, Contentful, Flatfile and "
@@ -108,7 +118,6 @@ def create_app(state: AppState) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(AnswerUnhandled)
-    app.add_middleware(SecurityHeaders)
     # Outermost, so preflights and error answers are handled too. No origins: CORS off
     # (a preflight gets 400, answers carry no Access-Control-* headers).
     app.add_middleware(

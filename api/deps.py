@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from api.state import AppState
 from crawler.auth import Principal, authenticate
-from crawler.errors import InvalidInput
+from crawler.errors import Forbidden, InvalidInput
 from crawler.users import SignedIn, resume_session
 
 
@@ -52,12 +52,22 @@ def archivebox_token(request: Request) -> str | None:
     )
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def within_scope(request: Request, principal: Principal) -> Principal:
+    """A read-only token may look but not touch: anything but GET/HEAD/OPTIONS is a 403."""
+    if principal.read_only and request.method.upper() not in READ_METHODS:
+        raise Forbidden("This API token is read-only", code="ReadOnlyToken")
+    return principal
+
+
 def current_principal(request: Request, session: SessionDep) -> Principal:
-    return authenticate(session, bearer_token(request))
+    return within_scope(request, authenticate(session, bearer_token(request)))
 
 
 def archive_principal(request: Request, session: SessionDep) -> Principal:
-    return authenticate(session, archivebox_token(request))
+    return within_scope(request, authenticate(session, archivebox_token(request)))
 
 
 SESSION_COOKIE = "amber_session"
@@ -85,8 +95,8 @@ def browser_principal(request: Request, session: SessionDep) -> Principal:
     """
     signed = web_session(request, session)
     if signed is not None:
-        return signed.principal
-    return authenticate(session, archivebox_token(request))
+        return within_scope(request, signed.principal)
+    return within_scope(request, authenticate(session, archivebox_token(request)))
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -3,25 +3,27 @@
 Both read the database only, so any API node shows the whole fleet, whether or
 not it captures itself. Auth is the archive API's (bearer, X-ArchiveBox-API-Key
 or ?api_key=); a tenant sees other tenants' workers but not which of their
-snapshots those workers are capturing.
+snapshots those workers are capturing. `/metrics` is for admins or the
+separate AMBER_METRICS_TOKEN.
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from api import metrics as metrics_text
-from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep, StateDep
+from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep, StateDep, archivebox_token
 from api.errors import ARCHIVE
 from crawler import fleet as registry
 from crawler import snapshots as snaps
-from crawler.auth import Principal
-from crawler.errors import Unavailable
+from crawler.auth import Principal, authenticate
+from crawler.errors import Forbidden, Unavailable
 
 router = APIRouter(tags=[ARCHIVE])
 
@@ -65,8 +67,22 @@ def healthz(session: SessionDep) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", response_class=Response)
-def metrics(session: SessionDep, principal: ArchivePrincipalDep, state: StateDep) -> Response:
+def metrics_reader(request: Request, session: SessionDep, state: StateDep) -> None:
+    """`/metrics` counts every tenant's queue: admins only, or AMBER_METRICS_TOKEN.
+
+    The metrics token opens this route and nothing else, so a Prometheus server
+    can scrape with it without holding an admin's token.
+    """
+    token = archivebox_token(request)
+    wanted = state.settings.metrics_token
+    if wanted and token and hmac.compare_digest(token.encode(), wanted.encode()):
+        return
+    if not authenticate(session, token).is_admin:
+        raise Forbidden("/metrics is for admins (or AMBER_METRICS_TOKEN)")
+
+
+@router.get("/metrics", response_class=Response, dependencies=[Depends(metrics_reader)])
+def metrics(session: SessionDep, state: StateDep) -> Response:
     """Queue depth, captures, durations, failures and browser restarts, fleet-wide."""
     queue = snaps.count_by_status(session)
     views = registry.list_workers(

@@ -68,6 +68,11 @@ def fleet_metrics(queue: Mapping[str, int], workers: Iterable[WorkerView]) -> It
     restarts = CounterMetricFamily(
         "amber_browser_restarts", "Chromium relaunches after a crash.", labels=["worker"]
     )
+    recycles = CounterMetricFamily(
+        "amber_browser_recycles",
+        "Chromium relaunches to bound its memory (AMBER_BROWSER_RECYCLE_*).",
+        labels=["worker"],
+    )
     deferred = CounterMetricFamily(
         "amber_politeness_deferrals", "Captures put off by per-host limits.", labels=["worker"]
     )
@@ -94,6 +99,7 @@ def fleet_metrics(queue: Mapping[str, int], workers: Iterable[WorkerView]) -> It
         for reason, count in sorted((stats.get("failures") or {}).items()):
             failures.add_metric([worker, reason], float(count))
         restarts.add_metric([worker], float(stats.get("restarts", 0)))
+        recycles.add_metric([worker], float(stats.get("recycles", 0)))
         deferred.add_metric([worker], float(stats.get("deferred", 0)))
         beat = as_utc(row.last_heartbeat)
         if beat is not None:
@@ -102,7 +108,7 @@ def fleet_metrics(queue: Mapping[str, int], workers: Iterable[WorkerView]) -> It
             _histogram(duration, [worker, extractor], data, DURATION_BUCKETS)
         if stats.get("claim_latency"):
             _histogram(latency, [worker], stats["claim_latency"], LATENCY_BUCKETS)
-    yield from (captures, failures, restarts, deferred, heartbeat, duration, latency)
+    yield from (captures, failures, restarts, recycles, deferred, heartbeat, duration, latency)
 
 
 class _Collected:

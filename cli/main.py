@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import archive, bulk, crawls, fleet, personas, schedules, server, tokens, users, wacz
+from cli import archive, bulk, crawls, fleet, maintenance, personas, schedules, server, tokens, users, wacz
 
 COMMAND_MODULES = (
     archive,
@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     tokens,
     users,
     personas,
+    maintenance,
 )
 
 app = typer.Typer(

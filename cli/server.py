@@ -31,6 +31,7 @@ def serve(
     """Serve the API (all dialects) and, in embedded mode, capture in-process."""
     import uvicorn
 
+    from api import access_log
     from api.app import create_asgi
     from api.state import AppState
     from workers.embedded import build_node
@@ -63,6 +64,7 @@ def serve(
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         config = uvicorn.Config(app, log_level="info" if verbose else "warning")
+        access_log.install()  # after Config, which (re)configures uvicorn's loggers
         uvicorn.Server(config).run(sockets=sockets)
     finally:
         node.stop()

@@ -2,22 +2,27 @@
 
 `BlobStore` is the seam; `LocalBlobStore` keeps blobs on a (possibly shared)
 filesystem. Writers hash while they write, so nothing holds a whole blob in
-memory.
+memory. A local write is atomic and durable: bytes go to a temporary file in
+the store, are fsynced, renamed into place, and the directory is fsynced, so a
+crash or a full disk leaves either the whole blob or none of it; never a
+truncated file under a hash name. A full disk raises `StorageFull`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import os
-import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
-from crawler.errors import NotFound
+from crawler.errors import NotFound, StorageFull
 
 CHUNK = 1024 * 1024
 
@@ -48,6 +53,9 @@ class BlobStore(Protocol):
         """A filesystem path when the backend has one (lets the API use sendfile)."""
 
     def iter_hashes(self) -> Iterator[str]: ...
+
+    def modified(self, sha256: str) -> float | None:
+        """Unix time the blob was last written (or re-stored); None when it is missing."""
 
     def delete(self, sha256: str) -> None: ...
 
@@ -106,6 +114,33 @@ class LimitedReader(io.RawIOBase):
         super().close()
 
 
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def disk_full_is_storage_full(where: Path) -> Iterator[None]:
+    """Turn "no space left" into StorageFull naming the place; other OSErrors pass."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise StorageFull(
+                f"no space left on the data disk ({where}): the capture could not be "
+                "stored (free space or grow the disk)"
+            ) from exc
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable (a no-op where directories cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _valid_hash(sha256: str) -> bool:
     return len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
 
@@ -123,36 +158,40 @@ class LocalBlobStore:
             raise NotFound(f"no blob {sha256!r}")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def _commit(self, tmp_path: Path, ref: BlobRef) -> BlobRef:
+    def _write(self, ref: BlobRef, chunks: Iterator[bytes]) -> BlobRef:
+        """Temp file, fsync, rename, fsync the directory; on any failure, no trace left."""
         final = self._path(ref.sha256)
         if final.exists():
-            tmp_path.unlink(missing_ok=True)
+            # Stored again: refresh its time, so `amber gc` (which spares recent blobs)
+            # cannot free it before the new reference to it is committed.
+            with contextlib.suppress(OSError):
+                os.utime(final)
             return ref
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_path, final)
+        with disk_full_is_storage_full(self.root):
+            fd, name = tempfile.mkstemp(dir=self.root / "tmp")
+            tmp = Path(name)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    for chunk in chunks:
+                        handle.write(chunk)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, final)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            _fsync_dir(final.parent)
         return ref
-
-    def _tmp(self) -> tuple[int, Path]:
-        fd, name = tempfile.mkstemp(dir=self.root / "tmp")
-        return fd, Path(name)
 
     def put_file(self, path: Path) -> BlobRef:
         ref = hash_file(path)
-        if self.exists(ref.sha256):
-            return ref
-        fd, tmp = self._tmp()
-        os.close(fd)
-        shutil.copyfile(path, tmp)
-        return self._commit(tmp, ref)
+        with path.open("rb") as source:
+            return self._write(ref, iter(lambda: source.read(CHUNK), b""))
 
     def put_bytes(self, data: bytes) -> BlobRef:
         ref = BlobRef(hashlib.sha256(data).hexdigest(), len(data))
-        if self.exists(ref.sha256):
-            return ref
-        fd, tmp = self._tmp()
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return self._commit(tmp, ref)
+        return self._write(ref, iter((data,)))
 
     def exists(self, sha256: str) -> bool:
         return _valid_hash(sha256) and self._path(sha256).exists()
@@ -181,8 +220,24 @@ class LocalBlobStore:
             if _valid_hash(path.name):
                 yield path.name
 
+    def modified(self, sha256: str) -> float | None:
+        try:
+            return self._path(sha256).stat().st_mtime
+        except (FileNotFoundError, NotFound):
+            return None
+
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
+
+    def stale_temporaries(self, older_than: float) -> list[Path]:
+        """Temporary files left by writes that died (a crash between write and rename)."""
+        now = time.time()
+        found = []
+        for path in (self.root / "tmp").iterdir():
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > older_than:
+                    found.append(path)
+        return found
 
 
 def open_blob_store(url: str, **options: str) -> BlobStore:

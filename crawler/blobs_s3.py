@@ -144,6 +144,16 @@ class S3BlobStore:
                     if _valid_hash(name):
                         yield name
 
+    def modified(self, sha256: str) -> float | None:
+        if not _valid_hash(sha256):
+            return None
+        try:
+            with _boto_errors(sha256):
+                head = self.client.head_object(Bucket=self.bucket, Key=self._key(sha256))
+        except NotFound:
+            return None
+        return float(head["LastModified"].timestamp())
+
     def delete(self, sha256: str) -> None:
         with _boto_errors(sha256):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(sha256))

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
-from crawler.auth import create_token
+from crawler.auth import ensure_env_admin_token
 from crawler.blobs import BlobStore, open_blob_store
 from crawler.errors import Unavailable
 from crawler.settings import Settings
@@ -115,7 +115,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> tuple[Engine, Blo
     )
     if settings.admin_token:
         with session_scope(engine) as session:
-            create_token(session, "admin", admin=True, token=settings.admin_token)
+            ensure_env_admin_token(session, settings.admin_token)
     if settings.admin_password:
         from crawler.users import set_password
 

@@ -12,7 +12,8 @@ AmberError
     ├── FetchRefused               scheme or address not allowed
     ├── CaptureTimeout             the page exceeded its time budget
     ├── PageTooLarge               the page exceeded its byte budget
-    └── BrowserCrashed             Chromium died under us
+    ├── BrowserCrashed             Chromium died under us
+    └── StorageFull                no space left to store the capture
 """
 
 from __future__ import annotations
@@ -112,5 +113,14 @@ class PageTooLarge(CaptureError):
 
 class BrowserCrashed(CaptureError):
     """Chromium died under the capture; retried, on a relaunched browser."""
+
+    transient = True
+
+
+class StorageFull(CaptureError):
+    """The data disk (spool or blobs) is full; what was stored before stays intact.
+
+    Retried with backoff like other transient failures: space may be freed.
+    """
 
     transient = True

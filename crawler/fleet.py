@@ -132,6 +132,7 @@ def describe(view: WorkerView) -> dict[str, Any]:
         "current_snapshot_ids": list(row.current),
         "captures_done": row.done,
         "captures_failed": row.failed,
+        "browser_recycles": int((row.stats or {}).get("recycles", 0)),
     }
 
 

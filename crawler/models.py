@@ -71,6 +71,10 @@ class ApiToken(SQLModel, table=True):
     user_id: str = Field(foreign_key="user.id", index=True, max_length=64)
     token_hash: str = Field(unique=True, index=True, max_length=64)
     created_at: datetime = _ts()
+    expires_at: datetime | None = _opt_ts()
+    revoked_at: datetime | None = _opt_ts()
+    scope: str = Field(default="write", max_length=10)  # "write" (everything) or "read"
+    origin: str = Field(default="", max_length=10)  # "env": made from AMBER_ADMIN_TOKEN
 
 
 class WebSession(SQLModel, table=True):

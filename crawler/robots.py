@@ -2,14 +2,18 @@
 
 Only links a crawl *discovers* are checked; the seed URLs a person typed are
 archived regardless, like a browser bookmark. Fetching goes through the same
-allow-list as captures (every redirect hop is checked), with a short timeout
-and a byte cap. Unreachable robots.txt (5xx, network error, refused address)
-means "disallow all" as RFC 9309 asks; 401/403 too, other 4xx mean "allow all".
+allow-list as captures: every redirect hop is resolved once, checked, and the
+connection goes to the address that was checked (`crawler.pinned`), so a DNS
+answer that changes in between cannot redirect it. Short timeout, byte cap, no
+proxies from the environment. A parsed robots.txt is kept `ttl` seconds.
+Unreachable robots.txt (5xx, network error, refused address) means "disallow
+all" as RFC 9309 asks; 401/403 too, other 4xx mean "allow all".
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
@@ -18,7 +22,8 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from crawler.errors import FetchRefused
-from crawler.urls import Network, check_fetch_allowed
+from crawler.pinned import pin
+from crawler.urls import Network
 
 USER_AGENT = "AmberBot"
 MAX_REDIRECTS = 5
@@ -51,10 +56,15 @@ def fetch_robots(
     """Download and parse ``origin/robots.txt``; never raises for network trouble."""
     url = f"{origin}/robots.txt"
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
-                check_fetch_allowed(url, networks)
-                with client.stream("GET", url, headers={"User-Agent": USER_AGENT}) as response:
+                target = pin(url, networks, what="robots.txt URL")
+                with client.stream(
+                    "GET",
+                    target.pinned_url,
+                    headers={"User-Agent": USER_AGENT, "Host": target.host_header},
+                    extensions={"sni_hostname": target.host},
+                ) as response:
                     if response.is_redirect and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])
                         continue
@@ -75,13 +85,17 @@ def fetch_robots(
 
 
 class RobotsCache:
-    """Parsed robots.txt per (crawl, origin); concurrent askers for one key share one fetch."""
+    """Parsed robots.txt per (crawl, origin) for `ttl` seconds; concurrent askers for one
+    key share one fetch."""
 
-    def __init__(self, *, timeout: float = 5.0, max_entries: int = 2048) -> None:
+    def __init__(
+        self, *, timeout: float = 5.0, max_entries: int = 2048, ttl: float = 3600.0
+    ) -> None:
         self.timeout = timeout
         self.max_entries = max_entries
+        self.ttl = ttl
         self._lock = threading.Lock()
-        self._parsers: OrderedDict[tuple[str, str], RobotFileParser] = OrderedDict()
+        self._parsers: OrderedDict[tuple[str, str], tuple[float, RobotFileParser]] = OrderedDict()
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         self.fetches = 0
 
@@ -91,22 +105,31 @@ class RobotsCache:
 
     def _get(self, key: tuple[str, str], networks: tuple[Network, ...]) -> RobotFileParser:
         with self._lock:
-            if key in self._parsers:
+            fresh = self._fresh(key)
+            if fresh is not None:
                 self._parsers.move_to_end(key)
-                return self._parsers[key]
+                return fresh
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
             with self._lock:
-                if key in self._parsers:
-                    return self._parsers[key]
+                fresh = self._fresh(key)
+                if fresh is not None:
+                    return fresh
             parser = fetch_robots(key[1], networks=networks, timeout=self.timeout)
             with self._lock:
                 self.fetches += 1
-                self._parsers[key] = parser
+                self._parsers[key] = (time.monotonic(), parser)
                 while len(self._parsers) > self.max_entries:
                     self._parsers.popitem(last=False)
                 self._key_locks.pop(key, None)
             return parser
+
+    def _fresh(self, key: tuple[str, str]) -> RobotFileParser | None:
+        """The cached parser unless it is older than `ttl` (call with the lock held)."""
+        hit = self._parsers.get(key)
+        if hit is None or time.monotonic() - hit[0] >= self.ttl:
+            return None
+        return hit[1]
 
 
 ROBOTS = RobotsCache()

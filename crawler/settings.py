@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     behaviours: bool = True  # consent dismissal and per-site hooks after each page load
     behaviour_budget: float = 5.0  # seconds all behaviours of one page may take together
     persona_key: str = Field(default="", repr=False)  # encrypts personas; made once when unset
+    dns_cache_seconds: float = Field(default=60.0, ge=0)  # allow-list checks' DNS answers
+    robots_cache_seconds: float = Field(default=3600.0, ge=0)  # a parsed robots.txt
+    browser_recycle_pages: int = Field(default=500, ge=0)  # relaunch Chromium after N (0: never)
+    browser_recycle_mb: int = Field(default=2048, ge=0)  # ...or past this RSS in MiB (0: never)
+    metrics_token: str = ""  # a bearer token for /metrics besides admins' own
 
     @field_validator("allowed_networks", "cors_origins", mode="before")
     @classmethod

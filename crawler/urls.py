@@ -6,6 +6,8 @@ import contextlib
 import ipaddress
 import re
 import socket
+import threading
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -78,6 +80,14 @@ def validate_url(raw: str) -> str:
         raise InvalidInput(f"URL has no host: {url[:200]!r}")
     if port == 0:
         raise InvalidInput(f"URL has an invalid port: {url[:200]!r}")
+    if parts.username is not None or parts.password is not None:
+        # Credentials would be stored, listed and replayed with the URL: refuse them
+        # rather than archive a password or quietly capture a different page.
+        raise InvalidInput(
+            "URL carries a user name or password (user:pass@host); Amber does not store "
+            "credentials, remove them from the URL: "
+            f"{parts.scheme}://{parts.hostname}{parts.path}"[:300]
+        )
     if not _idna_ok(host):
         raise InvalidInput(f"URL has an invalid host name: {url[:200]!r}")
     return url
@@ -156,7 +166,7 @@ def normalize_url(url: str) -> str:
     host = _host_key(parts.hostname or "")
     port = parts.port
     netloc = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    if parts.username:
+    if parts.username:  # validate_url refuses these; keep such keys apart all the same
         userinfo = parts.username + (f":{parts.password}" if parts.password else "")
         netloc = f"{userinfo}@{netloc}"
     path = _remove_dot_segments(_escapes(parts.path, PATH_SAFE)) or "/"
@@ -170,17 +180,78 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, query, fragment))
 
 
+# Special-purpose ranges (IANA's IPv4 and IPv6 special-purpose address registries) that
+# are not globally routable, listed even where `ipaddress.is_global` already says so:
+# its answer differs between Python versions, and these are the ones that matter.
+NOT_GLOBAL: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # shared address space (CGN); 100.100.100.200 is a cloud metadata host
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local; 169.254.169.254 is the usual metadata host
+        "172.16.0.0/12",
+        "192.0.0.0/24",  # IETF protocol assignments; 192.0.0.192 is a metadata host too
+        "192.0.2.0/24",  # documentation
+        "192.31.196.0/24",  # AS112
+        "192.52.193.0/24",  # AMT
+        "192.88.99.0/24",  # 6to4 relay anycast (deprecated)
+        "192.168.0.0/16",
+        "192.175.48.0/24",  # AS112 direct delegation
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # documentation
+        "203.0.113.0/24",  # documentation
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, and the limited broadcast address
+        "::/128",
+        "::1/128",
+        "::/96",  # IPv4-compatible (deprecated)
+        "::ffff:0:0/96",  # IPv4-mapped: judged by the embedded address, never as is
+        "64:ff9b:1::/48",  # local-use NAT64
+        "100::/64",  # discard-only
+        "2001::/23",  # IETF protocol assignments: Teredo (2001::/32), benchmarking, ORCHID
+        "2001:db8::/32",  # documentation
+        "3fff::/20",  # documentation
+        "5f00::/16",  # SRv6 SIDs
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated)
+        "ff00::/8",  # multicast
+    )
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries and leads to (mapped, 6to4, NAT64), if any."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in SIX_TO_FOUR:
+        return address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return not (
+    """Globally routable: not in any special-purpose range that is not, judged through
+    the IPv4 address a 6to4, NAT64 or IPv4-mapped address would really reach."""
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        return is_public(inner)
+    if any(address in network for network in NOT_GLOBAL if network.version == address.version):
+        return False
+    return address.is_global and not (
         address.is_private
         or address.is_loopback
         or address.is_link_local
         or address.is_multicast
         or address.is_reserved
         or address.is_unspecified
-        or str(address) == "169.254.169.254"
     )
 
 
@@ -188,16 +259,51 @@ def address_allowed(address: IPAddress, allowed: Iterable[Network]) -> bool:
     return is_public(address) or any(address in network for network in allowed)
 
 
-@lru_cache(maxsize=4096)
-def _resolve(host: str) -> tuple[str, ...]:
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchRefused(f"cannot resolve host {host!r}: {exc}") from exc
-    return tuple(sorted({str(info[4][0]) for info in infos}))
+def refusal(host: str, address: IPAddress) -> str:
+    """The one wording for a refused address, so every guard explains itself alike."""
+    return (
+        f"{host} resolves to {address}, a private/loopback/link-local address or another "
+        "range that is not globally routable (allow it with AMBER_ALLOWED_NETWORKS)"
+    )
 
 
-def check_fetch_allowed(url: str, allowed: Iterable[Network]) -> None:
+class DnsCache:
+    """Answers of getaddrinfo for the allow-list checks, kept `ttl` seconds.
+
+    Bulk work asks about the same hosts thousands of times, so answers are kept a
+    while; they expire so a host that moves is judged by where it is now. The
+    guards that connect (the egress proxy, robots.txt, webhooks) resolve afresh and
+    connect to what they checked; this cache only serves early refusals.
+    """
+
+    def __init__(self, *, ttl: float = 60.0, max_entries: int = 4096) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._answers: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, host: str) -> tuple[str, ...]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._answers.get(host)
+            if hit is not None and now - hit[0] < self.ttl:
+                return hit[1]
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise FetchRefused(f"cannot resolve host {host!r}: {exc}") from exc
+        answer = tuple(sorted({str(info[4][0]) for info in infos}))
+        with self._lock:
+            if len(self._answers) >= self.max_entries:
+                self._answers.clear()
+            self._answers[host] = (now, answer)
+        return answer
+
+
+DNS = DnsCache()
+
+
+def check_fetch_allowed(url: str, allowed: Iterable[Network], *, dns: DnsCache = DNS) -> None:
     """Raise FetchRefused unless every address the URL's host resolves to may be fetched."""
     try:
         parts = urlsplit(url)
@@ -212,11 +318,8 @@ def check_fetch_allowed(url: str, allowed: Iterable[Network]) -> None:
     try:
         addresses: tuple[str, ...] = (str(ipaddress.ip_address(host)),)
     except ValueError:
-        addresses = _resolve(host.lower())
+        addresses = dns.resolve(host.lower())
     for text in addresses:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         if not address_allowed(address, networks):
-            raise FetchRefused(
-                f"{host} resolves to {address}, a private/loopback/link-local address "
-                "(allow it with AMBER_ALLOWED_NETWORKS)"
-            )
+            raise FetchRefused(refusal(host, address))

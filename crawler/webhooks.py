@@ -14,47 +14,21 @@ short: a webhook is told, it is never waited for.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from crawler import __version__
 from crawler.errors import FetchRefused, InvalidInput
-from crawler.urls import DEFAULT_PORTS, IPAddress, Network, address_allowed, validate_url
+from crawler.pinned import pin
+from crawler.urls import Network, validate_url
 
 USER_AGENT = f"Amber/{__version__} (change alert)"
 ERROR_CHARS = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a webhook request really goes: the checked address, and the name it was for."""
-
-    url: str
-    host: str
-    port: int
-    address: IPAddress
-
-    @property
-    def pinned_url(self) -> str:
-        """The URL with its host replaced by the checked address."""
-        parts = urlsplit(self.url)
-        literal = f"[{self.address}]" if self.address.version == 6 else str(self.address)
-        return urlunsplit(
-            (parts.scheme, f"{literal}:{self.port}", parts.path or "/", parts.query, "")
-        )
-
-    @property
-    def host_header(self) -> str:
-        default = DEFAULT_PORTS[urlsplit(self.url).scheme.lower()]
-        name = f"[{self.host}]" if ":" in self.host else self.host
-        return name if self.port == default else f"{name}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,41 +36,6 @@ class Delivery:
     delivered: bool
     status: int | None = None
     error: str | None = None
-
-
-def resolve(host: str, port: int) -> list[IPAddress]:
-    """Every address of `host` (a literal is its own answer; nothing is cached)."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchRefused(f"cannot resolve host {host!r}: {exc}") from exc
-    return list(dict.fromkeys(ipaddress.ip_address(str(i[4][0]).split("%", 1)[0]) for i in infos))
-
-
-def pin(url: str, networks: Sequence[Network]) -> Target:
-    """Resolve once and check every address; FetchRefused when any of them is not allowed."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise FetchRefused(f"only http and https webhooks are allowed, not {scheme!r}")
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise FetchRefused("the webhook URL has no host")
-    port = parts.port or DEFAULT_PORTS[scheme]
-    addresses = resolve(host, port)
-    if not addresses:
-        raise FetchRefused(f"host {host!r} has no address")
-    for address in addresses:
-        if not address_allowed(address, networks):
-            raise FetchRefused(
-                f"{host} resolves to {address}, a private/loopback/link-local address "
-                "(allow it with AMBER_ALLOWED_NETWORKS)"
-            )
-    return Target(url=url, host=host, port=port, address=addresses[0])
 
 
 def check_webhook_url(url: str, networks: Sequence[Network]) -> str:
@@ -108,7 +47,7 @@ def check_webhook_url(url: str, networks: Sequence[Network]) -> str:
     if urlsplit(url).username is not None:
         raise InvalidInput("notify_url must not carry a user name or password")
     try:
-        pin(url, networks)
+        pin(url, networks, what="webhook URL")
     except FetchRefused as exc:
         raise InvalidInput(f"notify_url is refused: {exc.message}") from exc
     return url
@@ -119,7 +58,7 @@ def post_json(
 ) -> Delivery:
     """One POST; a 2xx answer is delivered, anything else (or no answer) is an error to retry."""
     try:
-        target = pin(url, networks)
+        target = pin(url, networks, what="webhook URL")
     except FetchRefused as exc:
         return Delivery(False, error=exc.message)
     headers = {

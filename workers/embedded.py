@@ -15,7 +15,9 @@ from sqlalchemy.engine import Engine
 
 from crawler.blobs import BlobStore
 from crawler.db import open_store
+from crawler.robots import ROBOTS
 from crawler.settings import Settings
+from crawler.urls import DNS
 from extractors.registry import EXTRACTORS
 from workers.actors import Actors, register_actors
 from workers.broker import make_broker
@@ -67,11 +69,16 @@ def build_node(
 ) -> Node:
     """Wire a process: API-only nodes pass workers=False and only send messages."""
     engine, blobs = open_store(settings)
+    DNS.ttl = settings.dns_cache_seconds
+    ROBOTS.ttl = settings.robots_cache_seconds
     broker = make_broker(settings)
     runtime: Runtime | None = None
     if workers:
         browser = MeteredBrowser(
-            executable_path=settings.chromium_executable(), extractors=EXTRACTORS
+            executable_path=settings.chromium_executable(),
+            extractors=EXTRACTORS,
+            recycle_pages=settings.browser_recycle_pages,
+            recycle_mb=settings.browser_recycle_mb,
         )
         runtime = Runtime(settings=settings, engine=engine, blobs=blobs, browser=browser)
         broker.add_middleware(BrowserLifecycle(runtime))

@@ -76,7 +76,9 @@ class Heartbeat(dramatiq.Middleware):
             current = tuple(dict.fromkeys(rt.current.values()))
             done = rt.counters["captures_succeeded"]
             failed = rt.counters["captures_failed"]
-        stats: dict[str, Any] = self.stats.as_json(restarts=rt.browser.restarts)
+        stats: dict[str, Any] = self.stats.as_json(
+            restarts=rt.browser.restarts, recycles=rt.browser.recycles
+        )
         started = as_utc(rt.started_at) if isinstance(rt.started_at, datetime) else None
         with session_scope(rt.engine) as session:
             registry.heartbeat(

@@ -76,7 +76,7 @@ class WorkerStats:
         with self._lock:
             self.deferred += 1
 
-    def as_json(self, *, restarts: int) -> dict[str, Any]:
+    def as_json(self, *, restarts: int, recycles: int = 0) -> dict[str, Any]:
         with self._lock:
             return {
                 "durations": {name: h.as_json() for name, h in self.durations.items()},
@@ -84,6 +84,7 @@ class WorkerStats:
                 "failures": dict(self.failures),
                 "deferred": self.deferred,
                 "restarts": restarts,
+                "recycles": recycles,
             }
 
 

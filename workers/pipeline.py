@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from crawler import changes, crawl_links, personas, search
 from crawler import snapshot_states as states
+from crawler.blobs import disk_full_is_storage_full
 from crawler.clock import utcnow
 from crawler.crawl_links import LinkPlan
 from crawler.db import session_scope
@@ -284,38 +285,43 @@ def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
     with rt.lock:
         rt.current[ident] = snapshot_id
     scratch = rt.settings.data_dir / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="capture-", dir=scratch))
+    workdir: Path | None = None
     started = time.monotonic()
     try:
         try:
-            outcome = rt.browser.capture(
-                CaptureRequest(
-                    url=snapshot.url,
-                    plugins=plugins,
-                    workdir=workdir,
-                    timeout=rt.settings.capture_timeout,
-                    max_bytes=rt.settings.max_page_bytes,
-                    allowed_networks=rt.settings.networks,
-                    settle=SettleOptions(
-                        minimum=rt.settings.settle_min,
-                        quiet=rt.settings.settle_quiet,
-                        maximum=rt.settings.settle_max,
-                        scroll_pause=rt.settings.scroll_pause,
-                        scroll_height=rt.settings.scroll_height,
-                        load_more=rt.settings.load_more_clicks,
-                        extra_bytes=rt.settings.extra_fetch_bytes,
-                    ),
-                    behaviours=rt.settings.behaviours,
-                    behaviour_budget=rt.settings.behaviour_budget,
-                    storage_state=_persona_state(rt, snapshot),
+            with disk_full_is_storage_full(scratch):
+                scratch.mkdir(parents=True, exist_ok=True)
+                workdir = Path(tempfile.mkdtemp(prefix="capture-", dir=scratch))
+                outcome = rt.browser.capture(
+                    CaptureRequest(
+                        url=snapshot.url,
+                        plugins=plugins,
+                        workdir=workdir,
+                        timeout=rt.settings.capture_timeout,
+                        max_bytes=rt.settings.max_page_bytes,
+                        allowed_networks=rt.settings.networks,
+                        settle=SettleOptions(
+                            minimum=rt.settings.settle_min,
+                            quiet=rt.settings.settle_quiet,
+                            maximum=rt.settings.settle_max,
+                            scroll_pause=rt.settings.scroll_pause,
+                            scroll_height=rt.settings.scroll_height,
+                            load_more=rt.settings.load_more_clicks,
+                            extra_bytes=rt.settings.extra_fetch_bytes,
+                        ),
+                        behaviours=rt.settings.behaviours,
+                        behaviour_budget=rt.settings.behaviour_budget,
+                        storage_state=_persona_state(rt, snapshot),
+                    )
                 )
-            )
+            # The WARC spool and the blobs share the data disk: full while storing is
+            # the same failure as full while spooling, and stored outputs stay intact.
+            with disk_full_is_storage_full(rt.settings.data_dir):
+                result = _record_outcome(rt, snapshot, outcome)
         except CaptureError as exc:
             rt.count("captures_failed")
             rt.count(f"failure:{type(exc).__name__}")
             return _record_failure(rt, snapshot, plugins, exc)
-        result = _record_outcome(rt, snapshot, outcome)
         rt.count("captures_succeeded" if result.status == "succeeded" else "captures_failed")
         if result.status == "succeeded" and snapshot.schedule_id:
             _check_for_change(rt, snapshot_id)
@@ -327,4 +333,5 @@ def run_capture(rt: Runtime, snapshot_id: str) -> PipelineResult:
         rt.count("capture_seconds_total", int(time.monotonic() - started))
         with rt.lock:
             rt.current.pop(ident, None)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -5,6 +5,12 @@ coroutine on the browser thread's loop in its own browser context, so several
 pages load in parallel on one browser. If Chromium dies it is relaunched on the
 next capture. Every context connects through an `EgressGuard` (one per
 allow-list) so no request reaches an address the allow-list refuses.
+
+A long-lived Chromium grows (caches, leaked renderers), so it is recycled:
+after `recycle_pages` captures, or once its processes' RSS passes `recycle_mb`
+(checked every RSS_CHECK_EVERY captures). The next capture launches a fresh
+browser while the old one finishes the captures still running on it, and is
+closed when the last one ends; no capture is cut short by a recycle.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+import psutil
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
@@ -74,6 +81,16 @@ CHROMIUM_FLAGS = (
 
 
 SPARE_WAIT = 5.0
+RSS_CHECK_EVERY = 10
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of these processes in MiB (ones that are gone count as 0)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            total += psutil.Process(pid).memory_info().rss
+    return total / (1024 * 1024)
 
 
 class BrowserService:
@@ -83,12 +100,21 @@ class BrowserService:
         executable_path: str | None,
         extractors: Mapping[str, Extractor],
         extra_args: tuple[str, ...] = (),
+        recycle_pages: int = 0,
+        recycle_mb: int = 0,
     ) -> None:
         self.executable_path = executable_path
         self.extractors = extractors
         self.args = CHROMIUM_FLAGS + extra_args
+        self.recycle_pages = recycle_pages
+        self.recycle_mb = recycle_mb
         self.restarts = 0
         self.launches = 0
+        self.recycles = 0
+        self.last_rss_mb = 0.0
+        self._pages = 0  # captures finished on the current browser
+        self._inflight: dict[int, int] = {}  # id(browser) -> captures running on it
+        self._retiring: dict[int, Browser] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="amber-browser", daemon=True)
         self._playwright: Playwright | None = None
@@ -137,6 +163,7 @@ class BrowserService:
             except PlaywrightError as exc:
                 raise BrowserCrashed(f"cannot launch Chromium: {str(exc).splitlines()[0]}") from exc
             self.launches += 1
+            self._pages = 0
             return self._browser
 
     def guard_for(self, networks: tuple[Network, ...]) -> EgressGuard:
@@ -152,8 +179,10 @@ class BrowserService:
         guard = self.guard_for(request.allowed_networks)
         for attempt in (1, 2):
             browser = await self._ensure_browser()
-            prepared = await self._take_spare(browser, guard)
+            key = id(browser)
+            self._inflight[key] = self._inflight.get(key, 0) + 1
             try:
+                prepared = await self._take_spare(browser, guard)
                 return await asyncio.wait_for(
                     capture_page(browser, request, self.extractors, guard, prepared),
                     timeout=request.timeout,
@@ -166,7 +195,64 @@ class BrowserService:
                 await self._discard(browser)
                 if attempt == 2:
                     raise
+            finally:
+                await self._after_capture(browser)
         raise AssertionError("unreachable")
+
+    async def _after_capture(self, browser: Browser) -> None:
+        """Count the capture; recycle the browser when due; close a drained retired one."""
+        key = id(browser)
+        self._inflight[key] -= 1
+        if self._browser is browser:
+            self._pages += 1
+            if await self._recycle_due(browser):
+                await self._retire(browser)
+        if self._inflight[key] > 0:
+            return
+        if key in self._retiring:
+            await self._close_retired(key)
+        elif self._browser is not browser:
+            del self._inflight[key]  # a crashed browser: nothing left to wait for
+
+    async def _recycle_due(self, browser: Browser) -> bool:
+        if self.recycle_pages and self._pages >= self.recycle_pages:
+            return True
+        if self.recycle_mb and self._pages % RSS_CHECK_EVERY == 0:
+            self.last_rss_mb = rss_mb(await self._process_ids(browser))
+            return self.last_rss_mb > self.recycle_mb
+        return False
+
+    async def _retire(self, browser: Browser) -> None:
+        """Stop handing out this browser; the next capture launches a new one."""
+        self._browser = None
+        self._retiring[id(browser)] = browser
+        self.recycles += 1
+        log.info("recycling Chromium after %d captures (recycle #%d)", self._pages, self.recycles)
+        await self._drop_spare()
+
+    async def _close_retired(self, key: int) -> None:
+        browser = self._retiring.pop(key)
+        self._inflight.pop(key, None)
+        with contextlib.suppress(PlaywrightError):
+            await browser.close()
+
+    @staticmethod
+    async def _process_ids(browser: Browser) -> list[int]:
+        """Chromium's own list of its processes (browser, renderers, GPU, utilities)."""
+        try:
+            session = await browser.new_browser_cdp_session()
+            info = await session.send("SystemInfo.getProcessInfo")
+            await session.detach()
+        except PlaywrightError:
+            return []
+        return [int(p["id"]) for p in info.get("processInfo", []) if p.get("id")]
+
+    def process_ids(self) -> list[int]:
+        """The live browser's process ids, from any thread (benchmarks and tests read RSS)."""
+        if self._browser is None:
+            return []
+        ids: list[int] = self._call(self._process_ids(self._browser), timeout=30)
+        return ids
 
     async def _take_spare(self, browser: Browser, guard: EgressGuard) -> PreparedPage | None:
         """Hand out the context prepared during the previous capture and start the next one.
@@ -240,6 +326,8 @@ class BrowserService:
 
         async def _shutdown() -> None:
             await self._drop_spare()
+            for key in list(self._retiring):
+                await self._close_retired(key)
             if self._browser is not None:
                 with contextlib.suppress(PlaywrightError):
                     await self._browser.close()

@@ -2,8 +2,8 @@
 
 Every browser context of a capture is pointed at this proxy (Playwright adds
 `<-loopback>` to the bypass list, so loopback targets go through it too). The
-proxy resolves the host itself, refuses private, loopback, link-local and
-metadata addresses unless AMBER_ALLOWED_NETWORKS covers them, and connects to
+proxy resolves the host itself, refuses every address that is not globally
+routable (`crawler.urls.is_public`) unless AMBER_ALLOWED_NETWORKS covers it, and connects to
 the very address it checked, so a DNS answer that changes between the check
 and the connection (DNS rebinding) cannot slip past.
 
@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from crawler.urls import DEFAULT_PORTS, Network, address_allowed
+from crawler.urls import DEFAULT_PORTS, Network, address_allowed, refusal
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +205,7 @@ class EgressGuard:
             addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
         for address in addresses:
             if not address_allowed(address, self.allowed_networks):
-                reason = (
-                    f"{host} resolves to {address}, a private/loopback/link-local address "
-                    "(allow it with AMBER_ALLOWED_NETWORKS)"
-                )
+                reason = refusal(host, address)
                 self._remember(host, port, Verdict(True, reason, "ERR_BLOCKED_BY_CLIENT", now))
                 return REPLY_NOT_ALLOWED
         last_error: OSError | None = None

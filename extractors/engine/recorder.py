@@ -402,7 +402,10 @@ class NetworkRecorder:
             return
         body = result.get("body", "")
         data = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8")
-        response.body_path = await asyncio.to_thread(self.spool, data)
+        try:
+            response.body_path = await asyncio.to_thread(self.spool, data)
+        except OSError as exc:  # a full disk: the WARC says the body is missing, and why
+            response.body_error = f"cannot spool the body: {exc}"
 
     def add_exchange(self, exchange: Exchange) -> None:
         """Add an exchange made outside the page (the favicon fetch) so the WARC has it."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
+from crawler.blobs import disk_full_is_storage_full
 from crawler.clock import utcnow
-from crawler.errors import BrowserCrashed, CaptureError
+from crawler.errors import BrowserCrashed, CaptureError, StorageFull
 from extractors.base import Extractor, ExtractorOutput, Kind, failed, skipped
 from extractors.engine.page import LoadedPage, playwright_errors
 
@@ -55,9 +56,13 @@ async def _run_one(name: str, extractor: Extractor, loaded: LoadedPage) -> Extra
         if extractor.html_only and not loaded.is_html:
             output = skipped(f"not HTML ({loaded.mimetype})")
         else:
-            with playwright_errors(loaded.request.url):
+            # A full disk fails the capture, not one output: every output needs the disk.
+            with (
+                disk_full_is_storage_full(loaded.request.workdir),
+                playwright_errors(loaded.request.url),
+            ):
                 output = await extractor.extract(loaded)
-    except BrowserCrashed:
+    except (BrowserCrashed, StorageFull):
         raise
     except (CaptureError, OSError, ValueError) as exc:
         output = failed(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
