@@ -41,8 +41,8 @@ from api import (
 )
 from api.errors import AnswerUnhandled, install_error_handlers
 from api.limits import BodySizeLimit
-from api.security_headers import SecurityHeaders
 from api.openapi_errors import install_error_docs
+from api.security_headers import SecurityHeaders
 from api.state import AppState
 from api.templating import STATIC
 from crawler import __version__

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import typer
 
-from cli import archive, bulk, crawls, fleet, maintenance, personas, schedules, server, tokens, users, wacz
+from cli import (
+    archive,
+    bulk,
+    crawls,
+    fleet,
+    maintenance,
+    personas,
+    schedules,
+    server,
+    tokens,
+    users,
+    wacz,
+)
 
 COMMAND_MODULES = (
     archive,
