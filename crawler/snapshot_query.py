@@ -6,21 +6,26 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column
+from sqlalchemy import and_, case, func, literal_column
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from crawler import search
+from crawler import search, snapshot_filters
 from crawler.auth import Principal
-from crawler.counts import count_rows
+from crawler.counts import EXACT_UP_TO, Total, count_rows, count_total
 from crawler.models import Snapshot, SnapshotTag, Tag, User
+from crawler.snapshot_filters import Narrowing
 
 TAG_SCAN_FROM = 2000
+WINDOW = 20_000  # rows of list order a substring filter tests before asking its index
 
 
 @dataclass(slots=True)
 class SnapshotFilters:
     id: str | None = None
     url: str | None = None
+    url__icontains: str | None = None
+    domain: str | None = None
     search: str | None = None
     tag: str | None = None
     title: str | None = None
@@ -49,8 +54,6 @@ def _conditions(f: SnapshotFilters, *, scan_tag: bool = False) -> list[Any]:
         conds.append(col(Snapshot.id).startswith(f.id, autoescape=True))
     if f.url:
         conds.append(col(Snapshot.url) == f.url)
-    if f.title:
-        conds.append(func.lower(col(Snapshot.title)).contains(f.title.lower(), autoescape=True))
     if f.timestamp:
         conds.append(col(Snapshot.timestamp).startswith(f.timestamp, autoescape=True))
     if f.status:
@@ -95,19 +98,54 @@ def _conditions(f: SnapshotFilters, *, scan_tag: bool = False) -> list[Any]:
     return conds
 
 
+def narrowings(f: SnapshotFilters, dialect: str) -> list[Narrowing]:
+    """The substring-like filters: each has an exact test and maybe an indexed superset."""
+    found = []
+    if f.title:
+        found.append(snapshot_filters.contains("title", f.title, dialect, name="trgm_title"))
+    if f.url__icontains:
+        found.append(snapshot_filters.contains("url", f.url__icontains, dialect, name="trgm_url"))
+    if f.domain:
+        found.append(snapshot_filters.domain(f.domain, dialect))
+    return found
+
+
+@dataclass(slots=True)
+class Page:
+    rows: list[Snapshot]
+    total: Total
+
+
 def query_snapshots(
     session: Session, principal: Principal, filters: SnapshotFilters, *, limit: int, offset: int
 ) -> tuple[list[Snapshot], int]:
     """Newest first; `url=` is a URL's timeline (every capture of it, newest first)."""
-    conds = _conditions(filters)
-    if not principal.is_admin:
-        conds.append(col(Snapshot.workspace_id).in_(principal.workspace_ids))
+    page = query_page(session, principal, filters, limit=limit, offset=offset)
+    return page.rows, page.total.value
+
+
+def _visible(conds: list[Any], principal: Principal) -> list[Any]:
+    if principal.is_admin:
+        return conds
+    return [*conds, col(Snapshot.workspace_id).in_(principal.workspace_ids)]
+
+
+def query_page(
+    session: Session, principal: Principal, filters: SnapshotFilters, *, limit: int, offset: int
+) -> Page:
+    """One page in list order (relevance first with `search`) and the list's total."""
+    dialect = session.get_bind().dialect.name
+    conds = _visible(_conditions(filters), principal)
+    narrow = narrowings(filters, dialect)
+    if narrow and not filters.search:
+        return _narrowed_page(session, conds, narrow, limit=limit, offset=offset)
+    conds += [n.exact(Snapshot) for n in narrow]
     query = select(Snapshot)
     ranking: list[Any] = []
     if filters.search:
         found = search.hits(session, filters.search)  # ranked: best matches first
         if found is None:
-            return [], 0
+            return Page([], Total(0))
         query = query.join(found, found.c.snapshot_id == col(Snapshot.id))
         ranking.append(found.c.score)
     query = query.where(*conds)
@@ -123,11 +161,7 @@ def query_snapshots(
         ).all()
         if ranked:
             ids = [snapshot_id for snapshot_id, _ in ranked]
-            loaded = {
-                row.id: row
-                for row in session.exec(select(Snapshot).where(col(Snapshot.id).in_(ids)))
-            }
-            return [loaded[i] for i in ids if i in loaded], int(ranked[0][1])
+            return Page(_load(session, ids), Total(int(ranked[0][1])))
     if filters.tag and all(
         getattr(filters, name) in (None, "") for name in SnapshotFilters.names() if name != "tag"
     ):
@@ -140,18 +174,86 @@ def query_snapshots(
         )
         if not principal.is_admin:
             tagged = tagged.where(col(Tag.workspace_id).in_(principal.workspace_ids))
-        total = int(session.exec(tagged).one())
+        total = Total(int(session.exec(tagged).one()))
     else:
-        total = count_rows(session, query.with_only_columns(col(Snapshot.id)))
-    big_tag = filters.tag and not ranking and not filters.url and total > TAG_SCAN_FROM
-    if big_tag and session.get_bind().dialect.name == "sqlite":
+        total = count_total(session, query.with_only_columns(col(Snapshot.id)))
+    big_tag = filters.tag and not ranking and not filters.url and total.value > TAG_SCAN_FROM
+    if big_tag and dialect == "sqlite":
         # SQLite would fetch and sort every snapshot of a big tag; walking the list
         # order and testing membership finds a page after a few thousand steps.
-        conds = _conditions(filters, scan_tag=True)
-        if not principal.is_admin:
-            conds.append(col(Snapshot.workspace_id).in_(principal.workspace_ids))
-        query = select(Snapshot).where(*conds)
+        query = select(Snapshot).where(*_visible(_conditions(filters, scan_tag=True), principal))
     rows = session.exec(
         query.order_by(*ranking, order, col(Snapshot.id)).offset(offset).limit(limit)
     ).all()
-    return list(rows), int(total)
+    return Page(list(rows), total)
+
+
+def _load(session: Session, ids: list[str]) -> list[Snapshot]:
+    """Rows for `ids`, in that order."""
+    loaded = {
+        row.id: row for row in session.exec(select(Snapshot).where(col(Snapshot.id).in_(ids)))
+    }
+    return [loaded[i] for i in ids if i in loaded]
+
+
+def _narrowed_page(
+    session: Session, conds: list[Any], narrow: list[Narrowing], *, limit: int, offset: int
+) -> Page:
+    """A page under substring filters, found one of two ways, whichever is cheap.
+
+    1. Walk the newest `WINDOW` rows of the other filters in list order and test
+       each exactly. A term that matches often fills the page there; the share of
+       matches in the window also estimates the total.
+    2. Otherwise the term is rare: take its candidates from the trigram index
+       (a short list), test them exactly, and sort those.
+    """
+    order = (col(Snapshot.created_at).desc(), col(Snapshot.id))
+    window = select(Snapshot).where(*conds).order_by(*order).limit(WINDOW).subquery("window")
+    recent = aliased(Snapshot, window)
+    matching = [n.exact(recent) for n in narrow]
+    wanted = offset + limit
+    ids = list(
+        session.exec(
+            select(recent.id)
+            .where(*matching)
+            .order_by(col(recent.created_at).desc(), col(recent.id))
+            .limit(wanted)
+        ).all()
+    )
+    exact = [n.exact(Snapshot) for n in narrow]
+    candidates = [n.candidate for n in narrow if n.candidate is not None]
+    found = (
+        select(col(Snapshot.id).label("id"), col(Snapshot.created_at).label("created_at"))
+        .where(*conds, *candidates, *exact)
+        .cte("found")
+        .prefix_with("MATERIALIZED")  # drive from the index's candidates, not list order
+    )
+    counting = select(found.c.id)
+    if len(ids) >= wanted:
+        seen, hits = session.execute(
+            select(func.count(), func.count(case((and_(*matching), 1)))).select_from(window)
+        ).one()
+        estimate = None
+        if seen >= WINDOW:
+            base = count_rows(session, select(col(Snapshot.id)).where(*conds))
+            estimate = int(base * hits / max(seen, 1))
+            if candidates and estimate <= EXACT_UP_TO:
+                estimate = None  # few candidates: counting them exactly is cheap
+        total = count_total(session, counting, estimate=estimate)
+        return Page(_load(session, ids[offset:]), total)
+    if not candidates:  # short terms only: no index to ask, so walk the list order
+        rows = session.exec(
+            select(Snapshot).where(*conds, *exact).order_by(*order).offset(offset).limit(limit)
+        ).all()
+        return Page(list(rows), count_total(session, counting))
+    page = session.execute(
+        select(found.c.id, func.count().over())
+        .order_by(found.c.created_at.desc(), found.c.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    if not page:
+        return Page(
+            [], Total(int(session.execute(select(func.count()).select_from(found)).one()[0]))
+        )
+    return Page(_load(session, [i for i, _ in page]), Total(int(page[0][1])))
