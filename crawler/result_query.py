@@ -13,9 +13,10 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, or_
+from sqlalchemy import and_, false, or_
 from sqlmodel import col, func, select
 
+from crawler import snapshot_filters
 from crawler.models import ArchiveResult, Snapshot, SnapshotTag, Tag
 
 
@@ -70,7 +71,14 @@ def _tag_contains(value: str) -> Any:
     return col(Snapshot.id).in_(tagged)
 
 
-def result_conditions(f: ResultFilters) -> list[Any]:
+def _url_contains(value: str, dialect: str) -> Any:
+    """Snapshot url contains `value`: trigram candidates (crawler.snapshot_filters), then exact."""
+    found = snapshot_filters.contains("url", value, dialect, name="trgm_snapshot_url")
+    exact = found.exact(Snapshot)
+    return exact if found.candidate is None else and_(found.candidate, exact)
+
+
+def result_conditions(f: ResultFilters, dialect: str = "sqlite") -> list[Any]:
     """WHERE terms over ``ArchiveResult`` joined to its ``Snapshot``; empty values are unset."""
     conds: list[Any] = []
     if f.id:
@@ -90,7 +98,7 @@ def result_conditions(f: ResultFilters) -> list[Any]:
     if f.snapshot_id:
         conds.append(_of_snapshot(f.snapshot_id))
     if f.snapshot_url:
-        conds.append(_icontains(col(Snapshot.url), f.snapshot_url))
+        conds.append(_url_contains(f.snapshot_url, dialect))
     if f.snapshot_tag:
         conds.append(_tag_contains(f.snapshot_tag))
     if f.status:

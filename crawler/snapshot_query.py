@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal_column
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from crawler import search, snapshot_filters
@@ -190,6 +189,8 @@ def query_page(
 
 def _load(session: Session, ids: list[str]) -> list[Snapshot]:
     """Rows for `ids`, in that order."""
+    if not ids:
+        return []
     loaded = {
         row.id: row for row in session.exec(select(Snapshot).where(col(Snapshot.id).in_(ids)))
     }
@@ -208,17 +209,28 @@ def _narrowed_page(
        (a short list), test them exactly, and sort those.
     """
     order = (col(Snapshot.created_at).desc(), col(Snapshot.id))
-    window = select(Snapshot).where(*conds).order_by(*order).limit(WINDOW).subquery("window")
-    recent = aliased(Snapshot, window)
-    matching = [n.exact(recent) for n in narrow]
+    window = (
+        select(
+            col(Snapshot.id),
+            col(Snapshot.created_at),
+            col(Snapshot.url),
+            col(Snapshot.title),
+            col(Snapshot.normalized_url),
+        )
+        .where(*conds)
+        .order_by(*order)
+        .limit(WINDOW)
+        .subquery("window")
+    )
+    matching = and_(*(n.exact(window.c) for n in narrow))
     wanted = offset + limit
     ids = list(
-        session.exec(
-            select(recent.id)
-            .where(*matching)
-            .order_by(col(recent.created_at).desc(), col(recent.id))
+        session.execute(
+            select(window.c.id)
+            .where(matching)
+            .order_by(window.c.created_at.desc(), window.c.id)
             .limit(wanted)
-        ).all()
+        ).scalars()
     )
     exact = [n.exact(Snapshot) for n in narrow]
     candidates = [n.candidate for n in narrow if n.candidate is not None]
@@ -231,21 +243,26 @@ def _narrowed_page(
     counting = select(found.c.id)
     if len(ids) >= wanted:
         seen, hits = session.execute(
-            select(func.count(), func.count(case((and_(*matching), 1)))).select_from(window)
+            select(func.count(), func.count(case((matching, 1)))).select_from(window)
         ).one()
-        estimate = None
-        if seen >= WINDOW:
-            base = count_rows(session, select(col(Snapshot.id)).where(*conds))
-            estimate = int(base * hits / max(seen, 1))
-            if candidates and estimate <= EXACT_UP_TO:
-                estimate = None  # few candidates: counting them exactly is cheap
+        if seen < WINDOW:  # the window held every row of the other filters: hits is exact
+            return Page(_load(session, ids[offset:]), Total(int(hits)))
+        base = count_rows(session, select(col(Snapshot.id)).where(*conds))
+        estimate: int | None = int(base * hits / seen)
+        if candidates and estimate is not None and estimate <= EXACT_UP_TO:
+            estimate = None  # few candidates: counting them exactly is cheap
         total = count_total(session, counting, estimate=estimate)
         return Page(_load(session, ids[offset:]), total)
+    seen = session.execute(select(func.count()).select_from(window)).scalar_one()
+    if seen < WINDOW:  # the window held every row of the other filters
+        return Page(_load(session, ids[offset:]), Total(len(ids)))
     if not candidates:  # short terms only: no index to ask, so walk the list order
         rows = session.exec(
             select(Snapshot).where(*conds, *exact).order_by(*order).offset(offset).limit(limit)
         ).all()
-        return Page(list(rows), count_total(session, counting))
+        base = count_rows(session, select(col(Snapshot.id)).where(*conds))
+        guess = int(base * len(ids) / seen)  # counting exactly would scan every row
+        return Page(list(rows), count_total(session, counting, estimate=guess))
     page = session.execute(
         select(found.c.id, func.count().over())
         .order_by(found.c.created_at.desc(), found.c.id)

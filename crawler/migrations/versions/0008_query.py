@@ -15,7 +15,8 @@ candidate finders only: ``crawler.snapshot_filters`` re-checks every candidate
 with the exact contains test, so the answer is the same as a scan's.
 
 ``(status, created_at DESC, id)`` serves a status filter in list order, deep
-pages included, without walking the other statuses' rows.
+pages included, without walking the other statuses' rows; ``archiveresult
+(created_at DESC, id)`` is the archive-result list's order.
 """
 
 from __future__ import annotations
@@ -63,8 +64,14 @@ POSTGRES_DOWN = [
     "DROP INDEX IF EXISTS ix_snapshot_title_trgm",
 ]
 # The extension stays on downgrade: other databases' objects in it may use it.
-COMMON_UP = ["CREATE INDEX ix_snapshot_status_created_id ON snapshot (status, created_at DESC, id)"]
-COMMON_DOWN = ["DROP INDEX IF EXISTS ix_snapshot_status_created_id"]
+COMMON_UP = [
+    "CREATE INDEX ix_snapshot_status_created_id ON snapshot (status, created_at DESC, id)",
+    "CREATE INDEX ix_archiveresult_created_id ON archiveresult (created_at DESC, id)",
+]
+COMMON_DOWN = [
+    "DROP INDEX IF EXISTS ix_archiveresult_created_id",
+    "DROP INDEX IF EXISTS ix_snapshot_status_created_id",
+]
 
 
 def upgrade() -> None:
