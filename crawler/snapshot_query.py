@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal_column
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from crawler import search, snapshot_filters
@@ -210,7 +211,7 @@ def _narrowed_page(
     """
     order = (col(Snapshot.created_at).desc(), col(Snapshot.id))
     window = (
-        select(
+        sa_select(
             col(Snapshot.id),
             col(Snapshot.created_at),
             col(Snapshot.url),
