@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, or_
+from sqlalchemy import String, bindparam, func, or_, select
 from sqlalchemy import column as column_
 from sqlalchemy import text as sql_text
 from sqlmodel import col
@@ -62,6 +62,7 @@ class Narrowing:
 
     exact: Callable[[Any], Any]
     candidate: Any | None
+    probe: Callable[[int], Any] | None = None  # SELECT of up to n candidate keys, for sizing
 
 
 def exact_contains(column: Any, term: str, dialect: str) -> Any:
@@ -92,12 +93,33 @@ def _candidates(column: str, term: str, dialect: str, name: str) -> Any | None:
     return exact_contains(getattr(Snapshot, column), term, dialect)
 
 
+def _probe(column: str, term: str, dialect: str, name: str) -> Callable[[int], Any] | None:
+    if len(term) < MIN_TRIGRAM:
+        return None
+
+    def upto(n: int) -> Any:
+        if dialect == "sqlite":
+            return (
+                sql_text(
+                    f"SELECT rowid FROM snapshot_trgm WHERE snapshot_trgm MATCH :{name}_probe "
+                    f"LIMIT {int(n)}"
+                )
+                .bindparams(bindparam(f"{name}_probe", fts5_trigram_query(column, term)))
+                .columns(column_("rowid", String))
+            )
+        contained = exact_contains(getattr(Snapshot, column), term, dialect)
+        return select(col(Snapshot.id)).where(contained).limit(n)
+
+    return upto
+
+
 def contains(column: str, term: str, dialect: str, *, name: str = "trgm") -> Narrowing:
     """Snapshot `column` (url or title) contains `term`, case-insensitively."""
     assert column in SUBSTRING_COLUMNS
     return Narrowing(
         exact=lambda entity: exact_contains(getattr(entity, column), term, dialect),
         candidate=_candidates(column, term, dialect, name),
+        probe=_probe(column, term, dialect, name),
     )
 
 
@@ -117,4 +139,10 @@ def domain(host: str, dialect: str) -> Narrowing:
         return or_(*(column.startswith(prefix, autoescape=True) for prefix in prefixes))
 
     plain = key.isascii() and "xn--" not in key  # a raw url may spell an IDN host in Unicode
-    return Narrowing(exact, _candidates("url", key, dialect, "trgm_domain") if plain else None)
+    if not plain:
+        return Narrowing(exact, None)
+    return Narrowing(
+        exact,
+        _candidates("url", key, dialect, "trgm_domain"),
+        _probe("url", key, dialect, "trgm_domain"),
+    )

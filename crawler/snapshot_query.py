@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -12,12 +13,13 @@ from sqlmodel import Session, col, select
 
 from crawler import search, snapshot_filters
 from crawler.auth import Principal
-from crawler.counts import EXACT_UP_TO, Total, count_rows, count_total
+from crawler.counts import Total, count_rows, count_total
 from crawler.models import Snapshot, SnapshotTag, Tag, User
 from crawler.snapshot_filters import Narrowing
 
 TAG_SCAN_FROM = 2000
-WINDOW = 20_000  # rows of list order a substring filter tests before asking its index
+RARE_MIN, RARE_BELOW = 2_000, 50_000  # bounds of 'few candidates: sort them, not walk the list'
+SAMPLE = 2_000  # newest rows whose share of matches estimates a common term's total
 
 
 @dataclass(slots=True)
@@ -198,41 +200,31 @@ def _load(session: Session, ids: list[str]) -> list[Snapshot]:
     return [loaded[i] for i in ids if i in loaded]
 
 
+def _candidate_count(session: Session, narrow: list[Narrowing], upto: int) -> int | None:
+    """The smallest candidate set's size, counted up to `upto`; None without an index."""
+    sizes = [
+        int(
+            session.execute(select(func.count()).select_from(n.probe(upto).subquery())).scalar_one()
+        )
+        for n in narrow
+        if n.probe is not None
+    ]
+    return min(sizes) if sizes else None
+
+
 def _narrowed_page(
     session: Session, conds: list[Any], narrow: list[Narrowing], *, limit: int, offset: int
 ) -> Page:
     """A page under substring filters, found one of two ways, whichever is cheap.
 
-    1. Walk the newest `WINDOW` rows of the other filters in list order and test
-       each exactly. A term that matches often fills the page there; the share of
-       matches in the window also estimates the total.
-    2. Otherwise the term is rare: take its candidates from the trigram index
-       (a short list), test them exactly, and sort those.
+    The trigram index says how many candidates a term has (counting stops at
+    `RARE_BELOW`). A rare term's candidates are tested exactly and sorted: a
+    short list, whatever the store's size. A common term instead walks the list
+    order testing rows exactly: matches come every few rows, so the page fills
+    fast; its total is estimated from a sample of the newest rows and counted
+    in the background (crawler.counts). A term too short for trigrams walks too.
     """
     order = (col(Snapshot.created_at).desc(), col(Snapshot.id))
-    window = (
-        sa_select(
-            col(Snapshot.id),
-            col(Snapshot.created_at),
-            col(Snapshot.url),
-            col(Snapshot.title),
-            col(Snapshot.normalized_url),
-        )
-        .where(*conds)
-        .order_by(*order)
-        .limit(WINDOW)
-        .subquery("window")
-    )
-    matching = and_(*(n.exact(window.c) for n in narrow))
-    wanted = offset + limit
-    ids = list(
-        session.execute(
-            select(window.c.id)
-            .where(matching)
-            .order_by(window.c.created_at.desc(), window.c.id)
-            .limit(wanted)
-        ).scalars()
-    )
     exact = [n.exact(Snapshot) for n in narrow]
     candidates = [n.candidate for n in narrow if n.candidate is not None]
     found = (
@@ -241,37 +233,48 @@ def _narrowed_page(
         .cte("found")
         .prefix_with("MATERIALIZED")  # drive from the index's candidates, not list order
     )
-    counting = select(found.c.id)
-    if len(ids) >= wanted:
-        seen, hits = session.execute(
-            select(func.count(), func.count(case((matching, 1)))).select_from(window)
-        ).one()
-        if seen < WINDOW:  # the window held every row of the other filters: hits is exact
-            return Page(_load(session, ids[offset:]), Total(int(hits)))
-        base = count_rows(session, select(col(Snapshot.id)).where(*conds))
-        estimate: int | None = int(base * hits / seen)
-        if candidates and estimate is not None and estimate <= EXACT_UP_TO:
-            estimate = None  # few candidates: counting them exactly is cheap
-        total = count_total(session, counting, estimate=estimate)
-        return Page(_load(session, ids[offset:]), total)
-    seen = session.execute(select(func.count()).select_from(window)).scalar_one()
-    if seen < WINDOW:  # the window held every row of the other filters
-        return Page(_load(session, ids[offset:]), Total(len(ids)))
-    if not candidates:  # short terms only: no index to ask, so walk the list order
-        rows = session.exec(
-            select(Snapshot).where(*conds, *exact).order_by(*order).offset(offset).limit(limit)
+    # Sorting C candidates costs ~3 lookups each; walking costs wanted * rows / C rows.
+    # They break even near sqrt(wanted * rows / 3) candidates.
+    base = count_rows(session, select(col(Snapshot.id)).where(*conds))
+    rare_below = min(RARE_BELOW, max(RARE_MIN, int(math.sqrt((offset + limit) * base / 3))))
+    size = _candidate_count(session, narrow, rare_below)
+    if size is not None and size < rare_below:
+        page = session.execute(
+            select(found.c.id, func.count().over())
+            .order_by(found.c.created_at.desc(), found.c.id)
+            .offset(offset)
+            .limit(limit)
         ).all()
-        base = count_rows(session, select(col(Snapshot.id)).where(*conds))
-        guess = int(base * len(ids) / seen)  # counting exactly would scan every row
-        return Page(list(rows), count_total(session, counting, estimate=guess))
-    page = session.execute(
-        select(found.c.id, func.count().over())
-        .order_by(found.c.created_at.desc(), found.c.id)
-        .offset(offset)
-        .limit(limit)
+        if not page:
+            total = session.execute(select(func.count()).select_from(found)).scalar_one()
+            return Page([], Total(int(total)))
+        return Page(_load(session, [i for i, _ in page]), Total(int(page[0][1])))
+    rows = session.exec(
+        select(Snapshot).where(*conds, *exact).order_by(*order).offset(offset).limit(limit)
     ).all()
-    if not page:
-        return Page(
-            [], Total(int(session.execute(select(func.count()).select_from(found)).one()[0]))
+    return Page(list(rows), _estimated_total(session, conds, narrow, select(found.c.id), base))
+
+
+def _estimated_total(
+    session: Session, conds: list[Any], narrow: list[Narrowing], counting: Any, base: int
+) -> Total:
+    """Exact when the other filters leave few rows; else the share of matches among the
+    newest `SAMPLE` rows times the rows of the other filters, until counted."""
+    sample = (
+        sa_select(
+            col(Snapshot.url).label("url"),
+            col(Snapshot.title).label("title"),
+            col(Snapshot.normalized_url).label("normalized_url"),
         )
-    return Page(_load(session, [i for i, _ in page]), Total(int(page[0][1])))
+        .where(*conds)
+        .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+        .limit(SAMPLE)
+        .subquery("sample")
+    )
+    matching = and_(*(n.exact(sample.c) for n in narrow))
+    seen, hits = session.execute(
+        select(func.count(), func.count(case((matching, 1)))).select_from(sample)
+    ).one()
+    if seen < SAMPLE:  # the sample held every row of the other filters
+        return Total(int(hits))
+    return count_total(session, counting, estimate=max(int(base * hits / seen), int(hits)))
