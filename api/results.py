@@ -17,7 +17,7 @@ from crawler.auth import Principal
 from crawler.counts import count_rows
 from crawler.errors import NotFound
 from crawler.models import ArchiveResult, Snapshot
-from crawler.result_query import ResultFilters, result_conditions
+from crawler.result_query import ResultFilters, result_conditions, url_is_rare
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 
@@ -69,7 +69,9 @@ def list_results(
     filters: Annotated[ResultFilters, Depends(result_filters)],
 ) -> dict[str, Any]:
     dialect = session.get_bind().dialect.name
-    query = _visible_results(principal).where(*result_conditions(filters, dialect))
+    indexed = not filters.snapshot_url or url_is_rare(session, filters.snapshot_url)
+    conds = result_conditions(filters, dialect, url_indexed=indexed)
+    query = _visible_results(principal).where(*conds)
     total = count_rows(session, query.with_only_columns(col(ArchiveResult.id)))
     pairs = session.exec(
         query.order_by(col(ArchiveResult.created_at).desc(), col(ArchiveResult.id))

@@ -16,7 +16,7 @@ For each store it:
     .venv/bin/python bench/query.py [--snapshots N] [--requests N] [--stores sqlite,postgres]
         [--keep DIR]   # reuse (or leave) the filled stores in DIR
 
-The import rate with the new indexes is `bench/import.py --skip-latency`.
+    .venv/bin/python bench/query.py --import 100000   # import URLs/s before/after 0008
 """
 
 from __future__ import annotations
@@ -463,7 +463,7 @@ def measure(env: dict[str, str], database_url: str, count: int, requests: int) -
 
     server = AmberServer(env=env, args=("--no-workers",)).start(timeout=300)
     rng = random.Random(3)
-    print(f"{'request':<36}{'p50 ms':>8}{'p95 ms':>8}{'items':>6}{'count':>10}  baseline p50")
+    print(f"{'request':<36}{'p50 ms':>8}{'p95 ms':>8}{'items':>6}{'count':>10}  baseline (1 run)")
     try:
         with httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120
@@ -501,8 +501,7 @@ def measure(env: dict[str, str], database_url: str, count: int, requests: int) -
                 base = ""
                 sample = params()
                 if {"title", "url__icontains", "domain", "snapshot_url"} & set(sample):
-                    runs = [baseline(database_url, params()) for _ in range(3)]
-                    base = f"{percentile(runs, 0.5):.0f} ms"
+                    base = f"{baseline(database_url, params()):.0f} ms"
                 print(
                     f"{label:<36}{percentile(times, 0.5):>8.1f}{percentile(times, 0.95):>8.1f}"
                     f"{items:>6}{total:>10}  {base}",
@@ -559,14 +558,82 @@ def run_store(kind: str, count: int, requests: int, work: Path) -> None:
             pg.stop_server()
 
 
+def import_child(data_dir: str, file: str, schema: str) -> None:
+    """Import the bookmarks into a fresh store at the schema before or after 0008."""
+    from alembic import command
+    from sqlmodel import Session
+
+    from crawler import db
+    from crawler.auth import ensure_user, principal_for_user
+    from crawler.importers.parallel import store_file
+    from crawler.importers.writer import BulkWriter
+
+    url = f"sqlite:///{Path(data_dir) / 'amber.sqlite3'}"
+    db.upgrade(url)
+    if schema == "before":
+        command.downgrade(db.alembic_config(url), "query@0007")
+    engine = db.make_engine(url)
+    started = time.perf_counter()
+    with Session(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, "bench", admin=True))
+        session.commit()
+        writer = BulkWriter(session, principal=principal, index_only=True)
+        summary = store_file(writer, file, "auto")
+    print(json.dumps({"count": summary.seen, "seconds": time.perf_counter() - started}))
+
+
+def bench_import(bookmarks: int, rounds: int) -> None:
+    """URLs/s importing the same bookmarks before and after migration 0008, alternating."""
+    import importlib.util
+    import subprocess
+
+    spec = importlib.util.spec_from_file_location("bench_import", REPO / "bench" / "import.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="amber-query-import-") as tmp:
+        file = Path(tmp) / "bookmarks.html"
+        module.generate(file, bookmarks)
+        rates: dict[str, list[float]] = {"before": [], "after": []}
+        for n in range(rounds):
+            for schema in ("before", "after"):
+                target = Path(tmp) / f"{schema}-{n}"
+                target.mkdir()
+                done = subprocess.run(
+                    [sys.executable, __file__, "--import-child", str(target), str(file), schema],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                rates[schema].append(result["count"] / result["seconds"])
+        for schema, values in rates.items():
+            shown = ", ".join(f"{v:,.0f}" for v in values)
+            print(f"import {bookmarks:,} bookmarks, schema {schema} 0008: {shown} URLs/s")
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--import-child":
+        import_child(*sys.argv[2:5])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--snapshots", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--keep", type=Path, help="fill (or reuse) the stores in this folder")
+    parser.add_argument(
+        "--import",
+        dest="bookmarks",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: import N bookmarks before/after 0008 (URLs/s)",
+    )
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.bookmarks:
+        bench_import(args.bookmarks, rounds=2)
+        return
     with tempfile.TemporaryDirectory(prefix="amber-query-") as tmp:
         work = args.keep or Path(tmp)
         for kind in args.stores.split(","):

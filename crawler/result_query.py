@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, false, or_
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from crawler import snapshot_filters
 from crawler.models import ArchiveResult, Snapshot, SnapshotTag, Tag
@@ -47,6 +47,7 @@ class ResultFilters:
 
 
 NOT_RECORDED = ("hook_name", "process_id", "cmd", "pwd")
+RARE_URL_BELOW = 5_000
 
 
 def _icontains(column: Any, value: str) -> Any:
@@ -71,15 +72,30 @@ def _tag_contains(value: str) -> Any:
     return col(Snapshot.id).in_(tagged)
 
 
-def _url_contains(value: str, dialect: str) -> Any:
+def _url_contains(value: str, dialect: str, indexed: bool) -> Any:
     """Snapshot url contains `value`: trigram candidates (crawler.snapshot_filters), then exact."""
     found = snapshot_filters.contains("url", value, dialect, name="trgm_snapshot_url")
     exact = found.exact(Snapshot)
-    return exact if found.candidate is None else and_(found.candidate, exact)
+    return exact if found.candidate is None or not indexed else and_(found.candidate, exact)
 
 
-def result_conditions(f: ResultFilters, dialect: str = "sqlite") -> list[Any]:
-    """WHERE terms over ``ArchiveResult`` joined to its ``Snapshot``; empty values are unset."""
+def url_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> bool:
+    """Whether few snapshot urls contain `value` (then its trigram candidates drive the
+    query; a common one is found faster by walking the list order)."""
+    dialect = session.get_bind().dialect.name
+    found = snapshot_filters.contains("url", value, dialect, name="trgm_snapshot_url")
+    if found.probe is None:
+        return False
+    sized = select(func.count()).select_from(found.probe(upto).subquery())
+    return int(session.execute(sized).scalar_one()) < upto
+
+
+def result_conditions(
+    f: ResultFilters, dialect: str = "sqlite", *, url_indexed: bool = True
+) -> list[Any]:
+    """WHERE terms over ``ArchiveResult`` joined to its ``Snapshot``; empty values are unset.
+
+    `url_indexed` False tests ``snapshot_url`` row by row (see `url_is_rare`)."""
     conds: list[Any] = []
     if f.id:
         conds.append(or_(_prefix(ArchiveResult.id, f.id), _of_snapshot(f.id)))
@@ -98,7 +114,7 @@ def result_conditions(f: ResultFilters, dialect: str = "sqlite") -> list[Any]:
     if f.snapshot_id:
         conds.append(_of_snapshot(f.snapshot_id))
     if f.snapshot_url:
-        conds.append(_url_contains(f.snapshot_url, dialect))
+        conds.append(_url_contains(f.snapshot_url, dialect, url_indexed))
     if f.snapshot_tag:
         conds.append(_tag_contains(f.snapshot_tag))
     if f.status:
