@@ -30,6 +30,7 @@ from sqlmodel import Session
 EXACT_UP_TO = 10_000
 LARGE_TTL = 30.0
 CACHE_SIZE = 256
+MAX_RECOUNTS = 2
 
 Key = tuple[str, str, tuple[tuple[str, str], ...]]
 
@@ -101,9 +102,13 @@ def _remember(key: Key, total: int, *, keep: bool = False) -> None:
 
 
 def _refresh_later(engine: Engine, key: Key, query: Any, *, keep: bool = False) -> None:
-    """Recount in the background; until it is done, callers get the previous total."""
+    """Recount in the background; until it is done, callers get the previous total.
+
+    At most `MAX_RECOUNTS` run at once: many distinct filters in a row would
+    otherwise start as many full scans. A count not started now is tried again
+    by the next request for it (which meanwhile gets the estimate again)."""
     with _lock:
-        if key in _refreshing:
+        if key in _refreshing or len(_refreshing) >= MAX_RECOUNTS:
             return
         _refreshing.add(key)
 
