@@ -140,7 +140,8 @@ def query_page(
     conds = _visible(_conditions(filters), principal)
     narrow = narrowings(filters, dialect)
     if narrow and not filters.search:
-        return _narrowed_page(session, conds, narrow, limit=limit, offset=offset)
+        visible = count_rows(session, select(col(Snapshot.id)).where(*_visible([], principal)))
+        return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset)
     conds += [n.exact(Snapshot) for n in narrow]
     query = select(Snapshot)
     ranking: list[Any] = []
@@ -213,7 +214,13 @@ def _candidate_count(session: Session, narrow: list[Narrowing], upto: int) -> in
 
 
 def _narrowed_page(
-    session: Session, conds: list[Any], narrow: list[Narrowing], *, limit: int, offset: int
+    session: Session,
+    conds: list[Any],
+    narrow: list[Narrowing],
+    visible: int,
+    *,
+    limit: int,
+    offset: int,
 ) -> Page:
     """A page under substring filters, found one of two ways, whichever is cheap.
 
@@ -233,10 +240,11 @@ def _narrowed_page(
         .cte("found")
         .prefix_with("MATERIALIZED")  # drive from the index's candidates, not list order
     )
-    # Sorting C candidates costs ~3 lookups each; walking costs wanted * rows / C rows.
-    # They break even near sqrt(wanted * rows / 3) candidates.
-    base = count_rows(session, select(col(Snapshot.id)).where(*conds))
-    rare_below = min(RARE_BELOW, max(RARE_MIN, int(math.sqrt((offset + limit) * base / 3))))
+    # Sorting C candidates costs ~3 lookups each; walking the list (other filters keep
+    # the same share of candidates as of all rows) reads about wanted * visible / C
+    # rows. They break even near sqrt(wanted * visible / 3) candidates.
+    wanted = offset + limit
+    rare_below = min(RARE_BELOW, max(RARE_MIN, int(math.sqrt(wanted * visible / 3))))
     size = _candidate_count(session, narrow, rare_below)
     if size is not None and size < rare_below:
         page = session.execute(
@@ -252,6 +260,7 @@ def _narrowed_page(
     rows = session.exec(
         select(Snapshot).where(*conds, *exact).order_by(*order).offset(offset).limit(limit)
     ).all()
+    base = count_rows(session, select(col(Snapshot.id)).where(*conds))
     return Page(list(rows), _estimated_total(session, conds, narrow, select(found.c.id), base))
 
 
