@@ -456,7 +456,9 @@ def baseline(url: str, params: dict[str, Any]) -> float:
     return took
 
 
-def measure(env: dict[str, str], database_url: str, count: int, requests: int) -> None:
+def measure(
+    env: dict[str, str], database_url: str, count: int, requests: int, only: list[str]
+) -> None:
     import httpx
 
     from tests.services import AmberServer
@@ -475,6 +477,8 @@ def measure(env: dict[str, str], database_url: str, count: int, requests: int) -
                 return client.get(path, params=params)
 
             for label, path, params in cases(count, rng):
+                if only and not any(part in label for part in only):
+                    continue
                 for _ in range(3):  # warm the connection and caches
                     get(path, params())
                 times = []
@@ -511,7 +515,7 @@ def measure(env: dict[str, str], database_url: str, count: int, requests: int) -
         server.stop()
 
 
-def run_store(kind: str, count: int, requests: int, work: Path) -> None:
+def run_store(kind: str, count: int, requests: int, work: Path, only: list[str]) -> None:
     print(f"\n== {kind}, {count:,} snapshots ==", flush=True)
     data_dir = work / f"{kind}-{count}"
     marker = data_dir / "filled.json"
@@ -552,7 +556,7 @@ def run_store(kind: str, count: int, requests: int, work: Path) -> None:
             else postgres_sizes(database_url)
         )
         print("sizes (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(sizes.items())))
-        measure(env, database_url, count, requests)
+        measure(env, database_url, count, requests, only)
     finally:
         if pg is not None:
             pg.stop_server()
@@ -620,6 +624,9 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument(
+        "--only", type=lambda v: v.split(","), default=[], help="cases whose label has one of these"
+    )
     parser.add_argument("--keep", type=Path, help="fill (or reuse) the stores in this folder")
     parser.add_argument(
         "--import",
@@ -637,7 +644,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="amber-query-") as tmp:
         work = args.keep or Path(tmp)
         for kind in args.stores.split(","):
-            run_store(kind, args.snapshots, args.requests, work)
+            run_store(kind, args.snapshots, args.requests, work, args.only)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
