@@ -17,7 +17,12 @@ from crawler.auth import Principal
 from crawler.counts import count_rows
 from crawler.errors import NotFound
 from crawler.models import ArchiveResult, Snapshot
-from crawler.result_query import ResultFilters, result_conditions, url_is_rare
+from crawler.result_query import (
+    ResultFilters,
+    result_conditions,
+    tag_is_rare,
+    url_is_rare,
+)
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 
@@ -70,7 +75,8 @@ def list_results(
 ) -> dict[str, Any]:
     dialect = session.get_bind().dialect.name
     indexed = not filters.snapshot_url or url_is_rare(session, filters.snapshot_url)
-    conds = result_conditions(filters, dialect, url_indexed=indexed)
+    walk = bool(filters.snapshot_tag) and not tag_is_rare(session, filters.snapshot_tag or "")
+    conds = result_conditions(filters, dialect, url_indexed=indexed, tag_walk=walk)
     query = _visible_results(principal).where(*conds)
     total = count_rows(session, query.with_only_columns(col(ArchiveResult.id)))
     pairs = session.exec(

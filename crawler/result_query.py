@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, or_
+from sqlalchemy import and_, false, literal_column, or_
 from sqlmodel import Session, col, func, select
 
 from crawler import snapshot_filters
@@ -63,13 +63,25 @@ def _of_snapshot(value: str) -> Any:
     return or_(_prefix(Snapshot.id, value), _prefix(Snapshot.timestamp, value))
 
 
-def _tag_contains(value: str) -> Any:
-    tagged = (
+def _tagged(value: str) -> Any:
+    return (
         select(SnapshotTag.snapshot_id)
         .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
         .where(_icontains(col(Tag.name), value))
     )
-    return col(Snapshot.id).in_(tagged)
+
+
+def _tag_contains(value: str, *, walk: bool = False) -> Any:
+    # walk (SQLite): unary + keeps the planner from driving by the tagged ids (and then
+    # sorting them all); it walks the list order testing membership instead.
+    member = literal_column("+snapshot.id") if walk else col(Snapshot.id)
+    return member.in_(_tagged(value))
+
+
+def tag_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> bool:
+    """Whether few snapshots carry a tag whose name contains `value`."""
+    sized = select(func.count()).select_from(_tagged(value).limit(upto).subquery())
+    return int(session.execute(sized).scalar_one()) < upto
 
 
 def _url_contains(value: str, dialect: str, indexed: bool) -> Any:
@@ -91,11 +103,16 @@ def url_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> boo
 
 
 def result_conditions(
-    f: ResultFilters, dialect: str = "sqlite", *, url_indexed: bool = True
+    f: ResultFilters,
+    dialect: str = "sqlite",
+    *,
+    url_indexed: bool = True,
+    tag_walk: bool = False,
 ) -> list[Any]:
     """WHERE terms over ``ArchiveResult`` joined to its ``Snapshot``; empty values are unset.
 
-    `url_indexed` False tests ``snapshot_url`` row by row (see `url_is_rare`)."""
+    `url_indexed` False tests ``snapshot_url`` row by row (see `url_is_rare`);
+    `tag_walk` True tests ``snapshot_tag`` row by row in list order (see `tag_is_rare`)."""
     conds: list[Any] = []
     if f.id:
         conds.append(or_(_prefix(ArchiveResult.id, f.id), _of_snapshot(f.id)))
@@ -116,7 +133,7 @@ def result_conditions(
     if f.snapshot_url:
         conds.append(_url_contains(f.snapshot_url, dialect, url_indexed))
     if f.snapshot_tag:
-        conds.append(_tag_contains(f.snapshot_tag))
+        conds.append(_tag_contains(f.snapshot_tag, walk=tag_walk and dialect == "sqlite"))
     if f.status:
         conds.append(col(ArchiveResult.status) == f.status)
     for output in (f.output_str, f.output):
