@@ -185,6 +185,17 @@ def query_page(
         # SQLite would fetch and sort every snapshot of a big tag; walking the list
         # order and testing membership finds a page after a few thousand steps.
         query = select(Snapshot).where(*_visible(_conditions(filters, scan_tag=True), principal))
+    elif filters.tag and not ranking and not big_tag and dialect == "postgresql":
+        # PostgreSQL walks the list order probing membership even for a tag with a
+        # handful of snapshots (reading every row); start from the tag's links instead.
+        links = (
+            select(col(SnapshotTag.snapshot_id).label("id"))
+            .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
+            .where(col(Tag.name) == filters.tag)
+            .cte("tagged")
+            .prefix_with("MATERIALIZED")
+        )
+        query = query.join(links, links.c.id == col(Snapshot.id))
     rows = session.exec(
         query.order_by(*ranking, order, col(Snapshot.id)).offset(offset).limit(limit)
     ).all()

@@ -133,7 +133,9 @@ def test_domain_filter_and_trigram_index_follow_edits(engine: Engine) -> None:
             session,
             principal=principal,
             entries=[
-                snaps.UrlEntry(url="https://News.Example.com/a", title="Alpha story"),
+                snaps.UrlEntry(
+                    url="https://News.Example.com/a", title="Alpha story", tags=("few",)
+                ),
                 snaps.UrlEntry(url="http://news.example.com:8080/b", title="Beta story"),
                 snaps.UrlEntry(url="https://sub.news.example.com/c", title="Gamma story"),
                 snaps.UrlEntry(url="https://other.example.net/news.example.com", title="Delta"),
@@ -147,6 +149,9 @@ def test_domain_filter_and_trigram_index_follow_edits(engine: Engine) -> None:
             session, principal, SnapshotFilters(domain="NEWS.example.com"), limit=10, offset=0
         )
         assert sorted(s.id for s in page.rows) == sorted(ids[:2])
+        # And a small tag is listed from its links (PostgreSQL starts from them)
+        tagged = query_page(session, principal, SnapshotFilters(tag="few"), limit=10, offset=0)
+        assert [s.id for s in tagged.rows] == [ids[0]] and tagged.total.value == 1
         with pytest.raises(InvalidInput):
             query_page(session, principal, SnapshotFilters(domain="a/b"), limit=10, offset=0)
         # And a retitled snapshot is found by its new title only (the triggers keep up)
