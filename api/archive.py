@@ -30,7 +30,7 @@ from crawler.auth import Principal
 from crawler.bounds import MAX_OFFSET
 from crawler.errors import InvalidInput, NotFound
 from crawler.models import Snapshot, SnapshotStatus, User
-from crawler.snapshot_query import SnapshotFilters, query_snapshots
+from crawler.snapshot_query import SnapshotFilters, query_page
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 
@@ -221,6 +221,8 @@ def _add_document(
 def snapshot_filters(
     id: str | None = None,
     url: str | None = None,
+    url__icontains: str | None = None,
+    domain: str | None = None,
     search: str | None = None,
     tag: str | None = None,
     title: str | None = None,
@@ -266,15 +268,20 @@ def list_snapshots(
     filters: Annotated[SnapshotFilters, Depends(snapshot_filters)],
     with_archiveresults: bool = False,
 ) -> dict[str, Any]:
-    rows, total = query_snapshots(
-        session, principal, filters, limit=paging.limit, offset=paging.offset
-    )
+    page = query_page(session, principal, filters, limit=paging.limit, offset=paging.offset)
+    rows = page.rows
     items = render_snapshots(session, rows, with_results=with_archiveresults)
     if filters.search:  # ranked already; say where each matched (HTML with <mark>)
         found = search.snippets(session, filters.search, [r.id for r in rows])
         for item in items:
             item["search_snippet"] = search.snippet_html(found.get(item["id"], ""))
-    return page_envelope(items, total=total, limit=paging.limit, offset=paging.offset)
+    return page_envelope(
+        items,
+        total=page.total.value,
+        limit=paging.limit,
+        offset=paging.offset,
+        exact=page.total.exact,
+    )
 
 
 class SnapshotCreate(BaseModel):

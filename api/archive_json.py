@@ -12,8 +12,12 @@ from crawler.models import ArchiveResult, Snapshot, Tag
 MAX_LIMIT = 500
 
 
-def page_envelope(items: Sequence[Any], *, total: int, limit: int, offset: int) -> dict[str, Any]:
-    return {
+def page_envelope(
+    items: Sequence[Any], *, total: int, limit: int, offset: int, exact: bool = True
+) -> dict[str, Any]:
+    """ArchiveBox's page envelope; ``count_is_estimate`` is added when `total` is one
+    (a large total still being counted in the background, see crawler.counts)."""
+    envelope = {
         "count": total,
         "total_items": total,
         "total_pages": math.ceil(total / limit) if limit else 0,
@@ -23,6 +27,9 @@ def page_envelope(items: Sequence[Any], *, total: int, limit: int, offset: int) 
         "num_items": len(items),
         "items": list(items),
     }
+    if not exact:
+        envelope["count_is_estimate"] = True
+    return envelope
 
 
 def resolve_page(limit: int, offset: int, page: int) -> tuple[int, int]:

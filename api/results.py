@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from api.archive import PageDep, usernames_for
@@ -15,9 +14,15 @@ from api.deps import ArchivePrincipalDep, KnownQueryOnly, SessionDep
 from api.errors import ARCHIVE
 from crawler import snapshots as snaps
 from crawler.auth import Principal
+from crawler.counts import count_rows
 from crawler.errors import NotFound
 from crawler.models import ArchiveResult, Snapshot
-from crawler.result_query import ResultFilters, result_conditions
+from crawler.result_query import (
+    ResultFilters,
+    result_conditions,
+    tag_is_rare,
+    url_is_rare,
+)
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
 
@@ -68,8 +73,12 @@ def list_results(
     paging: PageDep,
     filters: Annotated[ResultFilters, Depends(result_filters)],
 ) -> dict[str, Any]:
-    query = _visible_results(principal).where(*result_conditions(filters))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    dialect = session.get_bind().dialect.name
+    indexed = not filters.snapshot_url or url_is_rare(session, filters.snapshot_url)
+    walk = bool(filters.snapshot_tag) and not tag_is_rare(session, filters.snapshot_tag or "")
+    conds = result_conditions(filters, dialect, url_indexed=indexed, tag_walk=walk)
+    query = _visible_results(principal).where(*conds)
+    total = count_rows(session, query.with_only_columns(col(ArchiveResult.id)))
     pairs = session.exec(
         query.order_by(col(ArchiveResult.created_at).desc(), col(ArchiveResult.id))
         .offset(paging.offset)

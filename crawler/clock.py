@@ -18,10 +18,11 @@ def seconds_from_now(seconds: float) -> datetime:
 
 
 def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
+    """SQLite hands back naive datetimes; everything we store is UTC. PostgreSQL hands
+    back its session zone (``Etc/UTC`` on Debian), which `email.utils` will not take."""
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def iso(value: datetime | None) -> str | None:

@@ -8,7 +8,9 @@ big archive pays for the count once, not per page. A remembered total older
 than `LARGE_TTL` seconds is still answered at once while a background thread
 recounts it (stale-while-revalidate), so no request waits on a large count
 after the first. Large totals may therefore lag writes by about `LARGE_TTL`
-seconds; small totals are always exact.
+seconds; small totals are always exact. A caller that can estimate a total
+(`count_total`'s ``estimate``) gets the estimate on the first request, marked
+as one, while the full count runs in the background.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,6 +30,7 @@ from sqlmodel import Session
 EXACT_UP_TO = 10_000
 LARGE_TTL = 30.0
 CACHE_SIZE = 256
+MAX_RECOUNTS = 2
 
 Key = tuple[str, str, tuple[tuple[str, str], ...]]
 
@@ -47,8 +51,23 @@ def _full_count(query: Any) -> Any:
     return select(func.count()).select_from(query.order_by(None).subquery())
 
 
+@dataclass(frozen=True, slots=True)
+class Total:
+    """A list's total; `exact` is False while a large total is still being counted."""
+
+    value: int
+    exact: bool = True
+
+
 def count_rows(session: Session, query: Any) -> int:
     """How many rows `query` (a SELECT) returns: exact when small, cached when large."""
+    return count_total(session, query).value
+
+
+def count_total(session: Session, query: Any, *, estimate: int | None = None) -> Total:
+    """Like `count_rows`; given an `estimate` and nothing remembered, answers the
+    estimate at once (marked inexact) and counts in the background instead of waiting.
+    Such a total stays remembered even when small: counting it costs a scan."""
     key = _key(session, query)
     with _lock:
         hit = _cache.get(key)
@@ -58,19 +77,22 @@ def count_rows(session: Session, query: Any) -> int:
         stamp, total = hit
         if time.monotonic() - stamp >= LARGE_TTL:
             _refresh_later(session.get_bind().engine, key, query)
-        return total
+        return Total(total)
+    if estimate is not None:
+        _refresh_later(session.get_bind().engine, key, query, keep=True)
+        return Total(estimate, exact=False)
     capped = query.limit(EXACT_UP_TO + 1).subquery()
     small = int(session.execute(select(func.count()).select_from(capped)).scalar_one())
     if small <= EXACT_UP_TO:
-        return small
+        return Total(small)
     total = int(session.execute(_full_count(query)).scalar_one())
     _remember(key, total)
-    return total
+    return Total(total)
 
 
-def _remember(key: Key, total: int) -> None:
+def _remember(key: Key, total: int, *, keep: bool = False) -> None:
     with _lock:
-        if total <= EXACT_UP_TO:
+        if total <= EXACT_UP_TO and not keep:
             _cache.pop(key, None)  # small again: count exactly from now on
             return
         _cache[key] = (time.monotonic(), total)
@@ -79,17 +101,22 @@ def _remember(key: Key, total: int) -> None:
             _cache.popitem(last=False)
 
 
-def _refresh_later(engine: Engine, key: Key, query: Any) -> None:
-    """Recount in the background; until it is done, callers get the previous total."""
+def _refresh_later(engine: Engine, key: Key, query: Any, *, keep: bool = False) -> None:
+    """Recount in the background; until it is done, callers get the previous total.
+
+    At most `MAX_RECOUNTS` run at once: many distinct filters in a row would
+    otherwise start as many full scans. A count not started now is tried again
+    by the next request for it (which meanwhile gets the estimate again)."""
     with _lock:
-        if key in _refreshing:
+        if key in _refreshing or len(_refreshing) >= MAX_RECOUNTS:
             return
         _refreshing.add(key)
 
     def run() -> None:
         try:
             with Session(engine) as session:
-                _remember(key, int(session.execute(_full_count(query)).scalar_one()))
+                total = int(session.execute(_full_count(query)).scalar_one())
+                _remember(key, total, keep=keep)
         except SQLAlchemyError as exc:
             log.warning("recounting a large list failed: %s", exc)
             with _lock:

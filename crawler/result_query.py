@@ -13,9 +13,10 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, or_
-from sqlmodel import col, func, select
+from sqlalchemy import and_, false, literal_column, or_
+from sqlmodel import Session, col, func, select
 
+from crawler import snapshot_filters
 from crawler.models import ArchiveResult, Snapshot, SnapshotTag, Tag
 
 
@@ -46,6 +47,7 @@ class ResultFilters:
 
 
 NOT_RECORDED = ("hook_name", "process_id", "cmd", "pwd")
+RARE_URL_BELOW = 5_000
 
 
 def _icontains(column: Any, value: str) -> Any:
@@ -61,17 +63,56 @@ def _of_snapshot(value: str) -> Any:
     return or_(_prefix(Snapshot.id, value), _prefix(Snapshot.timestamp, value))
 
 
-def _tag_contains(value: str) -> Any:
-    tagged = (
+def _tagged(value: str) -> Any:
+    return (
         select(SnapshotTag.snapshot_id)
         .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
         .where(_icontains(col(Tag.name), value))
     )
-    return col(Snapshot.id).in_(tagged)
 
 
-def result_conditions(f: ResultFilters) -> list[Any]:
-    """WHERE terms over ``ArchiveResult`` joined to its ``Snapshot``; empty values are unset."""
+def _tag_contains(value: str, *, walk: bool = False) -> Any:
+    # walk (SQLite): unary + keeps the planner from driving by the tagged ids (and then
+    # sorting them all); it walks the list order testing membership instead.
+    member = literal_column("+snapshot.id") if walk else col(Snapshot.id)
+    return member.in_(_tagged(value))
+
+
+def tag_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> bool:
+    """Whether few snapshots carry a tag whose name contains `value`."""
+    sized = select(func.count()).select_from(_tagged(value).limit(upto).subquery())
+    return int(session.execute(sized).scalar_one()) < upto
+
+
+def _url_contains(value: str, dialect: str, indexed: bool) -> Any:
+    """Snapshot url contains `value`: trigram candidates (crawler.snapshot_filters), then exact."""
+    found = snapshot_filters.contains("url", value, dialect, name="trgm_snapshot_url")
+    exact = found.exact(Snapshot)
+    return exact if found.candidate is None or not indexed else and_(found.candidate, exact)
+
+
+def url_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> bool:
+    """Whether few snapshot urls contain `value` (then its trigram candidates drive the
+    query; a common one is found faster by walking the list order)."""
+    dialect = session.get_bind().dialect.name
+    found = snapshot_filters.contains("url", value, dialect, name="trgm_snapshot_url")
+    if found.probe is None:
+        return False
+    sized = select(func.count()).select_from(found.probe(upto).subquery())
+    return int(session.execute(sized).scalar_one()) < upto
+
+
+def result_conditions(
+    f: ResultFilters,
+    dialect: str = "sqlite",
+    *,
+    url_indexed: bool = True,
+    tag_walk: bool = False,
+) -> list[Any]:
+    """WHERE terms over ``ArchiveResult`` joined to its ``Snapshot``; empty values are unset.
+
+    `url_indexed` False tests ``snapshot_url`` row by row (see `url_is_rare`);
+    `tag_walk` True tests ``snapshot_tag`` row by row in list order (see `tag_is_rare`)."""
     conds: list[Any] = []
     if f.id:
         conds.append(or_(_prefix(ArchiveResult.id, f.id), _of_snapshot(f.id)))
@@ -90,9 +131,9 @@ def result_conditions(f: ResultFilters) -> list[Any]:
     if f.snapshot_id:
         conds.append(_of_snapshot(f.snapshot_id))
     if f.snapshot_url:
-        conds.append(_icontains(col(Snapshot.url), f.snapshot_url))
+        conds.append(_url_contains(f.snapshot_url, dialect, url_indexed))
     if f.snapshot_tag:
-        conds.append(_tag_contains(f.snapshot_tag))
+        conds.append(_tag_contains(f.snapshot_tag, walk=tag_walk and dialect == "sqlite"))
     if f.status:
         conds.append(col(ArchiveResult.status) == f.status)
     for output in (f.output_str, f.output):

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, or_
+from sqlalchemy import and_, case, func, literal_column
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from crawler import search
+from crawler import search, snapshot_filters
 from crawler.auth import Principal
-from crawler.counts import count_rows
+from crawler.counts import Total, count_rows, count_total
 from crawler.models import Snapshot, SnapshotTag, Tag, User
+from crawler.snapshot_filters import Narrowing
 
 TAG_SCAN_FROM = 2000
+RARE_MIN, RARE_BELOW = 2_000, 50_000  # bounds of 'few candidates: sort them, not walk the list'
+SAMPLE = 2_000  # newest rows whose share of matches estimates a common term's total
 
 
 @dataclass(slots=True)
 class SnapshotFilters:
     id: str | None = None
     url: str | None = None
+    url__icontains: str | None = None
+    domain: str | None = None
     search: str | None = None
     tag: str | None = None
     title: str | None = None
@@ -37,7 +44,6 @@ class SnapshotFilters:
     modified_at__lt: datetime | None = None
     bookmarked_at__gte: datetime | None = None
     bookmarked_at__lt: datetime | None = None
-    domain: str | None = None  # the URL's host (the web UI's filter), with or without www.
 
     @classmethod
     def names(cls) -> list[str]:
@@ -50,29 +56,10 @@ def _conditions(f: SnapshotFilters, *, scan_tag: bool = False) -> list[Any]:
         conds.append(col(Snapshot.id).startswith(f.id, autoescape=True))
     if f.url:
         conds.append(col(Snapshot.url) == f.url)
-    if f.title:
-        conds.append(func.lower(col(Snapshot.title)).contains(f.title.lower(), autoescape=True))
     if f.timestamp:
         conds.append(col(Snapshot.timestamp).startswith(f.timestamp, autoescape=True))
     if f.status:
         conds.append(col(Snapshot.status) == f.status)
-    if f.domain:
-        host = f.domain.strip().lower().removeprefix("www.")
-        conds.append(
-            or_(
-                *(
-                    col(Snapshot.url).startswith(f"{scheme}://{www}{host}{end}", autoescape=True)
-                    for scheme in ("http", "https")
-                    for www in ("", "www.")
-                    for end in ("/", ":", "?")
-                ),
-                *(
-                    col(Snapshot.url) == f"{scheme}://{www}{host}"
-                    for scheme in ("http", "https")
-                    for www in ("", "www.")
-                ),
-            )
-        )
     if f.crawl_id:
         conds.append(col(Snapshot.crawl_id) == f.crawl_id)
     if f.created_by_id:
@@ -120,6 +107,24 @@ SORTS: dict[str, Any] = {
 }
 
 
+def narrowings(f: SnapshotFilters, dialect: str) -> list[Narrowing]:
+    """The substring-like filters: each has an exact test and maybe an indexed superset."""
+    found = []
+    if f.title:
+        found.append(snapshot_filters.contains("title", f.title, dialect, name="trgm_title"))
+    if f.url__icontains:
+        found.append(snapshot_filters.contains("url", f.url__icontains, dialect, name="trgm_url"))
+    if f.domain:
+        found.append(snapshot_filters.domain(f.domain, dialect))
+    return found
+
+
+@dataclass(slots=True)
+class Page:
+    rows: list[Snapshot]
+    total: Total
+
+
 def query_snapshots(
     session: Session,
     principal: Principal,
@@ -130,15 +135,39 @@ def query_snapshots(
     sort: str = "added",
 ) -> tuple[list[Snapshot], int]:
     """Newest first (or by `sort`: a key of SORTS); `url=` is a URL's timeline."""
-    conds = _conditions(filters)
-    if not principal.is_admin:
-        conds.append(col(Snapshot.workspace_id).in_(principal.workspace_ids))
+    page = query_page(session, principal, filters, limit=limit, offset=offset, sort=sort)
+    return page.rows, page.total.value
+
+
+def _visible(conds: list[Any], principal: Principal) -> list[Any]:
+    if principal.is_admin:
+        return conds
+    return [*conds, col(Snapshot.workspace_id).in_(principal.workspace_ids)]
+
+
+def query_page(
+    session: Session,
+    principal: Principal,
+    filters: SnapshotFilters,
+    *,
+    limit: int,
+    offset: int,
+    sort: str = "added",
+) -> Page:
+    """One page in list order (relevance first with `search`) and the list's total."""
+    dialect = session.get_bind().dialect.name
+    conds = _visible(_conditions(filters), principal)
+    narrow = narrowings(filters, dialect)
+    if narrow and not filters.search and sort == "added":
+        visible = count_rows(session, select(col(Snapshot.id)).where(*_visible([], principal)))
+        return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset)
+    conds += [n.exact(Snapshot) for n in narrow]
     query = select(Snapshot)
     ranking: list[Any] = []
     if filters.search:
         found = search.hits(session, filters.search)  # ranked: best matches first
         if found is None:
-            return [], 0
+            return Page([], Total(0))
         query = query.join(found, found.c.snapshot_id == col(Snapshot.id))
         ranking.append(found.c.score)
     query = query.where(*conds)
@@ -154,11 +183,7 @@ def query_snapshots(
         ).all()
         if ranked:
             ids = [snapshot_id for snapshot_id, _ in ranked]
-            loaded = {
-                row.id: row
-                for row in session.exec(select(Snapshot).where(col(Snapshot.id).in_(ids)))
-            }
-            return [loaded[i] for i in ids if i in loaded], int(ranked[0][1])
+            return Page(_load(session, ids), Total(int(ranked[0][1])))
     if filters.tag and all(
         getattr(filters, name) in (None, "") for name in SnapshotFilters.names() if name != "tag"
     ):
@@ -171,18 +196,124 @@ def query_snapshots(
         )
         if not principal.is_admin:
             tagged = tagged.where(col(Tag.workspace_id).in_(principal.workspace_ids))
-        total = int(session.exec(tagged).one())
+        total = Total(int(session.exec(tagged).one()))
     else:
-        total = count_rows(session, query.with_only_columns(col(Snapshot.id)))
-    big_tag = filters.tag and not ranking and not filters.url and total > TAG_SCAN_FROM
-    if big_tag and session.get_bind().dialect.name == "sqlite":
+        total = count_total(session, query.with_only_columns(col(Snapshot.id)))
+    big_tag = filters.tag and not ranking and not filters.url and total.value > TAG_SCAN_FROM
+    if big_tag and dialect == "sqlite":
         # SQLite would fetch and sort every snapshot of a big tag; walking the list
         # order and testing membership finds a page after a few thousand steps.
-        conds = _conditions(filters, scan_tag=True)
-        if not principal.is_admin:
-            conds.append(col(Snapshot.workspace_id).in_(principal.workspace_ids))
-        query = select(Snapshot).where(*conds)
+        query = select(Snapshot).where(*_visible(_conditions(filters, scan_tag=True), principal))
+    elif filters.tag and not ranking and not big_tag and dialect == "postgresql":
+        # PostgreSQL walks the list order probing membership even for a tag with a
+        # handful of snapshots (reading every row); start from the tag's links instead.
+        links = (
+            select(col(SnapshotTag.snapshot_id).label("id"))
+            .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
+            .where(col(Tag.name) == filters.tag)
+            .cte("tagged")
+            .prefix_with("MATERIALIZED")
+        )
+        query = query.join(links, links.c.id == col(Snapshot.id))
     rows = session.exec(
         query.order_by(*ranking, order, col(Snapshot.id)).offset(offset).limit(limit)
     ).all()
-    return list(rows), int(total)
+    return Page(list(rows), total)
+
+
+def _load(session: Session, ids: list[str]) -> list[Snapshot]:
+    """Rows for `ids`, in that order."""
+    if not ids:
+        return []
+    loaded = {
+        row.id: row for row in session.exec(select(Snapshot).where(col(Snapshot.id).in_(ids)))
+    }
+    return [loaded[i] for i in ids if i in loaded]
+
+
+def _candidate_count(session: Session, narrow: list[Narrowing], upto: int) -> int | None:
+    """The smallest candidate set's size, counted up to `upto`; None without an index."""
+    sizes = [
+        int(
+            session.execute(select(func.count()).select_from(n.probe(upto).subquery())).scalar_one()
+        )
+        for n in narrow
+        if n.probe is not None
+    ]
+    return min(sizes) if sizes else None
+
+
+def _narrowed_page(
+    session: Session,
+    conds: list[Any],
+    narrow: list[Narrowing],
+    visible: int,
+    *,
+    limit: int,
+    offset: int,
+) -> Page:
+    """A page under substring filters, found one of two ways, whichever is cheap.
+
+    The trigram index says how many candidates a term has (counting stops at
+    `RARE_BELOW`). A rare term's candidates are tested exactly and sorted: a
+    short list, whatever the store's size. A common term instead walks the list
+    order testing rows exactly: matches come every few rows, so the page fills
+    fast; its total is estimated from a sample of the newest rows and counted
+    in the background (crawler.counts). A term too short for trigrams walks too.
+    """
+    order = (col(Snapshot.created_at).desc(), col(Snapshot.id))
+    exact = [n.exact(Snapshot) for n in narrow]
+    candidates = [n.candidate for n in narrow if n.candidate is not None]
+    found = (
+        select(col(Snapshot.id).label("id"), col(Snapshot.created_at).label("created_at"))
+        .where(*conds, *candidates, *exact)
+        .cte("found")
+        .prefix_with("MATERIALIZED")  # drive from the index's candidates, not list order
+    )
+    # Sorting C candidates costs ~3 lookups each; walking the list (other filters keep
+    # the same share of candidates as of all rows) reads about wanted * visible / C
+    # rows. They break even near sqrt(wanted * visible / 3) candidates.
+    wanted = offset + limit
+    rare_below = min(RARE_BELOW, max(RARE_MIN, int(math.sqrt(wanted * visible / 3))))
+    size = _candidate_count(session, narrow, rare_below)
+    if size is not None and size < rare_below:
+        page = session.execute(
+            select(found.c.id, func.count().over())
+            .order_by(found.c.created_at.desc(), found.c.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        if not page:
+            total = session.execute(select(func.count()).select_from(found)).scalar_one()
+            return Page([], Total(int(total)))
+        return Page(_load(session, [i for i, _ in page]), Total(int(page[0][1])))
+    rows = session.exec(
+        select(Snapshot).where(*conds, *exact).order_by(*order).offset(offset).limit(limit)
+    ).all()
+    base = count_rows(session, select(col(Snapshot.id)).where(*conds))
+    return Page(list(rows), _estimated_total(session, conds, narrow, select(found.c.id), base))
+
+
+def _estimated_total(
+    session: Session, conds: list[Any], narrow: list[Narrowing], counting: Any, base: int
+) -> Total:
+    """Exact when the other filters leave few rows; else the share of matches among the
+    newest `SAMPLE` rows times the rows of the other filters, until counted."""
+    sample = (
+        sa_select(
+            col(Snapshot.url).label("url"),
+            col(Snapshot.title).label("title"),
+            col(Snapshot.normalized_url).label("normalized_url"),
+        )
+        .where(*conds)
+        .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+        .limit(SAMPLE)
+        .subquery("sample")
+    )
+    matching = and_(*(n.exact(sample.c) for n in narrow))
+    seen, hits = session.execute(
+        select(func.count(), func.count(case((matching, 1)))).select_from(sample)
+    ).one()
+    if seen < SAMPLE:  # the sample held every row of the other filters
+        return Total(int(hits))
+    return count_total(session, counting, estimate=max(int(base * hits / seen), int(hits)))

@@ -152,6 +152,11 @@ def _host_key(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def host_key(host: str) -> str:
+    """A host as `normalize_url` writes it (lower case, IDNA), for host filters."""
+    return _host_key(host)
+
+
 def _is_tracking(name: str) -> bool:
     lowered = name.lower()
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)

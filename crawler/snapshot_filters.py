@@ -1,0 +1,148 @@
+"""Substring filters on snapshot url/title that use an index built for them.
+
+ArchiveBox's ``title``/``url`` contains filters (``icontains``) match in any
+case anywhere in the text. A plain ``LIKE '%term%'`` reads every row, so each
+term here becomes two conditions:
+
+* a *candidate* test answered by a trigram index (migration 0008): the FTS5
+  ``snapshot_trgm`` table on SQLite, ``pg_trgm`` GIN indexes on PostgreSQL.
+  It may let through rows that do not match (trigrams in another order), never
+  the reverse;
+* the *exact* test, the same case-insensitive contains as before, applied to
+  the candidates only.
+
+A term shorter than three characters has no trigram, so it gets the exact test
+alone; `crawler.snapshot_query` then walks the list order with a LIMIT, which is
+quick because short terms match often.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import String, bindparam, func, or_, select
+from sqlalchemy import column as column_
+from sqlalchemy import text as sql_text
+from sqlmodel import col
+
+from crawler.errors import InvalidInput
+from crawler.models import Snapshot
+from crawler.urls import host_key
+
+MIN_TRIGRAM = 3
+MAX_TRIGRAMS = 16  # more only narrows candidates the exact test removes anyway
+SUBSTRING_COLUMNS = ("url", "title")
+
+
+def trigrams(term: str) -> list[str]:
+    """Distinct 3-character slices of the lowered term, spread over its length."""
+    lowered = term.lower()
+    grams = list(dict.fromkeys(lowered[i : i + 3] for i in range(len(lowered) - 2)))
+    if len(grams) > MAX_TRIGRAMS:
+        step = len(grams) / MAX_TRIGRAMS
+        grams = [grams[int(i * step)] for i in range(MAX_TRIGRAMS - 1)] + [grams[-1]]
+    return grams
+
+
+def fts5_trigram_query(column: str, term: str) -> str:
+    """``title : ("abc" AND "bcd" …)`` with quotes doubled, for snapshot_trgm MATCH."""
+    quoted = " AND ".join('"' + gram.replace('"', '""') + '"' for gram in trigrams(term))
+    return f"{column} : ({quoted})"
+
+
+@dataclass(frozen=True, slots=True)
+class Narrowing:
+    """One substring-like filter: the test that decides, and an indexed superset of it.
+
+    `exact` takes the snapshot entity (``Snapshot`` or an alias of a subquery of it);
+    `candidate` is None when no index can help (a term shorter than a trigram).
+    """
+
+    exact: Callable[[Any], Any]
+    candidate: Any | None
+    probe: Callable[[int], Any] | None = None  # SELECT of up to n candidate keys, for sizing
+
+
+def exact_contains(column: Any, term: str, dialect: str) -> Any:
+    """The reference semantics: case-insensitive contains, with % and _ taken literally."""
+    if dialect == "postgresql":
+        # ILIKE is what the pg_trgm GIN index answers; it folds case as lower() does.
+        return column.icontains(term, autoescape=True)
+    return func.lower(column).contains(term.lower(), autoescape=True)
+
+
+def _sqlite_candidates(column: str, term: str, name: str) -> Any:
+    found = (
+        sql_text(
+            "SELECT ss.snapshot_id FROM snapshot_search ss WHERE ss.id IN "
+            f"(SELECT rowid FROM snapshot_trgm WHERE snapshot_trgm MATCH :{name})"
+        )
+        .bindparams(bindparam(name, fts5_trigram_query(column, term)))
+        .columns(column_("snapshot_id", String))
+    )
+    return col(Snapshot.id).in_(found)
+
+
+def _candidates(column: str, term: str, dialect: str, name: str) -> Any | None:
+    if len(term) < MIN_TRIGRAM:
+        return None
+    if dialect == "sqlite":
+        return _sqlite_candidates(column, term, name)
+    return exact_contains(getattr(Snapshot, column), term, dialect)
+
+
+def _probe(column: str, term: str, dialect: str, name: str) -> Callable[[int], Any] | None:
+    if len(term) < MIN_TRIGRAM:
+        return None
+
+    def upto(n: int) -> Any:
+        if dialect == "sqlite":
+            return (
+                sql_text(
+                    f"SELECT rowid FROM snapshot_trgm WHERE snapshot_trgm MATCH :{name}_probe "
+                    f"LIMIT {int(n)}"
+                )
+                .bindparams(bindparam(f"{name}_probe", fts5_trigram_query(column, term)))
+                .columns(column_("rowid", String))
+            )
+        contained = exact_contains(getattr(Snapshot, column), term, dialect)
+        return select(col(Snapshot.id)).where(contained).limit(n)
+
+    return upto
+
+
+def contains(column: str, term: str, dialect: str, *, name: str = "trgm") -> Narrowing:
+    """Snapshot `column` (url or title) contains `term`, case-insensitively."""
+    assert column in SUBSTRING_COLUMNS
+    return Narrowing(
+        exact=lambda entity: exact_contains(getattr(entity, column), term, dialect),
+        candidate=_candidates(column, term, dialect, name),
+        probe=_probe(column, term, dialect, name),
+    )
+
+
+def domain(host: str, dialect: str) -> Narrowing:
+    """The snapshot's host is exactly `host` (any scheme, any port; not its subdomains).
+
+    Decided on ``normalized_url`` (host lower-cased, IDNA); candidates are the
+    snapshots whose raw url contains the host, from the url trigram index.
+    """
+    key = host_key(host.strip().lower())
+    if not key or any(c in key for c in "/?#@ "):
+        raise InvalidInput(f"{host!r} is not a host name")
+    prefixes = [f"{scheme}://{key}{end}" for scheme in ("http", "https") for end in ("/", ":")]
+
+    def exact(entity: Any) -> Any:
+        column = entity.normalized_url
+        return or_(*(column.startswith(prefix, autoescape=True) for prefix in prefixes))
+
+    plain = key.isascii() and "xn--" not in key  # a raw url may spell an IDN host in Unicode
+    if not plain:
+        return Narrowing(exact, None)
+    return Narrowing(
+        exact,
+        _candidates("url", key, dialect, "trgm_domain"),
+        _probe("url", key, dialect, "trgm_domain"),
+    )
