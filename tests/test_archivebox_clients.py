@@ -412,6 +412,18 @@ HIDDEN = {
             "/import",
             "/imports/{job_id}",
             "/imports/{job_id}/events",
+            "/fleet",
+            "/kinds",
+            "/kinds/dashboards",
+            "/kinds/dashboards/{key}",
+            "/kinds/notes",
+            "/kinds/notes/{note_id}",
+            "/kinds/content",
+            "/kinds/content/{space_id}/{entry_id}",
+            "/kinds/sheets",
+            "/kinds/sheets/{sheet_id}",
+            "/kinds/sheets/snapshots/{snapshot_id}",
+            "/kinds/sheets/snapshots/{snapshot_id}/restore",
         )
     },
     **{
