@@ -40,9 +40,12 @@ class SecurityHeaders:
                 for name, value in ALWAYS.items():
                     headers.setdefault(name, value)
                 is_html = headers.get("content-type", "").startswith("text/html")
-                if is_html and "content-security-policy" not in headers:
-                    headers["content-security-policy"] = UI_POLICY
-                    headers["x-frame-options"] = "DENY"
+                if "content-security-policy" not in headers:
+                    if is_html:
+                        headers["content-security-policy"] = UI_POLICY
+                        headers["x-frame-options"] = "DENY"
+                    else:  # only the framing rule: JSON, files and errors need no more
+                        headers["content-security-policy"] = "frame-ancestors 'self'"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

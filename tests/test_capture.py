@@ -279,8 +279,15 @@ def test_downloads_are_stored_as_is(
     original = next(f for f in warc.files if f.archive_path.startswith("original/"))
     assert original.local_path.read_bytes() == body
     assert original.mimetype.startswith(mimetype)
-    for plugin in ("dom", "screenshot", "pdf", "text"):
+    for plugin in ("dom", "screenshot", "pdf"):
         assert outcome.outputs[plugin].status == "skipped"
+    # (a text document's own text is kept and indexed; an unknown type has none)
+    text = outcome.outputs["text"]
+    if mimetype.startswith("text/"):
+        assert text.status == "succeeded"
+        assert "sent as an attachment" in text.files[0].local_path.read_text()
+    else:
+        assert text.status == "skipped"
     response = next(r for r in read_warc(outcome) if r["type"] == "response")
     assert response["body"] == body
 
