@@ -206,10 +206,12 @@ def browse(
     return page(request, "browse.html", context, signed=signed)
 
 
-def _text_preview(state: AppState, results: list[ArchiveResult]) -> str | None:
-    """The readable text, from the text extractor's file (capped for the page)."""
+def _output_bytes(
+    state: AppState, results: list[ArchiveResult], plugin: str, limit: int
+) -> bytes | None:
+    """The first stored file of `plugin`'s succeeded result, up to `limit` bytes."""
     for result in results:
-        if result.plugin != "text" or result.status != "succeeded":
+        if result.plugin != plugin or result.status != "succeeded":
             continue
         for meta in result.output_files.values():
             sha = meta.get("sha256")
@@ -217,28 +219,26 @@ def _text_preview(state: AppState, results: list[ArchiveResult]) -> str | None:
                 continue
             try:
                 with state.blobs.open(sha) as handle:
-                    data: bytes = handle.read(TEXT_PREVIEW * 4)
+                    data: bytes = handle.read(limit)
             except (OSError, KeyError):
                 return None
-            return data.decode("utf-8", "replace")[:TEXT_PREVIEW]
+            return data
     return None
+
+
+def _text_preview(state: AppState, results: list[ArchiveResult]) -> str | None:
+    """The readable text, from the text extractor's file (capped for the page)."""
+    data = _output_bytes(state, results, "text", TEXT_PREVIEW * 4)
+    return None if data is None else data.decode("utf-8", "replace")[:TEXT_PREVIEW]
 
 
 def _headers(results: list[ArchiveResult], state: AppState) -> dict[str, Any] | None:
-    for result in results:
-        if result.plugin != "headers" or result.status != "succeeded":
-            continue
-        for meta in result.output_files.values():
-            sha = meta.get("sha256")
-            if not sha:
-                continue
-            try:
-                with state.blobs.open(sha) as handle:
-                    loaded = json.loads(handle.read(200_000))
-            except (OSError, KeyError, ValueError):
-                return None
-            return loaded if isinstance(loaded, dict) else None
-    return None
+    data = _output_bytes(state, results, "headers", 200_000)
+    try:
+        loaded = json.loads(data) if data is not None else None
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 def _outputs(snapshot: Snapshot, results: list[ArchiveResult]) -> list[dict[str, Any]]:

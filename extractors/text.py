@@ -57,14 +57,7 @@ class TextExtractor(Extractor):
         text = "\n\n".join([text, *extra]).strip()
         if not text:
             return skipped("page has no readable text")
-        path = page.out_dir / "text.txt"
-        path.write_text(text, encoding="utf-8")
-        return ExtractorOutput(
-            status="succeeded",
-            output_str=text[:200],
-            files=[OutputFile("text.txt", path, "text/plain; charset=utf-8")],
-            cmd_version=f"trafilatura {TRAFILATURA_VERSION}",
-        )
+        return _text_output(page, text, f"trafilatura {TRAFILATURA_VERSION}")
 
     async def _document(self, page: LoadedPage) -> ExtractorOutput:
         source = page.download_path or (
@@ -78,14 +71,7 @@ class TextExtractor(Extractor):
         text = text.strip()
         if not text:
             return skipped("document has no text")
-        path = page.out_dir / "text.txt"
-        path.write_text(text, encoding="utf-8")
-        return ExtractorOutput(
-            status="succeeded",
-            output_str=text[:200],
-            files=[OutputFile("text.txt", path, "text/plain; charset=utf-8")],
-            cmd_version=tool,
-        )
+        return _text_output(page, text, tool)
 
 
 def document_text(path: Path, mimetype: str) -> tuple[str | None, str]:
@@ -103,3 +89,15 @@ def document_text(path: Path, mimetype: str) -> tuple[str | None, str]:
         best = from_path(path).best()
         return (str(best) if best is not None else ""), "charset-normalizer"
     return None, ""
+
+
+def _text_output(page: LoadedPage, text: str, tool: str) -> ExtractorOutput:
+    """`text.txt`, whichever way the text was read."""
+    path = page.out_dir / "text.txt"
+    path.write_text(text, encoding="utf-8")
+    return ExtractorOutput(
+        status="succeeded",
+        output_str=text[:200],
+        files=[OutputFile("text.txt", path, "text/plain; charset=utf-8")],
+        cmd_version=tool,
+    )
