@@ -9,8 +9,8 @@
    prints the bytes per 50 cards: the thumbnails the card view loads (an
    output named `thumbnail.*`), against the full screenshots the cards would
    load without them. If this build makes no thumbnails, it says so and prints
-   an estimate instead: the top of each screenshot shrunk to 320 px WebP
-   (quality 60), as a card thumbnail is made. Goal: <= 50 KB per 50 cards.
+   an estimate instead: the top of each screenshot shrunk by the thumbnail
+   extractor's own code, as a card thumbnail is made. Goal: <= 50 KB per 50 cards.
 
     .venv/bin/python bench/ui.py [--snapshots N] [--requests N] [--pages N]
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import io
 import os
 import random
 import re
@@ -139,16 +138,13 @@ def bench_list(snapshots: int, requests: int, work: Path) -> None:
 
 
 def _estimate(png: bytes) -> int:
-    """A card thumbnail made the way the UI's extractor makes one (320 px WebP, q60, 16:10)."""
-    from PIL import Image
+    """A card thumbnail made by the UI's own extractor code (extractors.thumbnail.shrink)."""
+    from extractors.thumbnail import shrink
 
-    with Image.open(io.BytesIO(png)) as image:
-        rgb = image.convert("RGB")
-        top = rgb.crop((0, 0, rgb.width, min(rgb.height, rgb.width * 10 // 16)))
-        small = top.resize((320, max(1, round(top.height * 320 / top.width))))
-        out = io.BytesIO()
-        small.save(out, "WEBP", quality=60, method=4)
-        return len(out.getvalue())
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "thumbnail.webp"
+        shrink(png, path)
+        return path.stat().st_size
 
 
 def bench_thumbnails(pages: int, work: Path) -> None:
@@ -205,7 +201,7 @@ def bench_thumbnails(pages: int, work: Path) -> None:
         print(f"  thumbnails (this build)    {per_cards(thumbs)}")
     else:
         print("  thumbnails (this build)         none: no thumbnail output in this build")
-        print(f"  estimate: 320px WebP q60   {per_cards(estimates)}")
+        print(f"  estimate: extractor's WebP   {per_cards(estimates)}")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, Page, sync_playwright
 
 from crawler.settings import load_settings
+from extractors import thumbnail
 from extractors.engine.browser import CHROMIUM_FLAGS
 from tests.conftest import ADMIN_PASSWORD, ADMIN_TOKEN, amber_env
 from tests.services import AmberServer
@@ -160,7 +161,7 @@ def test_a_day_with_the_web_ui(browser: Browser, ui_server: AmberServer, site: T
     thumb = page.locator(".card .thumb img").first
     assert str(thumb.get_attribute("src")).endswith("thumbnail.webp")
     page.wait_for_function("document.querySelector('.card .thumb img').naturalWidth > 0")
-    assert thumb.evaluate("img => img.naturalWidth") == 320
+    assert thumb.evaluate("img => img.naturalWidth") == thumbnail.WIDTH
     # And times are shown in the reader's time zone (the UTC text was replaced)
     assert "UTC" not in page.locator(".card time").first.inner_text()
     shot(page, "desktop-4-search")
