@@ -3,7 +3,10 @@
     .venv/bin/python bench/capture.py [--pages N] [--threads T] [--switches]
 
 The floor is a bare loop over the same local pages: a fresh context per page,
-load, `content()`, full-page screenshot and PDF, writing nothing. Amber does all
+load, `content()`, full-page screenshot and PDF, writing nothing, on Chromium
+launched the way the project brief says (BARE_FLAGS: the seven switches it
+needs on a closed network, nothing else). The same loop on Amber's own tuned
+switches (CHROMIUM_FLAGS) is printed beside it, so what the switches bring shows. Amber does all
 that plus the WARC (CDP recording), favicon, headers, readable text, blobs and
 database rows, and it waits for each page to settle (issue 16: at least
 AMBER_SETTLE_MIN after load, then a quiet window). Amber is measured one capture
@@ -76,16 +79,29 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
+# Chromium as the brief launches it on a closed network: a bare Playwright user's switches.
+BARE_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
 async def bare_loop(
     urls: list[str],
     executable: str | None,
     extra: tuple[str, ...] = (),
     cpu: list[float] | None = None,
+    flags: tuple[str, ...] = CHROMIUM_FLAGS,
 ) -> float:
     """Wall seconds of the loop; appends the browser's CPU seconds for it to `cpu` if given."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=executable, args=[*CHROMIUM_FLAGS, *extra]
+            executable_path=executable, args=[*flags, *extra]
         )
         session = await browser.new_browser_cdp_session()
         info = await session.send("SystemInfo.getProcessInfo")
@@ -185,7 +201,10 @@ def main() -> None:
     try:
         warmup = corpus(site, 2, "warm")
         asyncio.run(bare_loop(warmup, executable))
-        floor_s = asyncio.run(bare_loop(corpus(site, args.pages, "floor"), executable))
+        floor_s = asyncio.run(
+            bare_loop(corpus(site, args.pages, "floor"), executable, flags=BARE_FLAGS)
+        )
+        tuned_s = asyncio.run(bare_loop(corpus(site, args.pages, "tuned"), executable))
         seq_s, seq_ok = amber_pipeline(corpus(site, args.pages, "seq"), threads=1)
         par_s, par_ok = amber_pipeline(corpus(site, args.pages, "par"), threads=args.threads)
         quick_s, quick_ok = amber_pipeline(
@@ -212,7 +231,12 @@ def main() -> None:
     quick = args.pages / quick_s
     settings = load_settings()
     print(f"pages: {args.pages} (half rich pages, half small pages), local test site")
+    tuned = args.pages / tuned_s
     print(f"bare Playwright loop (floor) : {floor:6.2f} pages/s  ({floor_s:.2f} s)")
+    print(
+        f"  same on Amber's switches    : {tuned:6.2f} pages/s  ({tuned_s:.2f} s)"
+        f"  ratio {tuned / floor:.2f}x"
+    )
     print(
         f"Amber pipeline, 1 thread     : {seq:6.2f} pages/s  ({seq_s:.2f} s, {seq_ok} ok)"
         f"  ratio {seq / floor:.2f}x"

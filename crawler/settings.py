@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     load_more_clicks: int = Field(default=3, ge=0)
     extra_fetch_bytes: int = Field(default=50 * 1024 * 1024, ge=0)  # candidates, whole media
     # Pages in flight per browser: while one settles (issue 16) the others load and render.
-    worker_threads: int = 6
+    worker_threads: int = 12
     lease_seconds: float = 30.0  # renewed by every heartbeat; 0 = the capture budget x2 + 30
     redeliver_seconds: float = 300.0
     reconcile_interval: float = 5.0
