@@ -15,6 +15,7 @@ class ScreenshotExtractor(Extractor):
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         path = page.out_dir / "screenshot.png"
         await page.page.screenshot(path=str(path), full_page=True, type="png", timeout=30_000)
+        page.screenshot_path = path
         return ExtractorOutput(
             status="succeeded",
             output_str="screenshot.png",

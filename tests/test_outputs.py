@@ -21,6 +21,7 @@ from crawler.models import ArchiveResult
 from crawler.settings import load_settings
 from crawler.snapshot_query import SnapshotFilters, query_snapshots
 from extractors.engine.browser import CHROMIUM_FLAGS, BrowserService
+from extractors import thumbnail
 from extractors.engine.capture import VIEWPORT
 from extractors.registry import EXTRACTORS
 from tests.capture_pages import PDF_WORD, install
@@ -128,3 +129,44 @@ def test_pdf_text_is_indexed_and_found_by_search(runtime: Runtime, site: TestSit
             session, principal, SnapshotFilters(search=PDF_WORD.lower()), limit=10, offset=0
         )
     assert total == 1 and found[0].url.endswith("/docs/notes.pdf")
+
+
+def test_thumbnail_is_the_top_of_the_screenshot(runtime: Runtime, site: TestSite) -> None:
+    # Given the rich page (taller than a screen) captured with every output
+    results = capture(runtime, site.url("/page.html?thumbnail=1"))
+    shot = Image.open(io.BytesIO(blob(runtime, results["screenshot"])))
+    assert shot.height > 3 * VIEWPORT["height"]
+    thumb = Image.open(io.BytesIO(blob(runtime, results["thumbnail"])))
+    # Then the thumbnail is a card-sized WebP
+    assert thumb.format == "WEBP"
+    assert thumb.size == (thumbnail.WIDTH, thumbnail.HEIGHT)
+    # And it is the top of the stored screenshot, decoded whole and shrunk the same way
+    top = shot.convert("RGB").crop(
+        (0, 0, shot.width, shot.width * thumbnail.HEIGHT // thumbnail.WIDTH)
+    )
+    expected = top.resize((thumbnail.WIDTH, thumbnail.HEIGHT), Image.Resampling.LANCZOS)
+    assert similarity(thumb, expected) >= 0.95
+
+
+def test_thumbnail_decodes_only_the_rows_it_needs(tmp_path: Path) -> None:
+    # Given a tall PNG whose bottom differs from its top
+    tall = Image.new("RGB", (1280, 20_000), "white")
+    tall.paste((200, 30, 30), (0, 0, 1280, 400))
+    tall.paste((0, 0, 0), (0, 5_000, 1280, 20_000))
+    source = tmp_path / "tall.png"
+    tall.save(source)
+    # When only the top rows are decoded
+    with Image.open(source) as image:
+        thumbnail.top_rows(image, 800)
+        image.load()
+        assert image.size == (1280, 800)
+        # Then they are the real top rows
+        assert image.getpixel((10, 10)) == (200, 30, 30)
+        assert image.getpixel((10, 799)) == (255, 255, 255)
+    # And the shrunk card comes from them
+    out = tmp_path / "thumb.webp"
+    thumbnail.shrink(source, out)
+    with Image.open(out) as card:
+        assert card.size == (thumbnail.WIDTH, thumbnail.HEIGHT)
+        red, green, _ = card.convert("RGB").getpixel((120, 10))
+        assert red > 150 and green < 80

@@ -111,6 +111,9 @@ class LoadedPage:
     download_path: Path | None = None
     notes: list[str] = field(default_factory=list)
     behaviours: list[BehaviourRun] = field(default_factory=list)
+    # The full-page PNG once the screenshot extractor wrote it: the thumbnail is cut from
+    # it rather than asking Chromium for a second picture of the same page.
+    screenshot_path: Path | None = None
     _html: str | None = None
     _html_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _facts: dict[str, str] | None = None
