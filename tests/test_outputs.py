@@ -20,8 +20,8 @@ from crawler.db import open_store
 from crawler.models import ArchiveResult
 from crawler.settings import load_settings
 from crawler.snapshot_query import SnapshotFilters, query_snapshots
-from extractors.engine.browser import CHROMIUM_FLAGS, BrowserService
 from extractors import thumbnail
+from extractors.engine.browser import CHROMIUM_FLAGS, BrowserService
 from extractors.engine.capture import VIEWPORT
 from extractors.registry import EXTRACTORS
 from tests.capture_pages import PDF_WORD, install
