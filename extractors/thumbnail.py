@@ -13,7 +13,7 @@ import asyncio
 import io
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile
 from extractors.engine.page import LoadedPage
@@ -24,7 +24,7 @@ HEIGHT = 150  # the card's 16:10 frame
 QUALITY = 45
 
 
-def top_rows(image: Image.Image, rows: int) -> None:
+def top_rows(image: ImageFile.ImageFile, rows: int) -> None:
     """Make a not yet loaded, non-interlaced PNG decode only its first `rows` rows.
 
     A full-page screenshot can be 30,000 px tall; the card needs the first ~800.
@@ -58,7 +58,7 @@ class ThumbnailExtractor(Extractor):
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         path = page.out_dir / "thumbnail.webp"
         source: bytes | Path | None = page.screenshot_path
-        if source is None or not source.exists():
+        if not isinstance(source, Path) or not source.exists():
             size = page.page.viewport_size or {"width": 1280, "height": 800}
             top = {"x": 0, "y": 0, "width": size["width"], "height": size["width"] * 10 // 16}
             source = await page.page.screenshot(
