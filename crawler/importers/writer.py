@@ -2,7 +2,8 @@
 
 `snapshots.add_urls` builds ORM objects one by one, which is right for a few
 URLs and too slow for a 100,000-line export. This writer keeps add_urls'
-rules (normalised-URL dedup within the file and against the workspace, unique
+rules (normalised-URL dedup within the file and against the workspace, a URL
+whose snapshot failed queued again rather than counted as a duplicate, unique
 timestamps, index-only rows queued with ``retry_at`` NULL, nothing sent before
 commit) but inserts each batch with driver-level ``executemany`` (`bulk_sql`).
 Memory stays bounded: only a 16-byte digest and a snapshot id are kept per
