@@ -214,7 +214,7 @@ def _add_document(
         summary.duplicates,
         snaps.urls_of(session, summary.snapshot_ids),
         problems=problems,
-        extra={"invalid": summary.invalid, "problems": problems},
+        extra={"retried": summary.retried, "invalid": summary.invalid, "problems": problems},
     )
 
 

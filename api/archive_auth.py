@@ -15,14 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlmodel import select
 
 from api.deps import SessionDep
 from api.errors import ARCHIVE
-from crawler.auth import authenticate, create_token, hash_token
+from crawler.auth import authenticate, issue_token
 from crawler.clock import iso, utcnow
 from crawler.errors import Unauthorized
-from crawler.models import ApiToken
 from crawler.users import check_login
 
 router = APIRouter(prefix="/api/v1", tags=[ARCHIVE])
@@ -58,9 +56,8 @@ def get_api_token(body: PasswordAuth, session: SessionDep) -> dict[str, Any]:
         user = check_login(session, body.username or "", body.password or "")
     except Unauthorized:
         return {"success": False, "errors": ["Invalid credentials"]}
-    plaintext = create_token(session, user.username)
+    plaintext, row = issue_token(session, user.username)
     session.commit()
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))).one()
     never = utcnow().replace(year=utcnow().year + 100)  # ArchiveBox: no expiry = in 100 years
     return {
         "TYPE": "APIToken",

@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from api.deps import ArchivePrincipalDep, BrowserPrincipalDep, SessionDep, StateDep
 from api.errors import ARCHIVE, WEB
 from api.templating import render
 from api.web import optional_principal
+from api.web_auth import to_login
 from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.clock import iso
@@ -185,6 +186,6 @@ def diff_page(
     state: StateDep,
 ) -> Response:
     if principal is None:
-        return RedirectResponse("/login", status_code=303)
+        return to_login(request)
     diff = _compare(state, session, principal, a, b)
     return render(request, "diff.html", {"diff": diff, "user": principal.username})

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.archive import AddRequest, store_add
+from api.archive import AddRequest, add_answer, store_add
 from api.deps import SessionDep, StateDep, WebSessionDep
 from api.errors import WEB
 from api.templating import templates
@@ -91,11 +91,7 @@ async def add(
         return page(request, "add.html", context, signed=signed, status_code=400)
     session.commit()
     state.dispatch(added.queued_ids)
-    stored = len(added.snapshot_ids)
-    stdout = (
-        f"{stored} URLs stored, {len(added.queued_ids)} queued for capture, "
-        f"{added.duplicates} already archived"
-    )
+    stdout = add_answer(added)["stdout"]  # the API's summary line, "retried" included
     rows = [snaps.get_snapshot(session, signed.principal, sid) for sid in added.snapshot_ids[:200]]
     context = _add_context(
         signed, request, stdout=stdout, added=rows, crawl_id=added.crawl_id, problems=added.problems

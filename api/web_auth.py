@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.deps import SESSION_COOKIE, SessionDep, StateDep, WebSessionDep
 from api.errors import WEB
 from api.templating import render
-from crawler.auth import create_token
+from crawler.auth import issue_token
 from crawler.errors import Forbidden, Unauthorized
 from crawler.models import User
 from crawler.users import SignedIn, check_login, end_session, revoke_token, start_session
@@ -213,7 +213,7 @@ async def create_token_form(
     await check_csrf(request, state, signed)
     user = session.get(User, signed.principal.user_id)
     assert user is not None
-    plaintext = create_token(session, user.username)
+    plaintext, _ = issue_token(session, user.username)
     session.commit()
     rows = list_user_tokens(session, signed.principal.user_id)
     return page(request, "tokens.html", {"tokens": rows, "new_token": plaintext}, signed=signed)

@@ -5,8 +5,8 @@
    fresh embedded store, printing URLs/s and peak memory (ru_maxrss of the
    importing process) against two baselines measured in the same run: parsing
    alone, and a bare executemany of the same rows into an index-free table.
-2. Fills another store with 1,000,000 snapshots (bulk insert straight into the
-   tables, search index included), serves it with `amber serve --no-workers`
+2. Fills another store with 1,000,000 snapshots (bench/fill.py: bulk insert
+   straight into the tables, search index included), serves it with `amber serve --no-workers`
    and prints p50/p95 latency of list and search requests over HTTP.
 
     .venv/bin/python bench/import.py [--bookmarks N] [--snapshots N] [--requests N]
@@ -31,19 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-
-def _vocabulary(size: int, seed: int = 5) -> list[str]:
-    """Made-up words of 5-9 letters: like a real vocabulary, few share a prefix."""
-    rng = random.Random(seed)
-    words: set[str] = set()
-    while len(words) < size:
-        words.add("".join(rng.choice("abcdefghiklmnoprstuvwy") for _ in range(rng.randint(5, 9))))
-    return sorted(words)
-
-
-WORDS = _vocabulary(2000)
-TAGS = [f"tag{n}" for n in range(50)]
-ADMIN_TOKEN = "bench-admin-token-0123456789"
+from fill import ADMIN_TOKEN, TAGS, WORDS, fill, percentile  # noqa: E402
 
 
 def generate(path: Path, count: int, seed: int = 7) -> None:
@@ -182,92 +170,6 @@ def bench_import(bookmarks: int, work: Path) -> None:
         f"`amber import --index-only` end to end (process start, migrations, import): "
         f"{wall:.2f} s = {bookmarks / wall:,.0f} URLs/s"
     )
-
-
-def fill(url_path: Path, count: int) -> None:
-    """A million snapshots straight into the tables (the search index filled set-wise)."""
-    from crawler import db
-    from crawler.auth import create_token
-
-    db.upgrade(f"sqlite:///{url_path}")
-    engine = db.make_engine(f"sqlite:///{url_path}")
-    with db.session_scope(engine) as session:
-        create_token(session, "admin", admin=True, token=ADMIN_TOKEN)
-    engine.dispose()
-    conn = sqlite3.connect(url_path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
-    user_id, workspace_id = conn.execute(
-        "SELECT m.user_id, m.workspace_id FROM membership m JOIN user u ON u.id = m.user_id "
-        "WHERE u.username = 'admin'"
-    ).fetchone()
-    triggers = conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND name LIKE 'snapshot_search_%'"
-    ).fetchall()
-    for name, _ in triggers:
-        conn.execute(f'DROP TRIGGER "{name}"')
-    tag_ids = {}
-    for name in TAGS:
-        tag_id = f"tag-{name}"
-        conn.execute(
-            "INSERT INTO tag (id, workspace_id, created_by_id, created_at, modified_at, name) "
-            "VALUES (?, ?, ?, '2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000', ?)",
-            (tag_id, workspace_id, user_id, name),
-        )
-        tag_ids[name] = tag_id
-    rng = random.Random(11)
-    statuses = ["succeeded"] * 80 + ["failed"] * 5 + ["queued"] * 15
-    columns = [r[1] for r in conn.execute("PRAGMA table_info(snapshot)")]
-    insert = f"INSERT INTO snapshot ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    base = 1_600_000_000
-    chunk = 50_000
-    for start in range(0, count, chunk):
-        rows, links, docs = [], [], []
-        for n in range(start, min(count, start + chunk)):
-            created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(base + n * 30)) + ".000000"
-            url = f"https://site{n % 20000}.example.com/p/{n}"
-            title = " ".join(rng.choice(WORDS) for _ in range(5))
-            tag = rng.choice(TAGS)
-            values = {
-                "id": f"{n:08d}-0000-7000-8000-000000000000",
-                "workspace_id": workspace_id,
-                "created_by_id": user_id,
-                "created_at": created,
-                "modified_at": created,
-                "bookmarked_at": created,
-                "status": rng.choice(statuses),
-                "url": url,
-                "normalized_url": url,
-                "title": title,
-                "timestamp": f"{base + n * 30}.{n % 1_000_000:06d}",
-                "depth": 0,
-                "attempts": 1,
-            }
-            rows.append(tuple(values.get(c) for c in columns))
-            links.append((values["id"], tag_ids[tag]))
-            docs.append((values["id"], url, title, tag))
-        conn.executemany(insert, rows)
-        conn.executemany("INSERT INTO snapshottag (snapshot_id, tag_id) VALUES (?, ?)", links)
-        conn.executemany(
-            "INSERT INTO snapshot_search (snapshot_id, url, title, tags) VALUES (?, ?, ?, ?)", docs
-        )
-        conn.commit()
-    conn.execute(
-        "INSERT INTO snapshot_fts (rowid, url, title, tags, text) "
-        "SELECT id, url, title, tags, text FROM snapshot_search"
-    )
-    for _, sql in triggers:
-        conn.execute(sql)
-    conn.commit()
-    conn.execute("PRAGMA optimize")
-    conn.execute("ANALYZE")
-    conn.commit()
-    conn.close()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def bench_latency(snapshots: int, requests: int, work: Path) -> None:

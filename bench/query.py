@@ -37,22 +37,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-ADMIN_TOKEN = "bench-admin-token-0123456789"
+from fill import ADMIN_TOKEN, TAGS, WORDS, percentile  # noqa: E402
+
 BASE = 1_600_000_000
-TAGS = [f"tag{n}" for n in range(50)]
 SITES = 20_000
 CRAWL_SIZE = 10_000
-
-
-def _vocabulary(size: int, seed: int = 5) -> list[str]:
-    rng = random.Random(seed)
-    words: set[str] = set()
-    while len(words) < size:
-        words.add("".join(rng.choice("abcdefghiklmnoprstuvwy") for _ in range(rng.randint(5, 9))))
-    return sorted(words)
-
-
-WORDS = _vocabulary(2000)
 
 
 def stamp(n: int) -> str:
@@ -100,13 +89,13 @@ def _prepare(url: str) -> tuple[str, str]:
     from sqlalchemy import text
 
     from crawler import db
-    from crawler.auth import create_token
+    from crawler.auth import issue_token
 
     db.upgrade(url)
     command.downgrade(db.alembic_config(url), "query@0007")
     engine = db.make_engine(url)
     with db.session_scope(engine) as session:
-        create_token(session, "admin", admin=True, token=ADMIN_TOKEN)
+        issue_token(session, "admin", admin=True, token=ADMIN_TOKEN)
     with engine.connect() as conn:
         workspace, user = conn.execute(
             text(
@@ -423,11 +412,6 @@ def cases(count: int, rng: random.Random) -> list[Case]:
             lambda: {"snapshot_tag": rng.choice(TAGS), "limit": 50},
         ),
     ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def baseline(url: str, params: dict[str, Any]) -> float:

@@ -7,7 +7,7 @@
    reader clicks) and times it until the load event, which waits for the replay
    iframe. Baseline, same run, same WARCs, same browser: pywb 2.x (`.pywb-venv`)
    in its default framed replay. Both are measured cold (first view) and warm.
-2. Fills a store with `--snapshots` snapshots (bench/import.py's filler), gives
+2. Fills a store with `--snapshots` snapshots (bench/fill.py), gives
    10,000 URLs five captures each with a WARC result, and times TimeGate
    requests (`/web/<url>` with Accept-Datetime) over HTTP. Baseline, same run:
    the snapshot list's newest page (`limit=1`). Goal: TimeGate p95 <= 50 ms.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import random
 import re
@@ -32,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
+from fill import ADMIN_TOKEN, fill, percentile  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from crawler.settings import load_settings  # noqa: E402
@@ -40,11 +40,6 @@ from tests.services import AmberServer, pywb_collection, pywb_installed  # noqa:
 from tests.site import TestSite  # noqa: E402
 
 TOKEN = "bench-replay-token-0123456789"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def row(label: str, values: list[float]) -> str:
@@ -152,16 +147,6 @@ def bench_replay(pages: int, work: Path) -> None:
         server.stop()
 
 
-def _filler():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "bench_import", Path(__file__).parent / "import.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def add_captures(db_path: Path, urls: int, per_url: int) -> list[str]:
     """Give `urls` URLs `per_url` succeeded captures each, with a WARC result row."""
     conn = sqlite3.connect(db_path)
@@ -231,13 +216,13 @@ def bench_timegate(snapshots: int, requests: int, work: Path) -> None:
     data_dir = work / "timegate"
     data_dir.mkdir()
     started = time.perf_counter()
-    _filler().fill(data_dir / "amber.sqlite3", snapshots)
+    fill(data_dir / "amber.sqlite3", snapshots)
     urls = add_captures(data_dir / "amber.sqlite3", 10_000, 5)
     print(
         f"\nfilled {snapshots:,} snapshots + 50,000 captures "
         f"in {time.perf_counter() - started:.0f} s"
     )
-    env = {"AMBER_DATA_DIR": str(data_dir), "AMBER_ADMIN_TOKEN": _filler().ADMIN_TOKEN}
+    env = {"AMBER_DATA_DIR": str(data_dir), "AMBER_ADMIN_TOKEN": ADMIN_TOKEN}
     server = AmberServer(env=env, args=("--no-workers",)).start(timeout=120)
     rng = random.Random(5)
     headers = {"Authorization": f"Bearer {env['AMBER_ADMIN_TOKEN']}"}

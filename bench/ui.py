@@ -1,6 +1,6 @@
 """The web UI's list page at scale, and what its card thumbnails weigh (a benchmark, not a test).
 
-1. Fills a store with 1,000,000 snapshots (bench/import.py's bulk `fill`),
+1. Fills a store with 1,000,000 snapshots (bench/fill.py, shared with bench/import.py),
    serves it with `amber serve --no-workers`, signs in through the UI's own
    form and prints p50/p95 of the server-rendered list page over HTTP. The
    baseline, measured in the same run on the same store, is the JSON API's
@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import random
 import re
@@ -34,28 +33,13 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from fill import ADMIN_TOKEN, TAGS, WORDS, fill, percentile  # noqa: E402
+
 from tests.services import AmberServer  # noqa: E402
 from tests.site import TestSite  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-password-0123"
 CARDS = 50
-
-
-def _bulk() -> Any:
-    """bench/import.py (whose name is a keyword, hence loaded by path): `fill`, `TAGS`..."""
-    spec = importlib.util.spec_from_file_location("bench_import", REPO / "bench" / "import.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BULK = _bulk()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def sign_in(base_url: str, token: str) -> httpx.Client:
@@ -91,25 +75,25 @@ def bench_list(snapshots: int, requests: int, work: Path) -> None:
     data_dir = work / "list"
     data_dir.mkdir(parents=True)
     started = time.perf_counter()
-    BULK.fill(data_dir / "amber.sqlite3", snapshots)
+    fill(data_dir / "amber.sqlite3", snapshots)
     print(f"filled {snapshots:,} snapshots in {time.perf_counter() - started:.1f} s")
     env = {
         "AMBER_DATA_DIR": str(data_dir),
-        "AMBER_ADMIN_TOKEN": BULK.ADMIN_TOKEN,
+        "AMBER_ADMIN_TOKEN": ADMIN_TOKEN,
         "AMBER_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }
     server = AmberServer(env=env, args=("--no-workers",)).start(timeout=120)
     rng = random.Random(5)
     cases: dict[str, Callable[[], dict[str, str]]] = {
         "newest": lambda: {},
-        "tag=tagN": lambda: {"tag": rng.choice(BULK.TAGS)},
-        "search one word": lambda: {"q": rng.choice(BULK.WORDS[:100])},
+        "tag=tagN": lambda: {"tag": rng.choice(TAGS)},
+        "search one word": lambda: {"q": rng.choice(WORDS[:100])},
     }
     api_names = {"q": "search"}
     print(f"\n{'list request':<18}{'UI p50':>9}{'UI p95':>9}{'API p50':>9}{'API p95':>9}{'KB':>7}")
-    ui = sign_in(server.url, BULK.ADMIN_TOKEN)
+    ui = sign_in(server.url, ADMIN_TOKEN)
     api = httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {BULK.ADMIN_TOKEN}"}, timeout=60
+        base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
     )
     try:
         with api:
@@ -153,7 +137,7 @@ def bench_thumbnails(pages: int, work: Path) -> None:
     data_dir.mkdir(parents=True)
     env = {
         "AMBER_DATA_DIR": str(data_dir),
-        "AMBER_ADMIN_TOKEN": BULK.ADMIN_TOKEN,
+        "AMBER_ADMIN_TOKEN": ADMIN_TOKEN,
         "AMBER_ALLOWED_NETWORKS": "127.0.0.1/32",
         "AMBER_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }
@@ -163,7 +147,7 @@ def bench_thumbnails(pages: int, work: Path) -> None:
     try:
         with httpx.Client(
             base_url=server.url,
-            headers={"Authorization": f"Bearer {BULK.ADMIN_TOKEN}"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
             timeout=60,
         ) as api:
             ids = api.post("/api/v1/cli/add", json={"urls": urls}).json()["snapshot_ids"]

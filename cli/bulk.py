@@ -123,7 +123,9 @@ def import_file(
             kind = "stored (index only)" if index_only else "queued for capture"
             console.print(
                 f"Imported {summary.imported} new URLs ({kind}), "
-                f"{summary.duplicates} duplicate, {summary.invalid} invalid.",
+                # failed before: queued again, so not counted as duplicates
+                + (f"{summary.retried} retried (failed before), " if summary.retried else "")
+                + f"{summary.duplicates} duplicate, {summary.invalid} invalid.",
                 highlight=False,
             )
             if queued:
@@ -136,7 +138,7 @@ def import_file(
             node.stop()
             if stream is not sys.stdin.buffer:
                 stream.close()
-    if summary.imported == 0 and summary.duplicates == 0:
+    if summary.imported == 0 and summary.duplicates == 0 and summary.retried == 0:
         err_console.print("[red]error:[/red] no URLs found to import")
         raise typer.Exit(1)
 
@@ -157,7 +159,8 @@ def _run_import(
             progress.update(
                 task,
                 completed=source.bytes_read if read is None else read,
-                counts=f"{s.imported} new · {s.duplicates} dup · {s.invalid} invalid",
+                counts=f"{s.imported} new · {s.retried} retried · {s.duplicates} dup · "
+                f"{s.invalid} invalid",
             )
 
         if path is not None:

@@ -9,7 +9,7 @@ import typer
 
 from cli.common import cli_errors, console, settings
 from crawler import db
-from crawler.auth import create_token, is_active, list_tokens, revoke_token
+from crawler.auth import is_active, issue_token, list_tokens, revoke_token
 from crawler.clock import iso, utcnow
 from crawler.db import open_store
 from crawler.errors import InvalidInput
@@ -51,7 +51,7 @@ def token_create(
         expires_at = parse_expiry(expires)
         engine, _ = open_store(settings())
         with db.session_scope(engine) as session:
-            token = create_token(
+            token, _ = issue_token(
                 session,
                 user,
                 admin=admin,

@@ -89,30 +89,6 @@ def join_workspace(session: Session, user: User, name: str, role: str = "member"
     return workspace
 
 
-def create_token(
-    session: Session,
-    username: str,
-    *,
-    admin: bool = False,
-    workspace_name: str | None = None,
-    token: str | None = None,
-    scope: str = "write",
-    expires_at: datetime | None = None,
-    origin: str = "",
-) -> str:
-    """Issue a token for `username` (creating the user if new); return the plaintext once."""
-    return issue_token(
-        session,
-        username,
-        admin=admin,
-        workspace_name=workspace_name,
-        token=token,
-        scope=scope,
-        expires_at=expires_at,
-        origin=origin,
-    )[0]
-
-
 def issue_token(
     session: Session,
     username: str,
@@ -124,7 +100,8 @@ def issue_token(
     expires_at: datetime | None = None,
     origin: str = "",
 ) -> tuple[str, ApiToken]:
-    """`create_token`, also returning the stored row (its id is what lists show)."""
+    """Issue a token for `username` (creating the user if new): the plaintext, shown once,
+    and the stored row (its id is what lists show)."""
     if scope not in SCOPES:
         raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     if expires_at is not None and as_utc(expires_at) <= utcnow():  # type: ignore[operator]

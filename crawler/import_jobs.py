@@ -74,6 +74,7 @@ def _report(
         job.read_bytes = source.bytes_read
         job.imported = summary.imported
         job.duplicates = summary.duplicates
+        job.retried = summary.retried
         job.invalid = summary.invalid
         job.queued = summary.queued
         job.updated_at = utcnow()

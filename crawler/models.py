@@ -105,6 +105,7 @@ class ImportJob(SQLModel, table=True):
     read_bytes: int = 0
     imported: int = 0
     duplicates: int = 0
+    retried: int = 0  # failed before, queued again (not counted in duplicates)
     invalid: int = 0
     queued: int = 0
     message: str = Field(default="", sa_type=Text)

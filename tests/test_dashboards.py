@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaUnauthorizedError
 
-from crawler.auth import create_token
+from crawler.auth import issue_token
 from crawler.blobs import LocalBlobStore
 from crawler.db import make_engine, session_scope
 from tests.conftest import amber_env, run_amber
@@ -60,7 +60,7 @@ class Stack:
 
 
 def _tokens(env: dict[str, str], database_url: str) -> dict[str, str]:
-    """Alice's token through the real CLI; the others straight through `create_token` on the
+    """Alice's token through the real CLI; the others straight through `issue_token` on the
     server's database, which is the same code without a subprocess per user."""
     done = run_amber(env, "token", "create", "--user", "alice")
     assert done.returncode == 0, done.stderr
@@ -70,7 +70,7 @@ def _tokens(env: dict[str, str], database_url: str) -> dict[str, str]:
         with session_scope(engine) as session:
             for user, workspace in USERS.items():
                 if user != "alice":
-                    tokens[user] = create_token(session, user, workspace_name=workspace or None)
+                    tokens[user], _ = issue_token(session, user, workspace_name=workspace or None)
     finally:
         engine.dispose()
     return tokens

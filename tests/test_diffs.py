@@ -18,7 +18,7 @@ from playwright.sync_api import sync_playwright
 from crawler.diffs.screenshot import BOX_COLOUR
 from crawler.settings import load_settings
 from extractors.engine.browser import CHROMIUM_FLAGS
-from tests.conftest import ADMIN_TOKEN, TokenFactory, web_sign_in
+from tests.conftest import ADMIN_PASSWORD, ADMIN_TOKEN, TokenFactory, web_sign_in
 from tests.services import AmberServer
 from tests.site import BANNER_BOX, TestSite
 
@@ -141,9 +141,26 @@ def test_the_diff_page_shows_insertions_in_chromium(
 ) -> None:
     before, after = pair
     page_url = f"{sqlite_server.url}/diff/{before}/{after}"
-    # Given a browser that is not signed in: the page sends it to the sign-in page
+    # Given a browser that is not signed in: the page sends it to the sign-in page, which
+    # brings it back to the diff (the same `next` as every other page)
     anonymous = httpx.get(page_url, follow_redirects=False)
-    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == f"/login?next=%2Fdiff%2F{before}%2F{after}"
+    with httpx.Client(base_url=sqlite_server.url, timeout=30) as browser_like:
+        form = browser_like.get(anonymous.headers["location"]).text
+        csrf = form.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+        back = form.split('name="next" value="', 1)[1].split('"', 1)[0]
+        signed_in = browser_like.post(
+            "/login",
+            data={
+                "username": "admin",
+                "password": ADMIN_PASSWORD,
+                "next": back,
+                "csrfmiddlewaretoken": csrf,
+            },
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        assert signed_in.headers["location"] == f"/diff/{before}/{after}"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=load_settings().chromium_executable(), args=list(CHROMIUM_FLAGS)

@@ -9,10 +9,12 @@ import gzip
 import io
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,7 +37,7 @@ from crawler.importers import (
 from crawler.importers.update import select_for_update
 from crawler.importers.writer import BulkWriter, ImportSummary
 from crawler.models import Snapshot, SnapshotStatus
-from tests.conftest import TokenFactory, amber_env, run_amber
+from tests.conftest import TokenFactory, amber_env, run_amber, web_sign_in
 from tests.services import PostgresServer
 from tests.site import TestSite
 
@@ -533,6 +535,33 @@ def test_writer_dedups_within_file_and_against_archive(store: tuple[Engine, Prin
     assert (updated.imported, updated.duplicates) == (1, 0)
 
 
+def test_reimporting_a_failed_url_retries_it(store: tuple[Engine, Principal]) -> None:
+    engine, principal = store
+    # Given two imported URLs whose captures ended, one of them failed
+    text = "https://ok.example.com/\nhttps://bad.example.com/\n"
+    write(engine, principal, text)
+    with db.session_scope(engine) as session:
+        for row in session.exec(select(Snapshot)).all():
+            failed = row.url == "https://bad.example.com/"
+            row.status = SnapshotStatus.failed if failed else SnapshotStatus.succeeded
+            row.retry_at = None
+            session.add(row)
+    # When the file is imported index-only, Then nothing is queued: both are duplicates
+    listed = write(engine, principal, text, index_only=True)
+    assert (listed.imported, listed.retried, listed.duplicates, listed.queued) == (0, 0, 2, 0)
+    # When it is imported again (the failed URL twice, in another spelling)
+    again = write(engine, principal, text + "https://BAD.example.com/#again\n")
+    # Then the failed URL is retried (queued again, due for capture), not counted a duplicate
+    assert (again.imported, again.retried, again.duplicates, again.queued) == (0, 1, 2, 1)
+    assert again.seen == 3
+    with Session(engine) as session:
+        rows = {r.url: r for r in session.exec(select(Snapshot)).all()}
+    assert len(rows) == 2
+    assert rows["https://bad.example.com/"].status == SnapshotStatus.queued
+    assert rows["https://bad.example.com/"].retry_at is not None
+    assert rows["https://ok.example.com/"].status == SnapshotStatus.succeeded
+
+
 def test_writer_tags_new_and_existing_snapshots(store: tuple[Engine, Principal]) -> None:
     engine, principal = store
     # Given an import with per-entry tags plus a tag for the whole import
@@ -631,6 +660,32 @@ def test_amber_import_cli_end_to_end(tmp_path: Path) -> None:
     assert "2 snapshot(s) queued for capture" in queued.stdout
 
 
+def test_amber_import_retries_urls_whose_capture_failed(tmp_path: Path, site: TestSite) -> None:
+    env = amber_env(tmp_path / "data")
+    export = tmp_path / "urls.txt"
+    good, bad = site.url("/final.html?imp=retry"), site.url("/loop?imp=retry")
+    export.write_text(f"{good}\n{bad}\n", encoding="utf-8")
+    # Given an import whose second URL fails (a redirect loop) after a real capture
+    first = run_amber(env, "import", str(export), timeout=180)
+    assert "Imported 2 new URLs" in first.stdout, first.stdout + first.stderr
+    assert "1 failed" in first.stdout and "1 succeeded" in first.stdout
+    before = dict(sqlite_rows(env, "select url, downloaded_at from snapshot"))
+    # When the same file is imported again
+    again = run_amber(env, "import", str(export), timeout=180)
+    # Then the failed URL is reported as retried, not as a duplicate, and captured again
+    said = " ".join(again.stdout.split())  # rich wraps at the terminal's width
+    assert "Imported 0 new URLs" in said, again.stdout + again.stderr
+    assert "1 retried (failed before), 1 duplicate, 0 invalid" in said
+    after = dict(sqlite_rows(env, "select url, downloaded_at from snapshot"))
+    assert len(after) == 2 and after[bad] > before[bad]
+    assert after[good] == before[good]
+
+
+def sqlite_rows(env: dict[str, str], query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(Path(env["AMBER_DATA_DIR"]) / "amber.sqlite3") as conn:
+        return conn.execute(query).fetchall()
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -697,6 +752,55 @@ def test_cli_add_with_parser_over_http(api_server: object, make_token: TokenFact
     assert prose["errors"] == [] and prose["problems"][0].startswith("line 2:")
     assert prose["stderr"].startswith("line 2:")
     assert prose["result"]["queued_urls"] == ["https://prose.example.com/a"]
+
+
+def _finished(client: httpx.Client, snapshot_id: str) -> str:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        status = str(client.get(f"/api/v1/core/snapshot/{snapshot_id}").json()["status"])
+        if status in ("succeeded", "failed", "sealed"):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"snapshot {snapshot_id} did not finish")
+
+
+def test_api_and_web_imports_retry_failed_urls(
+    api_server: object, admin_client: httpx.Client, site: TestSite
+) -> None:
+    bad = site.url(f"/loop?web-import={time.time_ns()}")
+    # Given a URL whose capture failed
+    (sid,) = admin_client.post("/api/v1/cli/add", json={"urls": [bad]}).json()["snapshot_ids"]
+    assert _finished(admin_client, sid) == "failed"
+    # When a document holding it is added through the API with a parser
+    added = admin_client.post(
+        "/api/v1/cli/add", json={"urls": f"see {bad} again\n", "parser": "text"}
+    ).json()
+    # Then it is retried: counted apart from duplicates, queued, and said so in stdout
+    assert (added["retried"], added["duplicates"], added["queued"]) == (1, 0, 1), added
+    assert "1 failed before and queued again" in added["stdout"]
+    assert added["snapshot_ids"] == [sid]
+    assert _finished(admin_client, sid) == "failed"
+    # When a file holding it is uploaded in the web UI's import page
+    base = api_server.url  # type: ignore[attr-defined]
+    with web_sign_in(base) as web:
+        form = web.get("/import").text
+        csrf = form.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+        upload = web.post(
+            "/import",
+            data={"csrfmiddlewaretoken": csrf, "parser": "auto"},
+            files={"file": ("again.txt", f"{bad}\n".encode(), "text/plain")},
+        )
+        assert upload.status_code == 303, upload.text
+        deadline = time.monotonic() + 60
+        while 'data-status="running"' in (progress := web.get(upload.headers["location"]).text):
+            assert time.monotonic() < deadline, progress
+            time.sleep(0.2)
+    # Then its progress reports it retried, not already archived, and it is captured again
+    assert 'data-status="succeeded"' in progress, progress
+    assert '<span class="n-retried">1</span> failed before and retried' in progress
+    assert '<span class="n-duplicates">0</span> already archived' in progress
+    assert '<span class="n-queued">1</span> queued' in progress
+    assert _finished(admin_client, sid) == "failed"
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from crawler.auth import create_token
+from crawler.auth import issue_token
 from crawler.blobs import LocalBlobStore
 from crawler.db import make_engine, session_scope
 from crawler.domains.bodies import canonical_json
@@ -51,7 +51,7 @@ class Stack:
 
 
 def _tokens(env: dict[str, str], database_url: str) -> dict[str, str]:
-    """Alice's token through the real CLI; the others straight through `create_token` on the
+    """Alice's token through the real CLI; the others straight through `issue_token` on the
     server's database, which is the same code without a subprocess per user."""
     done = run_amber(env, "token", "create", "--user", "alice")
     assert done.returncode == 0, done.stderr
@@ -61,7 +61,7 @@ def _tokens(env: dict[str, str], database_url: str) -> dict[str, str]:
         with session_scope(engine) as session:
             for user, workspace in USERS.items():
                 if user != "alice":
-                    tokens[user] = create_token(session, user, workspace_name=workspace or None)
+                    tokens[user], _ = issue_token(session, user, workspace_name=workspace or None)
     finally:
         engine.dispose()
     return tokens

@@ -30,7 +30,7 @@ from api import access_log
 from api.app import create_app
 from api.security_headers import SecurityHeaders
 from api.state import AppState
-from crawler.auth import authenticate, create_token
+from crawler.auth import authenticate, issue_token
 from crawler.clock import utcnow
 from crawler.db import open_store
 from crawler.errors import Unauthorized
@@ -90,7 +90,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def make_token(served: Served, user: str, **options: object) -> str:
     """In-process, as `amber token create` does (each CLI run costs seconds on a busy box)."""
     with Session(served.engine) as session:
-        token = create_token(session, user, **options)  # type: ignore[arg-type]
+        token, _ = issue_token(session, user, **options)  # type: ignore[arg-type]
         session.commit()
     return token
 
@@ -208,7 +208,7 @@ def test_changing_the_admin_token_retires_the_old_one(tmp_path: Path) -> None:
     first = load_settings(data_dir=tmp_path, admin_token="first-admin-token-000000")
     engine, _ = open_store(first)
     with Session(engine) as session:
-        by_hand = create_token(session, "admin", admin=True)
+        by_hand, _ = issue_token(session, "admin", admin=True)
         session.commit()
         assert authenticate(session, "first-admin-token-000000").is_admin
     engine.dispose()

@@ -82,6 +82,22 @@ def fits(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
+def broken_across_lines(page: Page, selector: str) -> list[str]:
+    """The texts of `selector`'s elements whose words are split over more than one line
+    (an output's name broken mid-word, a tag chip cut in two)."""
+    return list(
+        page.evaluate(
+            """(selector) => [...document.querySelectorAll(selector)].filter((e) => {
+                const range = document.createRange();
+                range.selectNodeContents(e);
+                const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+                return tops.size > 1;
+            }).map((e) => e.textContent)""",
+            selector,
+        )
+    )
+
+
 def test_a_day_with_the_web_ui(browser: Browser, ui_server: AmberServer, site: TestSite) -> None:
     base = ui_server.url
     tag = f"e2e{uuid.uuid4().hex[:6]}"
@@ -104,6 +120,13 @@ def test_a_day_with_the_web_ui(browser: Browser, ui_server: AmberServer, site: T
     # Then the page confirms what was stored
     assert "2 URLs stored" in page.locator("#stdout").inner_text()
     shot(page, "desktop-1-added")
+    # (with room between that box and the form below it)
+    gap = page.evaluate(
+        "(() => { const box = document.querySelector('.notice');"
+        " return box.nextElementSibling.getBoundingClientRect().top"
+        " - box.getBoundingClientRect().bottom; })()"
+    )
+    assert gap >= 8, gap
 
     # When they upload a bookmarks file in one tab and close it at once
     bookmarks = (
@@ -217,12 +240,18 @@ def test_a_day_with_the_web_ui(browser: Browser, ui_server: AmberServer, site: T
     phone.goto(f"{base}/?tag={tag}")
     shot(phone, "phone-1-archive")
     assert phone.locator(".card").count() >= 4 and fits(phone)
+    assert broken_across_lines(phone, ".card .tag") == []
     phone.goto(snapshot_url)
     shot(phone, "phone-2-snapshot")
     assert fits(phone), phone.evaluate(
         "[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right"
         " > window.innerWidth + 1).slice(0, 5).map(e => e.tagName + '.' + e.className)"
     )
+    # And each output's name is whole on its line (not "behav / iours")
+    outputs = "section[aria-labelledby=h-outputs] td:first-child"
+    assert phone.locator(outputs).count() >= 10
+    assert broken_across_lines(phone, outputs) == []
+    assert broken_across_lines(phone, "section[aria-labelledby=h-outputs] th") == []
     phone.context.close()
 
     # When they bulk-tag every row of the list view
@@ -237,6 +266,7 @@ def test_a_day_with_the_web_ui(browser: Browser, ui_server: AmberServer, site: T
     page.goto(f"{base}/?tag=bulk-{tag}")
     assert page.locator(".card").count() == 5
     shot(page, "desktop-6-bulk-tagged")
+    assert broken_across_lines(page, ".card .tag") == []  # three chips on a narrow card
     # And bulk-delete them, confirming on the next page
     page.get_by_label("all on this page").check()
     page.get_by_label("Action").select_option("delete")

@@ -96,27 +96,29 @@ class BulkSql:
     def _in_list(self, count: int) -> str:
         return ", ".join([self._mark] * count)
 
-    def existing(self, keys: Sequence[str]) -> dict[str, str]:
-        """Normalised URL -> newest snapshot id in this workspace.
+    def existing(self, keys: Sequence[str]) -> dict[str, tuple[str, bool]]:
+        """Normalised URL -> (newest snapshot id in this workspace, whether it ended failed).
 
         Filters the workspace in Python: given ``workspace_id = ? AND normalized_url IN
         (...)`` SQLite may walk the workspace index instead of probing the URL index.
         Plain driver SQL: building a 500-item IN through the ORM costs more than the probe.
+        The status comes with the same probe: a failed one is retried, not a duplicate.
         """
-        found: dict[str, tuple[str, str]] = {}
+        found: dict[str, tuple[str, str, bool]] = {}
         conn = self.session.connection()
+        failed = SnapshotStatus.failed.value
         for start in range(0, len(keys), LOOKUP_CHUNK):
             chunk = list(keys[start : start + LOOKUP_CHUNK])
             rows = conn.exec_driver_sql(
-                "SELECT normalized_url, id, workspace_id, created_at FROM snapshot "
+                "SELECT normalized_url, id, workspace_id, created_at, status FROM snapshot "
                 f"WHERE normalized_url IN ({self._in_list(len(chunk))})",
                 tuple(chunk),
             )
-            for key, snapshot_id, workspace_id, created_at in rows:
+            for key, snapshot_id, workspace_id, created_at, status in rows:
                 stamp = str(created_at)
                 if workspace_id == self.workspace and (key not in found or stamp > found[key][0]):
-                    found[key] = (stamp, snapshot_id)
-        return {key: snapshot_id for key, (_, snapshot_id) in found.items()}
+                    found[key] = (stamp, snapshot_id, status == failed)
+        return {key: (snapshot_id, bad) for key, (_, snapshot_id, bad) in found.items()}
 
     def tag_ids(self, names: Iterable[str]) -> dict[str, str]:
         """Tag name -> id in this workspace, creating the missing ones (a race loses nothing:

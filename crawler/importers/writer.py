@@ -2,7 +2,8 @@
 
 `snapshots.add_urls` builds ORM objects one by one, which is right for a few
 URLs and too slow for a 100,000-line export. This writer keeps add_urls'
-rules (normalised-URL dedup within the file and against the workspace, unique
+rules (normalised-URL dedup within the file and against the workspace, a URL
+whose snapshot failed queued again rather than counted as a duplicate, unique
 timestamps, index-only rows queued with ``retry_at`` NULL, nothing sent before
 commit) but inserts each batch with driver-level ``executemany`` (`bulk_sql`).
 Memory stays bounded: only a 16-byte digest and a snapshot id are kept per
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from crawler import snapshot_states as states
 from crawler.auth import Principal
 from crawler.importers.base import Parsed, ParseProblem
 from crawler.importers.bulk_sql import BulkSql, uuid7_batch
@@ -38,6 +40,7 @@ class ImportSummary:
     imported: int = 0
     queued: int = 0
     duplicates: int = 0
+    retried: int = 0  # already archived but failed: queued again (like `add_urls`), not dups
     invalid: int = 0
     problems: list[ParseProblem] = field(default_factory=list)
     snapshot_ids: list[str] = field(default_factory=list)
@@ -45,7 +48,7 @@ class ImportSummary:
 
     @property
     def seen(self) -> int:
-        return self.imported + self.duplicates + self.invalid
+        return self.imported + self.duplicates + self.retried + self.invalid
 
 
 class BulkWriter:
@@ -223,11 +226,16 @@ class BulkWriter:
         names += [t for _, tags in later_tags for t in tags]
         tag_ids = self._sql.tag_ids(names)
         new: list[tuple[str, Prepared, tuple[str, ...]]] = []
+        retry: list[str] = []
         ids = uuid7_batch(len(fresh))
         for digest, item in fresh.items():
             if item.key in existing:
-                snapshot_id = existing[item.key]
-                self.summary.duplicates += 1
+                snapshot_id, failed = existing[item.key]
+                # Re-importing a URL whose capture failed retries it, as re-adding one does.
+                if failed and not self.index_only:
+                    retry.append(snapshot_id)
+                else:
+                    self.summary.duplicates += 1
                 later_tags.append((snapshot_id, item.tags))
             else:
                 snapshot_id = next(ids)
@@ -238,8 +246,11 @@ class BulkWriter:
         extra = sorted({(sid, tag_ids[n]) for sid, tags in later_tags for n in (*self.tags, *tags)})
         redeliver_after = None if self.index_only else self.redeliver_after
         self._sql.insert(new, tag_ids, extra, redeliver_after=redeliver_after)
-        queued = [] if self.index_only else [sid for sid, _, _ in new]
+        if retry:
+            states.requeue(self.session, retry, redeliver_after=self.redeliver_after)
+        queued = [] if self.index_only else [sid for sid, _, _ in new] + retry
         self.summary.imported += len(new)
+        self.summary.retried += len(retry)
         self.summary.queued += len(queued)
         if self.commit:
             self.session.commit()
