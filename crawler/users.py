@@ -8,6 +8,7 @@ everywhere at once, and a copy of the database signs no one in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -26,8 +27,16 @@ from crawler.models import ApiToken, User, WebSession
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 _hasher = PasswordHasher()
-# Verified when the user is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY = _hasher.hash("not a real password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the user is unknown, so a wrong name costs as long as a wrong password.
+
+    Made on first use, not at import: every `amber` command imports this module, and
+    an argon2 hash is slow on purpose.
+    """
+    return _hasher.hash("not a real password")
 
 
 def check_password_rules(password: str) -> str:
@@ -68,7 +77,7 @@ def check_login(session: Session, username: str, password: str) -> User:
     """The user these credentials belong to, or Unauthorized (same answer for either part)."""
     user = session.exec(select(User).where(User.username == username.strip())).first()
     if user is None or not user.password_hash:
-        _verifies(_DUMMY, password)
+        _verifies(_dummy_hash(), password)
         raise Unauthorized("Wrong user name or password")
     if not _verifies(user.password_hash, password):
         raise Unauthorized("Wrong user name or password")

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
-import surt
-from cdxj_indexer.main import CDXJIndexer
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
 from warcio.timeutils import timestamp_to_datetime
@@ -70,7 +68,13 @@ class IndexEntry:
 
 
 def url_key(url: str) -> str:
-    """The SURT key a URL is indexed under (host reversed, scheme dropped, query sorted)."""
+    """The SURT key a URL is indexed under (host reversed, scheme dropped, query sorted).
+
+    `surt` is imported here, not at the top: it pulls in tldextract and requests,
+    a second of start-up that most `amber` commands never need.
+    """
+    import surt
+
     try:
         return str(surt.surt(url))
     except Exception:  # surt rejects some malformed URLs; they can only match verbatim
@@ -164,6 +168,8 @@ def _best(entries: list[IndexEntry]) -> IndexEntry:
 
 def build_index(stream: BinaryIO) -> WarcIndex:
     """Index a WARC stream (gzip members or plain), in one pass."""
+    from cdxj_indexer.main import CDXJIndexer  # with surt: imported when first needed
+
     out = io.StringIO()
     indexer = CDXJIndexer(
         output=out,
