@@ -181,9 +181,14 @@ def query_page(
     if narrow and not filters.search and sort == "added":
         visible = count_rows(session, select(col(Snapshot.id)).where(*_visible([], principal)))
         tag = None
-        if filters.tag and dialect == "sqlite":
+        if filters.tag:
             links = _tag_links(session, principal, filters.tag)
-            probing = _visible(_conditions(filters, scan_tag=True), principal)
+            # PostgreSQL plans the tag's IN itself (a hash of the ids, or probes).
+            probing = (
+                _visible(_conditions(filters, scan_tag=True), principal)
+                if dialect == "sqlite"
+                else conds
+            )
             alone = not _conditions(_without(filters, "tag"))
             tag = TagTest(links, probing, alone, _visible([], principal))
         return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset, tag=tag)
@@ -333,9 +338,9 @@ def _candidate_count(session: Session, narrow: list[Narrowing], upto: int) -> in
 
 @dataclass(frozen=True, slots=True)
 class TagTest:
-    """A `tag` filter under substring filters on SQLite: its size, the conditions with
-    the tag tested by probing its id set (not driving from it), and whether the tag is
-    the only other filter."""
+    """A `tag` filter under substring filters: its size, the conditions with the tag
+    tested row by row (SQLite; not driving from its ids), and whether the tag is the
+    only other filter."""
 
     links: int
     probing: list[Any]
@@ -366,9 +371,10 @@ def _narrowed_page(
     fast; its total is estimated from a sample of the newest rows and counted
     in the background (crawler.counts). A term too short for trigrams walks too.
 
-    With a `tag` (SQLite), whichever set is smaller drives: the term's candidates
-    or the tag's links; the other is probed. A walk of the list probes a big tag
-    (a few thousand steps find a page) and drives from a small one.
+    With a `tag`, whichever set is smaller drives: the term's candidates or the
+    tag's links; the other is probed. A walk of the list probes a big tag (a few
+    thousand steps find a page) and drives from a small one. A big tag skips the
+    window: its newest rows lie far apart.
     """
     order = (col(Snapshot.created_at).desc(), col(Snapshot.id))
     exact = [n.exact(Snapshot) for n in narrow]
