@@ -393,13 +393,14 @@ def _narrowed_page(
             ids = _window_ids(session, [*conds, *walks], narrow, offset, limit)
             if seen < SAMPLE:  # the window held every row of the other filters
                 return Page(_load(session, ids), Total(hits))
-            base = count_rows(session, select(col(Snapshot.id)).where(*conds))
+            # The window's share of matches is among rows passing the walk tests too.
+            base = count_rows(session, select(col(Snapshot.id)).where(*conds, *walks))
             counting = select(col(Snapshot.id)).where(*conds, *candidates, *exact)
             estimate = max(int(base * hits / seen), hits)
             return Page(_load(session, ids), count_total(session, counting, estimate=estimate))
     common = False
     if hits:
-        base = count_rows(session, select(col(Snapshot.id)).where(*conds))
+        base = count_rows(session, select(col(Snapshot.id)).where(*conds, *walks))
         common = base * hits / seen >= rare_below  # a deep page of a common term: walk
     size = None if common else _candidate_count(session, narrow, rare_below)
     # Few candidates drive (the tag's ids are probed) unless the tag has fewer rows.
