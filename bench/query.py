@@ -4,8 +4,8 @@ For each store it:
 
 1. fills a store (default 1,000,000 snapshots, one archive result each, tags,
    crawls) at the schema *before* migration 0008, by bulk insert (executemany
-   on SQLite, COPY on PostgreSQL), then times migration 0008 building its
-   indexes over the existing rows, and prints the index sizes;
+   on SQLite, COPY on PostgreSQL), then times migrations 0008 and 0016 building
+   their indexes over the existing rows, and prints the index sizes;
 2. serves it with `amber serve --no-workers` and prints p50/p95 over HTTP of
    every list filter (title, url contains/exact, domain, tag, status, date
    ranges, crawl_id, search, combinations, deep pages, the ``?url=`` timeline,
@@ -16,7 +16,7 @@ For each store it:
     .venv/bin/python bench/query.py [--snapshots N] [--requests N] [--stores sqlite,postgres]
         [--keep DIR]   # reuse (or leave) the filled stores in DIR
 
-    .venv/bin/python bench/query.py --import 100000   # import URLs/s before/after 0008
+    .venv/bin/python bench/query.py --import 100000   # import URLs/s before 0008 / newest
 """
 
 from __future__ import annotations
@@ -108,6 +108,15 @@ def _prepare(url: str) -> tuple[str, str]:
 
 
 def _migrate_0008(url: str) -> float:
+    from crawler import db
+
+    started = time.perf_counter()
+    db.upgrade(url, "0008")
+    return time.perf_counter() - started
+
+
+def _migrate_rest(url: str) -> float:
+    """The rest of the query branch (0016's filter indexes) over the filled store."""
     from crawler import db
 
     started = time.perf_counter()
@@ -210,11 +219,12 @@ def fill_sqlite(path: Path, count: int) -> dict[str, float]:
     conn.close()
     filled = time.perf_counter() - started
     build = _migrate_0008(url)
+    rest = _migrate_rest(url)
     conn = sqlite3.connect(path)
     conn.execute("ANALYZE")
     conn.commit()
     conn.close()
-    return {"fill_s": filled, "build_0008_s": build}
+    return {"fill_s": filled, "build_0008_s": build, "build_0016_s": rest}
 
 
 def sqlite_sizes(path: Path) -> dict[str, float]:
@@ -222,7 +232,8 @@ def sqlite_sizes(path: Path) -> dict[str, float]:
     try:
         rows = conn.execute(
             "SELECT name, sum(pgsize) FROM dbstat WHERE name LIKE 'snapshot_trgm%' OR name IN "
-            "('ix_snapshot_status_created_id', 'ix_archiveresult_created_id', 'snapshot') "
+            "('ix_snapshot_status_created_id', 'ix_archiveresult_created_id', 'snapshot', "
+            "'ix_snapshot_crawl_created_id', 'ix_snapshottag_tag_snapshot') "
             "GROUP BY name"
         ).fetchall()
     except sqlite3.OperationalError:
@@ -293,9 +304,10 @@ def fill_postgres(url: str, count: int) -> dict[str, float]:
         conn.commit()
     filled = time.perf_counter() - started
     build = _migrate_0008(url)
+    rest = _migrate_rest(url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-    return {"fill_s": filled, "build_0008_s": build}
+    return {"fill_s": filled, "build_0008_s": build, "build_0016_s": rest}
 
 
 def postgres_sizes(url: str) -> dict[str, float]:
@@ -306,7 +318,9 @@ def postgres_sizes(url: str) -> dict[str, float]:
         rows = conn.execute(
             "SELECT relname, pg_relation_size(oid) FROM pg_class WHERE relname IN "
             "('snapshot', 'ix_snapshot_title_trgm', 'ix_snapshot_url_trgm', "
-            "'ix_snapshot_status_created_id', 'ix_archiveresult_created_id')"
+            "'ix_snapshot_status_created_id', 'ix_archiveresult_created_id', "
+            "'ix_snapshot_crawl_created_id', 'ix_snapshottag_tag_snapshot', "
+            "'ix_snapshot_host_created_id')"
         ).fetchall()
     return {name: size / 2**20 for name, size in rows}
 
@@ -523,6 +537,8 @@ def run_store(kind: str, count: int, requests: int, work: Path, only: list[str])
     try:
         if marker.exists():
             print(f"reusing {data_dir}: {marker.read_text()}")
+            rest = _migrate_rest(database_url)  # a store filled before a later migration
+            print(f"migrations after 0008 (if any were missing): {rest:.1f} s", flush=True)
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
             if kind == "sqlite":
@@ -532,7 +548,8 @@ def run_store(kind: str, count: int, requests: int, work: Path, only: list[str])
             marker.write_text(json.dumps(timing))
             print(
                 f"filled in {timing['fill_s']:.0f} s; migration 0008 built its indexes over the "
-                f"filled store in {timing['build_0008_s']:.1f} s",
+                f"filled store in {timing['build_0008_s']:.1f} s, 0016 in "
+                f"{timing['build_0016_s']:.1f} s",
                 flush=True,
             )
         sizes = (
@@ -548,7 +565,7 @@ def run_store(kind: str, count: int, requests: int, work: Path, only: list[str])
 
 
 def import_child(data_dir: str, file: str, schema: str) -> None:
-    """Import the bookmarks into a fresh store at the schema before or after 0008."""
+    """Import the bookmarks into a fresh store at the schema before 0008, or the newest."""
     from alembic import command
     from sqlmodel import Session
 
@@ -572,7 +589,8 @@ def import_child(data_dir: str, file: str, schema: str) -> None:
 
 
 def bench_import(bookmarks: int, rounds: int) -> None:
-    """URLs/s importing the same bookmarks before and after migration 0008, alternating."""
+    """URLs/s importing the same bookmarks before migration 0008 and at the newest
+    schema (0008's trigram index, 0016's filter indexes), alternating."""
     import importlib.util
     import subprocess
 
@@ -601,11 +619,12 @@ def bench_import(bookmarks: int, rounds: int) -> None:
                 cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
                 rates[schema].append(result["count"] / result["seconds"])
                 per_cpu[schema].append(result["count"] / cpu)
+        label = {"before": "before 0008", "after": "newest (0008 + 0016)"}
         for schema, values in rates.items():
             shown = ", ".join(f"{v:,.0f}" for v in values)
             cpu_shown = ", ".join(f"{v:,.0f}" for v in per_cpu[schema])
             print(
-                f"import {bookmarks:,} bookmarks, schema {schema} 0008: {shown} URLs/s wall; "
+                f"import {bookmarks:,} bookmarks, schema {label[schema]}: {shown} URLs/s wall; "
                 f"{cpu_shown} URLs per CPU-second (whole child, load-independent)"
             )
 
@@ -628,7 +647,7 @@ def main() -> None:
         type=int,
         default=0,
         metavar="N",
-        help="instead: import N bookmarks before/after 0008 (URLs/s)",
+        help="instead: import N bookmarks before 0008 / at the newest schema (URLs/s)",
     )
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

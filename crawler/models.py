@@ -140,7 +140,8 @@ class Snapshot(SQLModel, table=True):
     id: str = Field(default_factory=uuid7, primary_key=True, max_length=64)
     workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
     created_by_id: str = Field(foreign_key="user.id", max_length=64)
-    crawl_id: str | None = Field(default=None, foreign_key="crawl.id", index=True, max_length=64)
+    # Indexed with the list order, (crawl_id, created_at DESC, id), by migration 0016.
+    crawl_id: str | None = Field(default=None, foreign_key="crawl.id", max_length=64)
     schedule_id: str | None = Field(default=None, index=True, max_length=64)  # who re-captured
     created_at: datetime = _ts()
     modified_at: datetime = _ts()
@@ -197,7 +198,8 @@ class Tag(SQLModel, table=True):
 
 class SnapshotTag(SQLModel, table=True):
     snapshot_id: str = Field(primary_key=True, foreign_key="snapshot.id", max_length=64)
-    tag_id: str = Field(primary_key=True, foreign_key="tag.id", index=True, max_length=64)
+    # (tag_id, snapshot_id) is indexed by migration 0016: a tag's snapshots, index-only.
+    tag_id: str = Field(primary_key=True, foreign_key="tag.id", max_length=64)
 
 
 class CrawlUrl(SQLModel, table=True):

@@ -13,11 +13,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, literal_column, or_
+from sqlalchemy import and_, false, or_
 from sqlmodel import Session, col, func, select
 
 from crawler import snapshot_filters
 from crawler.models import ArchiveResult, Snapshot, SnapshotTag, Tag
+from crawler.snapshot_query import has_tag
 
 
 @dataclass(slots=True)
@@ -72,16 +73,23 @@ def _tagged(value: str) -> Any:
 
 
 def _tag_contains(value: str, *, walk: bool = False) -> Any:
-    # walk (SQLite): unary + keeps the planner from driving by the tagged ids (and then
-    # sorting them all); it walks the list order testing membership instead.
-    member = literal_column("+snapshot.id") if walk else col(Snapshot.id)
-    return member.in_(_tagged(value))
+    # walk: test each row walked in list order (crawler.snapshot_query.has_tag) instead of
+    # driving from the tagged ids and then sorting them all.
+    if walk:
+        return has_tag(_icontains(col(Tag.name), value))
+    return col(Snapshot.id).in_(_tagged(value))
+
+
+def tag_links(session: Session, value: str, upto: int) -> int:
+    """How many snapshots carry a tag whose name contains `value`, counted up to `upto`
+    (from the ``(tag_id, snapshot_id)`` index of migration 0016, not the snapshots)."""
+    sized = select(func.count()).select_from(_tagged(value).limit(upto).subquery())
+    return int(session.execute(sized).scalar_one())
 
 
 def tag_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> bool:
     """Whether few snapshots carry a tag whose name contains `value`."""
-    sized = select(func.count()).select_from(_tagged(value).limit(upto).subquery())
-    return int(session.execute(sized).scalar_one()) < upto
+    return tag_links(session, value, upto) < upto
 
 
 def _url_contains(value: str, dialect: str, indexed: bool) -> Any:

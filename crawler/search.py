@@ -232,6 +232,13 @@ def indexed_text(session: Session, snapshot_id: str) -> str | None:
 
 
 IndexRow = tuple[str, str, str, str]  # snapshot_id, url, title, tags
+# SQLite trigram tables (0016; 0008's single table on a store not yet upgraded) and the
+# snapshot_search columns each indexes.
+TRIGRAM_TABLES = {
+    "snapshot_trgm_url": "url",
+    "snapshot_trgm_title": "title",
+    "snapshot_trgm": "url, title",
+}
 
 
 @contextmanager
@@ -243,8 +250,11 @@ def bulk_indexing(connection: Connection) -> Iterator[Callable[[Sequence[IndexRo
     of the block and recreated from their own stored SQL before it ends. SQLite
     DDL is transactional and has one writer: nobody sees the store without its
     triggers, and a rollback restores them with everything else. The yielded
-    function indexes the batch with two statements. On PostgreSQL the triggers
-    do the work and the function does nothing.
+    function indexes the batch with one statement per index. That includes the
+    trigram tables (migrations 0008, 0016) when the store has them: an FTS5 insert from a
+    per-row trigger costs about three times the same rows inserted by one
+    ``INSERT … SELECT`` (measured: 18,000 against 60,000 rows per CPU-second).
+    On PostgreSQL the triggers do the work and the function does nothing.
     """
     if connection.dialect.name != "sqlite":
         yield lambda _rows: None
@@ -265,12 +275,27 @@ def bulk_indexing(connection: Connection) -> Iterator[Callable[[Sequence[IndexRo
             "SELECT id, url, title, tags, text FROM snapshot_search WHERE id > ?",
             (start,),
         )
+        for table, columns in trigram_tables:
+            connection.exec_driver_sql(
+                f"INSERT INTO {table} (rowid, {columns}) "
+                f"SELECT id, {columns} FROM snapshot_search WHERE id > ?",
+                (start,),
+            )
 
     triggers = connection.exec_driver_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-        "AND name LIKE 'snapshot_search_%' AND tbl_name IN ('snapshot', 'snapshottag', "
-        "'snapshot_search')"
+        "AND (name LIKE 'snapshot_search_%' OR name LIKE 'snapshot_trgm_%') "
+        "AND tbl_name IN ('snapshot', 'snapshottag', 'snapshot_search')"
     ).all()
+    trigram_tables = []
+    if any(name.startswith("snapshot_trgm_") for name, _ in triggers):
+        present = {
+            row[0]
+            for row in connection.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'snapshot_trgm%'"
+            )
+        }
+        trigram_tables = [(t, c) for t, c in TRIGRAM_TABLES.items() if t in present]
     for name, _ in triggers:
         connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
     yield index

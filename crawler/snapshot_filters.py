@@ -4,8 +4,9 @@ ArchiveBox's ``title``/``url`` contains filters (``icontains``) match in any
 case anywhere in the text. A plain ``LIKE '%term%'`` reads every row, so each
 term here becomes two conditions:
 
-* a *candidate* test answered by a trigram index (migration 0008): the FTS5
-  ``snapshot_trgm`` table on SQLite, ``pg_trgm`` GIN indexes on PostgreSQL.
+* a *candidate* test answered by a trigram index (migrations 0008, 0016): the
+  FTS5 ``snapshot_trgm_url`` / ``snapshot_trgm_title`` tables on SQLite,
+  ``pg_trgm`` GIN indexes on PostgreSQL.
   It may let through rows that do not match (trigrams in another order), never
   the reverse;
 * the *exact* test, the same case-insensitive contains as before, applied to
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, or_, select
+from sqlalchemy import String, bindparam, func, literal_column, or_, select
 from sqlalchemy import column as column_
 from sqlalchemy import text as sql_text
 from sqlmodel import col
@@ -31,6 +32,9 @@ from crawler.errors import InvalidInput
 from crawler.models import Snapshot
 from crawler.urls import host_key
 
+# A normalized url's host without its port, exactly as migration 0016 indexes it on
+# PostgreSQL (constants, not bound values: the planner matches the expression as written).
+PG_HOST = "split_part(split_part(snapshot.normalized_url, '/', 3), ':', 1)"
 MIN_TRIGRAM = 3
 MAX_TRIGRAMS = 16  # more only narrows candidates the exact test removes anyway
 SUBSTRING_COLUMNS = ("url", "title")
@@ -46,10 +50,16 @@ def trigrams(term: str) -> list[str]:
     return grams
 
 
-def fts5_trigram_query(column: str, term: str) -> str:
-    """``title : ("abc" AND "bcd" …)`` with quotes doubled, for snapshot_trgm MATCH."""
+def fts5_trigram_query(term: str) -> str:
+    """``("abc" AND "bcd" …)`` with quotes doubled, for a snapshot_trgm_<column> MATCH."""
     quoted = " AND ".join('"' + gram.replace('"', '""') + '"' for gram in trigrams(term))
-    return f"{column} : ({quoted})"
+    return f"({quoted})"
+
+
+def trigram_table(column: str) -> str:
+    """The SQLite trigram table of one snapshot column (migration 0016)."""
+    assert column in SUBSTRING_COLUMNS
+    return f"snapshot_trgm_{column}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,7 @@ class Narrowing:
     exact: Callable[[Any], Any]
     candidate: Any | None
     probe: Callable[[int], Any] | None = None  # SELECT of up to n candidate keys, for sizing
+    walk: Any | None = None  # the candidate test, when an index serves it in list order
 
 
 def exact_contains(column: Any, term: str, dialect: str) -> Any:
@@ -74,12 +85,13 @@ def exact_contains(column: Any, term: str, dialect: str) -> Any:
 
 
 def _sqlite_candidates(column: str, term: str, name: str) -> Any:
+    table = trigram_table(column)
     found = (
         sql_text(
             "SELECT ss.snapshot_id FROM snapshot_search ss WHERE ss.id IN "
-            f"(SELECT rowid FROM snapshot_trgm WHERE snapshot_trgm MATCH :{name})"
+            f"(SELECT rowid FROM {table} WHERE {table} MATCH :{name})"
         )
-        .bindparams(bindparam(name, fts5_trigram_query(column, term)))
+        .bindparams(bindparam(name, fts5_trigram_query(term)))
         .columns(column_("snapshot_id", String))
     )
     return col(Snapshot.id).in_(found)
@@ -99,12 +111,12 @@ def _probe(column: str, term: str, dialect: str, name: str) -> Callable[[int], A
 
     def upto(n: int) -> Any:
         if dialect == "sqlite":
+            table = trigram_table(column)
             return (
                 sql_text(
-                    f"SELECT rowid FROM snapshot_trgm WHERE snapshot_trgm MATCH :{name}_probe "
-                    f"LIMIT {int(n)}"
+                    f"SELECT rowid FROM {table} WHERE {table} MATCH :{name}_probe LIMIT {int(n)}"
                 )
-                .bindparams(bindparam(f"{name}_probe", fts5_trigram_query(column, term)))
+                .bindparams(bindparam(f"{name}_probe", fts5_trigram_query(term)))
                 .columns(column_("rowid", String))
             )
         contained = exact_contains(getattr(Snapshot, column), term, dialect)
@@ -126,8 +138,10 @@ def contains(column: str, term: str, dialect: str, *, name: str = "trgm") -> Nar
 def domain(host: str, dialect: str) -> Narrowing:
     """The snapshot's host is exactly `host` (any scheme, any port; not its subdomains).
 
-    Decided on ``normalized_url`` (host lower-cased, IDNA); candidates are the
-    snapshots whose raw url contains the host, from the url trigram index.
+    Decided on ``normalized_url`` (host lower-cased, IDNA). Candidates on PostgreSQL:
+    the snapshots whose normalized host (port cut off) is `host`, from the index of
+    migration 0016, in list order; on SQLite, the snapshots whose raw url contains the
+    host, from the url trigram index.
     """
     key = host_key(host.strip().lower())
     if not key or any(c in key for c in "/?#@ "):
@@ -138,6 +152,15 @@ def domain(host: str, dialect: str) -> Narrowing:
         column = entity.normalized_url
         return or_(*(column.startswith(prefix, autoescape=True) for prefix in prefixes))
 
+    if dialect == "postgresql" and ":" not in key:
+        # Migration 0016 indexes this expression with the list order: candidates in order.
+        hosted = literal_column(PG_HOST) == key
+        return Narrowing(
+            exact,
+            hosted,
+            lambda n: select(col(Snapshot.id)).where(hosted).limit(n),
+            walk=hosted,
+        )
     plain = key.isascii() and "xn--" not in key  # a raw url may spell an IDN host in Unicode
     if not plain:
         return Narrowing(exact, None)

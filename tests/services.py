@@ -24,6 +24,11 @@ from extractors.engine.page import SettleOptions
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# The venv's console scripts (`amber`) import the project from wherever it was installed,
+# which may be another checkout sharing the venv: subprocesses take this checkout first.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+)
 PYWB_BIN = REPO / ".pywb-venv" / "bin"
 
 

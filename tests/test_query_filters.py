@@ -196,3 +196,235 @@ def test_migration_0008_downgrades_and_upgrades(engine: Engine) -> None:
         page = query_page(session, principal, SnapshotFilters(title="VIVOR OF"), limit=5, offset=0)
         assert [s.title for s in page.rows] == ["Survivor of the migration"]
         assert page.total.value == 1 and page.total.exact
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.text(ALPHABET, max_size=10),
+            st.sets(st.sampled_from(["t1", "t2"])),
+            st.sampled_from(["queued", "failed"]),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    title=st.text(ALPHABET, min_size=1, max_size=3) | st.none(),
+    tag=st.sampled_from(["t1", "t2", None]),
+    status=st.sampled_from(["queued", "failed", None]),
+    scan_from=st.sampled_from([0, 2000]),
+    probes=st.sampled_from([0, 8, 10**6]),
+    rare_below=st.sampled_from([1, 50_000]),
+    sample=st.sampled_from([1, 2, 2000]),
+    offset=st.integers(0, 2),
+)
+def test_combined_filters_match_a_plain_scan(
+    engine: Engine,
+    rows: list[tuple[str, set[str], str]],
+    title: str | None,
+    tag: str | None,
+    status: str | None,
+    scan_from: int,
+    probes: int,
+    rare_below: int,
+    sample: int,
+    offset: int,
+) -> None:
+    # Given random rows with tags and statuses in their own workspace
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, f"c{next(_users)}"))
+        added = snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[
+                snaps.UrlEntry(url=f"https://c{n}.example.org/", title=text, tags=tuple(tags))
+                for n, (text, tags, _) in enumerate(rows)
+            ],
+            index_only=True,
+        )
+        for snapshot_id, (_, _, state) in zip(added.snapshot_ids, rows, strict=True):
+            session.execute(
+                text("UPDATE snapshot SET status = :s WHERE id = :id"),
+                {"s": state, "id": snapshot_id},
+            )
+    tags_of = dict(zip(added.snapshot_ids, [t for _, t, _ in rows], strict=True))
+    filters = SnapshotFilters(title=title, tag=tag, status=status)
+    saved = (
+        snapshot_query.TAG_SCAN_FROM,
+        snapshot_query.WALK_PROBES_PER_LOOKUP,
+        snapshot_query.RARE_BELOW,
+        snapshot_query.SAMPLE,
+    )
+    # When the filters combine, through each plan (drive from the tag or walk past it;
+    # the newest rows' window, sorting the trigram candidates or walking the list)
+    snapshot_query.TAG_SCAN_FROM = scan_from
+    snapshot_query.WALK_PROBES_PER_LOOKUP = probes
+    snapshot_query.RARE_BELOW = rare_below
+    snapshot_query.SAMPLE = sample
+    try:
+        with Session(engine) as session:
+            page = query_page(session, principal, filters, limit=3, offset=offset)
+            expected = _scan(
+                session,
+                principal,
+                lambda s: (
+                    (title is None or title.lower() in (s.title or "").lower())
+                    and (tag is None or tag in tags_of[s.id])
+                    and (status is None or s.status == status)
+                ),
+            )
+    finally:
+        (
+            snapshot_query.TAG_SCAN_FROM,
+            snapshot_query.WALK_PROBES_PER_LOOKUP,
+            snapshot_query.RARE_BELOW,
+            snapshot_query.SAMPLE,
+        ) = saved
+    # Then the page and the count are the scan's
+    assert [s.id for s in page.rows] == expected[offset : offset + 3]
+    if page.total.exact:
+        assert page.total.value == len(expected)
+
+
+def test_domain_filter_keeps_exact_hosts_both_ways(engine: Engine) -> None:
+    # Given hosts that share a prefix, one with a port, one with user info, one a subdomain
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, f"h{next(_users)}"))
+        added = snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[
+                snaps.UrlEntry(url="https://site17.example.com/a"),
+                snaps.UrlEntry(url="https://site170.example.com/b"),
+                snaps.UrlEntry(url="http://SITE17.example.com:8080/c"),
+                snaps.UrlEntry(url="https://a.site17.example.com/d"),
+                snaps.UrlEntry(url="https://other.example.com/site17.example.com/e"),
+            ],
+            index_only=True,
+        )
+    ids = added.snapshot_ids
+    saved = snapshot_query.RARE_BELOW
+    try:
+        for rare_below in (1, 50_000):  # walk the list, or sort the candidates
+            snapshot_query.RARE_BELOW = rare_below
+            with Session(engine) as session:
+                # When filtering by the host
+                page = query_page(
+                    session,
+                    principal,
+                    SnapshotFilters(domain="site17.example.com"),
+                    limit=10,
+                    offset=0,
+                )
+                # Then exactly that host's snapshots answer, any port, in list order
+                wanted = _scan(session, principal, lambda s: s.id in (ids[0], ids[2]))
+                assert [s.id for s in page.rows] == wanted
+                assert page.total.value == 2
+    finally:
+        snapshot_query.RARE_BELOW = saved
+
+
+def test_bulk_import_indexes_trigrams_and_keeps_the_triggers(engine: Engine) -> None:
+    from crawler.importers.base import ImportEntry
+    from crawler.importers.writer import import_entries
+
+    # Given a bulk import (the writer takes the per-row index triggers out while it works)
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, f"b{next(_users)}"))
+        summary = import_entries(
+            session,
+            [
+                ImportEntry(url=f"https://bulk{n}.example.net/x", title=f"Bulky Wombat {n}")
+                for n in range(30)
+            ],
+            principal=principal,
+            index_only=True,
+        )
+    assert summary.imported == 30
+    with Session(engine) as session:
+        # When filtering by a substring of the imported titles and urls
+        found = query_page(
+            session, principal, SnapshotFilters(title="WOMBAT 2"), limit=50, offset=0
+        )
+        by_url = query_page(
+            session, principal, SnapshotFilters(url__icontains="bulk7."), limit=50, offset=0
+        )
+        # Then the trigram index has every imported row
+        assert sorted(s.title or "" for s in found.rows) == sorted(
+            [f"Bulky Wombat {n}" for n in (2, *range(20, 30))]
+        )
+        assert [s.url for s in by_url.rows] == ["https://bulk7.example.net/x"]
+        # And the triggers are back: a snapshot added one by one is found too
+        snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[snaps.UrlEntry(url="https://late.example.net/", title="Late wombat")],
+            index_only=True,
+        )
+        session.commit()
+        late = query_page(session, principal, SnapshotFilters(title="late womb"), limit=5, offset=0)
+        assert [s.title for s in late.rows] == ["Late wombat"]
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            names = {
+                r[0]
+                for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='trigger'")
+            }
+        assert {"snapshot_trgm_ai", "snapshot_trgm_ad", "snapshot_trgm_au"} <= names
+
+
+def test_migration_0016_downgrades_and_upgrades(engine: Engine) -> None:
+    from alembic import command
+
+    url = engine.url.render_as_string(hide_password=False)
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, f"m{next(_users)}"))
+        snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[snaps.UrlEntry(url="https://mig.example.org/", tags=("kept",))],
+            index_only=True,
+        )
+    indexes = {"ix_snapshot_crawl_created_id", "ix_snapshottag_tag_snapshot"}
+    host = {"ix_snapshot_host_created_id"} if engine.dialect.name == "postgresql" else set()
+    split = {"snapshot_trgm_url", "snapshot_trgm_title"}
+    sqlite = engine.dialect.name == "sqlite"
+    # When 0016 is taken down
+    command.downgrade(db.alembic_config(url), "0008")
+    engine.dispose()
+    found = inspect(engine)
+    names = {i["name"] for t in ("snapshot", "snapshottag") for i in found.get_indexes(t)}
+    assert not (indexes | host) & names
+    if sqlite:  # 0008's single trigram table is back, with the rows already there
+        tables = set(found.get_table_names())
+        assert "snapshot_trgm" in tables and not split & tables
+        with engine.connect() as conn:
+            hits = conn.exec_driver_sql(
+                "SELECT count(*) FROM snapshot_trgm WHERE snapshot_trgm MATCH 'url : \"mig\"'"
+            ).scalar_one()
+        assert hits >= 1
+    # Then the filters it serves still answer (by the plans before it) ...
+    with Session(engine) as session:
+        page = query_page(session, principal, SnapshotFilters(tag="kept"), limit=5, offset=0)
+        assert len(page.rows) == 1
+        if not sqlite:
+            domain = SnapshotFilters(domain="mig.example.org")
+            assert len(query_page(session, principal, domain, limit=5, offset=0).rows) == 1
+    # ... and the upgrade builds its indexes over the rows already there
+    db.upgrade(url)
+    engine.dispose()
+    found = inspect(engine)
+    names = {i["name"] for t in ("snapshot", "snapshottag") for i in found.get_indexes(t)}
+    assert (indexes | host) <= names
+    if sqlite:
+        assert split <= set(found.get_table_names())
+    with Session(engine) as session:
+        page = query_page(
+            session, principal, SnapshotFilters(domain="MIG.example.org"), limit=5, offset=0
+        )
+        assert [s.url for s in page.rows] == ["https://mig.example.org/"]
