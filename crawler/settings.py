@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     dns_cache_seconds: float = Field(default=60.0, ge=0)  # allow-list checks' DNS answers
     robots_cache_seconds: float = Field(default=3600.0, ge=0)  # a parsed robots.txt
     browser_recycle_pages: int = Field(default=500, ge=0)  # relaunch Chromium after N (0: never)
-    browser_recycle_mb: int = Field(default=2048, ge=0)  # ...or past this RSS in MiB (0: never)
+    browser_recycle_mb: int = Field(default=2048, ge=0)  # ...or past this PSS in MiB (0: never)
     metrics_token: str = ""  # a bearer token for /metrics besides admins' own
 
     @field_validator("allowed_networks", "cors_origins", mode="before")
