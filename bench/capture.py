@@ -40,7 +40,7 @@ from crawler import db  # noqa: E402
 from crawler import snapshots as snaps  # noqa: E402
 from crawler.auth import ensure_user, principal_for_user  # noqa: E402
 from crawler.settings import load_settings  # noqa: E402
-from extractors.engine.browser import CHROMIUM_FLAGS  # noqa: E402
+from extractors.engine.browser import BRIEF_FLAGS, CHROMIUM_FLAGS  # noqa: E402
 from tests.site import TestSite  # noqa: E402
 
 
@@ -80,15 +80,7 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 # Chromium as the brief launches it on a closed network: a bare Playwright user's switches.
-BARE_FLAGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
+BARE_FLAGS = BRIEF_FLAGS
 
 
 async def bare_loop(

@@ -496,21 +496,7 @@ def _estimated_total(
 ) -> Total:
     """Exact when the other filters leave few rows; else the share of matches among the
     newest `SAMPLE` rows times the rows of the other filters, until counted."""
-    sample = (
-        sa_select(
-            col(Snapshot.url).label("url"),
-            col(Snapshot.title).label("title"),
-            col(Snapshot.normalized_url).label("normalized_url"),
-        )
-        .where(*conds)
-        .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
-        .limit(SAMPLE)
-        .subquery("sample")
-    )
-    matching = and_(*(n.exact(sample.c) for n in narrow))
-    seen, hits = session.execute(
-        select(func.count(), func.count(case((matching, 1)))).select_from(sample)
-    ).one()
+    seen, hits = _window_stats(session, conds, narrow)
     if seen < SAMPLE:  # the sample held every row of the other filters
         return Total(int(hits))
     return count_total(session, counting, estimate=max(int(base * hits / seen), int(hits)))

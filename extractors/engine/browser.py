@@ -38,7 +38,9 @@ from extractors.engine.page import CaptureOutcome, CaptureRequest
 
 log = logging.getLogger(__name__)
 
-CHROMIUM_FLAGS = (
+# What Chromium needs on a closed network (the project brief's list); bench/capture.py's
+# floor runs on these alone, as a bare Playwright user would.
+BRIEF_FLAGS = (
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -46,6 +48,10 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+)
+
+CHROMIUM_FLAGS = (
+    *BRIEF_FLAGS,
     "--disable-dev-shm-usage",
     # Chromium keeps only the last --disable-features, so this one must repeat Playwright's
     # own list (chromiumSwitches.ts) besides ours: HttpsUpgrades would turn an http:// URL
