@@ -37,7 +37,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fill import ADMIN_TOKEN, TAGS, WORDS, percentile  # noqa: E402
+from fill import (  # noqa: E402
+    ADMIN_TOKEN,
+    TAGS,
+    WORDS,
+    insert_tags,
+    percentile,
+    search_index_deferred,
+)
 
 BASE = 1_600_000_000
 SITES = 20_000
@@ -167,11 +174,6 @@ def fill_sqlite(path: Path, count: int) -> dict[str, float]:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
-    triggers = conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND name LIKE 'snapshot_search_%'"
-    ).fetchall()
-    for name, _ in triggers:
-        conn.execute(f'DROP TRIGGER "{name}"')
 
     def insert(table: str, rows: list[dict[str, Any]]) -> None:
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
@@ -181,13 +183,6 @@ def fill_sqlite(path: Path, count: int) -> dict[str, float]:
             [tuple(row.get(c) for c in columns) for row in rows],
         )
 
-    for name in [*TAGS, "rare"]:
-        conn.execute(
-            "INSERT INTO tag (id, workspace_id, created_by_id, created_at, modified_at, name) "
-            "VALUES (?, ?, ?, '2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000', ?)",
-            (f"tag-{name}", workspace, user, name),
-        )
-    insert("crawl", [_crawl_row(k, workspace, user) for k in range(count // CRAWL_SIZE + 1)])
     batch: list[dict[str, Any]] = []
 
     def flush() -> None:
@@ -204,18 +199,14 @@ def fill_sqlite(path: Path, count: int) -> dict[str, float]:
         conn.commit()
         batch.clear()
 
-    for row in snapshot_rows(count, workspace, user):
-        batch.append(row)
-        if len(batch) >= 50_000:
-            flush()
-    flush()
-    conn.execute(
-        "INSERT INTO snapshot_fts (rowid, url, title, tags, text) "
-        "SELECT id, url, title, tags, text FROM snapshot_search"
-    )
-    for _, sql in triggers:
-        conn.execute(sql)
-    conn.commit()
+    with search_index_deferred(conn):
+        insert_tags(conn, [*TAGS, "rare"], workspace, user)
+        insert("crawl", [_crawl_row(k, workspace, user) for k in range(count // CRAWL_SIZE + 1)])
+        for row in snapshot_rows(count, workspace, user):
+            batch.append(row)
+            if len(batch) >= 50_000:
+                flush()
+        flush()
     conn.close()
     filled = time.perf_counter() - started
     build = _migrate_0008(url)

@@ -97,7 +97,7 @@ SPARE_WAIT = 5.0
 RSS_CHECK_EVERY = 10
 
 
-def rss_mb(pids: list[int]) -> float:
+def memory_mb(pids: list[int]) -> float:
     """Memory of these processes in MiB: PSS, RSS where PSS cannot be read (gone: 0).
 
     PSS splits shared pages between the processes sharing them. Summed RSS counts
@@ -240,7 +240,7 @@ class BrowserService:
         if self.recycle_pages and self._pages >= self.recycle_pages:
             return True
         if self.recycle_mb and self._pages % RSS_CHECK_EVERY == 0:
-            self.last_rss_mb = rss_mb(await self._process_ids(browser))
+            self.last_rss_mb = memory_mb(await self._process_ids(browser))
             return self.last_rss_mb > self.recycle_mb
         return False
 
