@@ -5,7 +5,10 @@
 The floor is a bare loop over the same local pages: a fresh context per page,
 load, `content()`, full-page screenshot and PDF, writing nothing, on Chromium
 launched the way the project brief says (BARE_FLAGS: the seven switches it
-needs on a closed network, nothing else). The same loop on Amber's own tuned
+needs on a closed network, nothing else), in the browser captures run in
+(`Settings.chromium_executable`: Chromium's headless shell where installed, which
+is also what Playwright runs headless by default; the same loop in the full
+browser's headless mode prints beside it). The same loop on Amber's own tuned
 switches (CHROMIUM_FLAGS) is printed beside it, so what the switches bring shows. Amber does all
 that plus the WARC (CDP recording), favicon, headers, readable text, blobs and
 database rows, and it waits for each page to settle (issue 16: at least
@@ -127,6 +130,9 @@ CANDIDATE_SWITCHES = (
     "--renderer-process-limit=4",
     "--disable-back-forward-cache",
     "--blink-settings=primaryHoverType=2,primaryPointerType=4",
+    "--in-process-gpu",
+    "--disable-gpu-compositing",
+    "--disable-software-rasterizer",
 )
 
 
@@ -197,6 +203,14 @@ def main() -> None:
             bare_loop(corpus(site, args.pages, "floor"), executable, flags=BARE_FLAGS)
         )
         tuned_s = asyncio.run(bare_loop(corpus(site, args.pages, "tuned"), executable))
+        # The same bare loop in the full browser's headless mode (what the floor ran on
+        # before captures moved to the headless shell), when that is another binary.
+        full = load_settings().headed_chromium_executable()
+        full_s = (
+            asyncio.run(bare_loop(corpus(site, args.pages, "full"), full, flags=BARE_FLAGS))
+            if full and full != executable
+            else None
+        )
         seq_s, seq_ok = amber_pipeline(corpus(site, args.pages, "seq"), threads=1)
         par_s, par_ok = amber_pipeline(corpus(site, args.pages, "par"), threads=args.threads)
         quick_s, quick_ok = amber_pipeline(
@@ -224,7 +238,13 @@ def main() -> None:
     settings = load_settings()
     print(f"pages: {args.pages} (half rich pages, half small pages), local test site")
     tuned = args.pages / tuned_s
+    print(f"browser: {executable}")
     print(f"bare Playwright loop (floor) : {floor:6.2f} pages/s  ({floor_s:.2f} s)")
+    if full_s is not None:
+        print(
+            f"  same in {full} : {args.pages / full_s:6.2f} pages/s  ({full_s:.2f} s)"
+            f"  ratio {args.pages / full_s / floor:.2f}x"
+        )
     print(
         f"  same on Amber's switches    : {tuned:6.2f} pages/s  ({tuned_s:.2f} s)"
         f"  ratio {tuned / floor:.2f}x"

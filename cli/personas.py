@@ -76,7 +76,7 @@ def persona_login(
                 "(DISPLAY is unset); log in on a machine with one, export the cookies "
                 "(cookies.txt) and use `amber persona import`"
             )
-        state = _login(url, settings().chromium_executable())
+        state = _login(url, settings().headed_chromium_executable())
         _save(name, personas.parse_state_dict(state), host)
 
 

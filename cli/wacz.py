@@ -16,9 +16,6 @@ from crawler.db import open_store
 from crawler.errors import InvalidInput
 from crawler.models import SnapshotStatus
 from crawler.snapshot_query import SnapshotFilters
-from crawler.wacz.export import build_wacz
-from crawler.wacz.importer import import_archive
-from crawler.wacz.selection import plan_export
 
 
 def export(
@@ -34,6 +31,10 @@ def export(
     title: str = typer.Option("", "--title", help="The package's title."),
 ) -> None:
     """Export snapshots as one WACZ (ReplayWeb.page, pywb, Browsertrix); no filter: all."""
+    # Imported here: the WACZ side (trafilatura among it) is not loaded by every `amber` command.
+    from crawler.wacz.export import build_wacz
+    from crawler.wacz.selection import plan_export
+
     cfg = settings()
     with cli_errors():
         if status and status not in SnapshotStatus.__members__:
@@ -83,6 +84,8 @@ def import_archive_file(
     path: Path, *, tags: Sequence[str], update: bool, show_problems: int
 ) -> int:
     """`amber import` of a WACZ or WARC: one snapshot per page; returns the exit code."""
+    from crawler.wacz.importer import import_archive
+
     cfg = settings()
     with cli_errors():
         engine, blobs = open_store(cfg)

@@ -35,6 +35,10 @@ from crawler.urls import host_key
 # A normalized url's host without its port, exactly as migration 0016 indexes it on
 # PostgreSQL (constants, not bound values: the planner matches the expression as written).
 PG_HOST = "split_part(split_part(snapshot.normalized_url, '/', 3), ':', 1)"
+# The same host on SQLite (no split_part), exactly as migration 0018 indexes it.
+_REST = "substr(snapshot.normalized_url, instr(snapshot.normalized_url, '://') + 3)"
+_HOST_PORT = f"substr({_REST}, 1, instr({_REST} || '/', '/') - 1)"
+SQLITE_HOST = f"substr({_HOST_PORT}, 1, instr({_HOST_PORT} || ':', ':') - 1)"
 MIN_TRIGRAM = 3
 MAX_TRIGRAMS = 16  # more only narrows candidates the exact test removes anyway
 SUBSTRING_COLUMNS = ("url", "title")
@@ -138,10 +142,10 @@ def contains(column: str, term: str, dialect: str, *, name: str = "trgm") -> Nar
 def domain(host: str, dialect: str) -> Narrowing:
     """The snapshot's host is exactly `host` (any scheme, any port; not its subdomains).
 
-    Decided on ``normalized_url`` (host lower-cased, IDNA). Candidates on PostgreSQL:
-    the snapshots whose normalized host (port cut off) is `host`, from the index of
-    migration 0016, in list order; on SQLite, the snapshots whose raw url contains the
-    host, from the url trigram index.
+    Decided on ``normalized_url`` (host lower-cased, IDNA). Candidates: the snapshots
+    whose normalized host (port cut off) is `host`, from the index of migration 0016
+    (PostgreSQL) or 0018 (SQLite), in list order. A key with a port in it falls back to
+    the url trigram index.
     """
     key = host_key(host.strip().lower())
     if not key or any(c in key for c in "/?#@ "):
@@ -152,9 +156,10 @@ def domain(host: str, dialect: str) -> Narrowing:
         column = entity.normalized_url
         return or_(*(column.startswith(prefix, autoescape=True) for prefix in prefixes))
 
-    if dialect == "postgresql" and ":" not in key:
-        # Migration 0016 indexes this expression with the list order: candidates in order.
-        hosted = literal_column(PG_HOST) == key
+    if ":" not in key:
+        # Migrations 0016 (PostgreSQL) and 0018 (SQLite) index this expression with the
+        # list order: candidates in order.
+        hosted = literal_column(PG_HOST if dialect == "postgresql" else SQLITE_HOST) == key
         return Narrowing(
             exact,
             hosted,

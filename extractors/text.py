@@ -45,6 +45,10 @@ class TextExtractor(Extractor):
             include_comments=False,
             include_tables=True,
             favor_recall=True,
+            # No second opinion from jusText/readability: on every page it cost about as
+            # much CPU as the rest of the text extraction, and an empty result falls back
+            # to innerText below anyway.
+            fast=True,
         )
         if not text:
             text = str(

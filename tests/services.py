@@ -127,6 +127,9 @@ class PostgresServer:
 
     port: int = field(default_factory=free_port)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="amber-pg-")))
+    # Extra `-c name=value` server settings: the 10M benchmark sizes its buffers as an
+    # operator of such a store would; the suite runs on the defaults.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -173,7 +176,7 @@ class PostgresServer:
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(
             pg_ctl,
             "-D",

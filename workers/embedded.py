@@ -65,21 +65,41 @@ class Node:
 
 
 def build_node(
-    settings: Settings, *, workers: bool = True, reconcile: bool = True, threads: int | None = None
+    settings: Settings,
+    *,
+    workers: bool = True,
+    reconcile: bool = True,
+    threads: int | None = None,
+    warm_browser: bool = False,
 ) -> Node:
-    """Wire a process: API-only nodes pass workers=False and only send messages."""
-    engine, blobs = open_store(settings)
-    DNS.ttl = settings.dns_cache_seconds
-    ROBOTS.ttl = settings.robots_cache_seconds
-    broker = make_broker(settings)
-    runtime: Runtime | None = None
-    if workers:
-        browser = MeteredBrowser(
+    """Wire a process: API-only nodes pass workers=False and only send messages.
+
+    `warm_browser` starts Chromium's launch before the store is opened (a one-shot
+    `amber add` pays for both at start-up; they overlap).
+    """
+    browser = (
+        MeteredBrowser(
             executable_path=settings.chromium_executable(),
             extractors=EXTRACTORS,
             recycle_pages=settings.browser_recycle_pages,
             recycle_mb=settings.browser_recycle_mb,
         )
+        if workers
+        else None
+    )
+    if browser is not None and warm_browser:
+        browser.warm()
+    try:
+        engine, blobs = open_store(settings)
+    except BaseException:
+        if browser is not None and warm_browser:
+            browser.stop()
+        raise
+    DNS.ttl = settings.dns_cache_seconds
+    ROBOTS.ttl = settings.robots_cache_seconds
+    broker = make_broker(settings)
+    runtime: Runtime | None = None
+    if browser is not None:
         runtime = Runtime(settings=settings, engine=engine, blobs=blobs, browser=browser)
         broker.add_middleware(BrowserLifecycle(runtime))
         for middleware in fleet_middleware(runtime, broker):

@@ -82,8 +82,18 @@ def _store_output(rt: Runtime, output: ExtractorOutput) -> dict[str, dict[str, A
     return files
 
 
+def _existing_results(session: Session, snapshot_id: str) -> dict[str, ArchiveResult]:
+    """The snapshot's results by plugin, read once: a query per plugin would flush the
+    pending rows before each (autoflush), a round trip per output."""
+    rows = session.exec(
+        select(ArchiveResult).where(col(ArchiveResult.snapshot_id) == snapshot_id)
+    ).all()
+    return {row.plugin: row for row in rows}
+
+
 def _upsert_result(
     session: Session,
+    existing: dict[str, ArchiveResult],
     snapshot: Snapshot,
     plugin: str,
     *,
@@ -92,14 +102,10 @@ def _upsert_result(
     files: dict[str, dict[str, Any]],
     error: str | None,
 ) -> None:
-    result = session.exec(
-        select(ArchiveResult).where(
-            col(ArchiveResult.snapshot_id) == snapshot.id, col(ArchiveResult.plugin) == plugin
-        )
-    ).first()
+    result = existing.get(plugin)
     now = utcnow()
     if result is None:
-        result = ArchiveResult(
+        result = existing[plugin] = ArchiveResult(
             snapshot_id=snapshot.id,
             plugin=plugin,
             created_by_id=snapshot.created_by_id,
@@ -146,9 +152,11 @@ def _record_failure(
             error=exc.message,
         ):
             raise LostClaim(snapshot.id)
+        existing = _existing_results(session, snapshot.id)
         for plugin in plugins:
             _upsert_result(
                 session,
+                existing,
                 snapshot,
                 plugin,
                 status=ResultStatus.failed,
@@ -234,6 +242,7 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
             snap_row = session.get(Snapshot, snapshot.id)
             if snap_row is not None:
                 snap_row.title = title
+        existing = _existing_results(session, snapshot.id)
         for name, out in outcome.outputs.items():
             if out.status == "failed":
                 result_status = ResultStatus.backoff if retry else ResultStatus.failed
@@ -241,6 +250,7 @@ def _record_outcome(rt: Runtime, snapshot: Snapshot, outcome: CaptureOutcome) ->
                 result_status = ResultStatus(out.status)
             _upsert_result(
                 session,
+                existing,
                 snapshot,
                 name,
                 status=result_status,

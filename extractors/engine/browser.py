@@ -151,11 +151,19 @@ class BrowserService:
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 
+    def warm(self) -> None:
+        """Begin launching Chromium and return at once: `amber add` sets up its store
+        while the browser starts, instead of one after the other. `start` waits for it."""
+        if not self._started:
+            self._thread.start()
+            self._started = True
+        asyncio.run_coroutine_threadsafe(self._ensure_browser(), self._loop)
+
     def start(self) -> None:
         if not self._started:
             self._thread.start()
             self._started = True
-            self._call(self._ensure_browser(), timeout=60)
+        self._call(self._ensure_browser(), timeout=60)
 
     def _call(self, coro: Any, *, timeout: float) -> Any:
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -347,6 +355,9 @@ class BrowserService:
             return
 
         async def _shutdown() -> None:
+            if self._lock is not None:  # a launch `warm` began finishes first, then closes
+                async with self._lock:
+                    pass
             await self._drop_spare()
             for key in list(self._retiring):
                 await self._close_retired(key)
