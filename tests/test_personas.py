@@ -167,3 +167,19 @@ def test_persona_input_is_checked(data_dir: Path, tmp_path: Path) -> None:
         env={**amber_env(data_dir), "DISPLAY": "", "WAYLAND_DISPLAY": ""},
     )
     assert done.exit_code == 2 and "needs a display" in done.output
+
+
+def test_the_login_window_never_opens_in_the_headless_shell(tmp_path: Path) -> None:
+    # Given the headless shell as the capture browser (set, or found first)
+    shell = tmp_path / "chromium-headless-shell"
+    shell.write_text("")
+    configured = load_settings(chromium_path=str(shell))
+    assert configured.chromium_executable() == str(shell)
+    # Then `amber persona login` looks for a browser that can open a window instead
+    headed = configured.headed_chromium_executable()
+    assert headed is None or "headless" not in Path(headed).name
+    # And a full browser set by the operator is used for both
+    full = tmp_path / "chromium"
+    full.write_text("")
+    both = load_settings(chromium_path=str(full))
+    assert both.chromium_executable() == both.headed_chromium_executable() == str(full)
