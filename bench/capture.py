@@ -167,16 +167,18 @@ def amber_pipeline(
 
         from crawler.models import Snapshot
 
-        while True:
-            with Session(node.engine) as session:
-                done = session.exec(
-                    select(func.count())
-                    .select_from(Snapshot)
-                    .where(col(Snapshot.status).in_(["succeeded", "failed"]))
-                ).one()
-            if done >= len(urls):
-                break
-            time.sleep(0.02)
+        # Polled with one plain statement on one connection, 20 times a second: an ORM
+        # session per poll, 50 times a second, held the GIL for a third of the run and
+        # slowed the pipeline it was timing.
+        with node.engine.connect() as conn:
+            while True:
+                done = conn.exec_driver_sql(
+                    "SELECT count(*) FROM snapshot WHERE status IN ('succeeded', 'failed')"
+                ).scalar_one()
+                conn.rollback()
+                if done >= len(urls):
+                    break
+                time.sleep(0.05)
         elapsed = time.perf_counter() - started
         with Session(node.engine) as session:
             ok = session.exec(

@@ -33,7 +33,7 @@ def add(
             snaps.validate_url(url)
         if depth and index_only:
             raise typer.BadParameter("--depth needs a capture to read links from")
-        node = build_node(cfg, workers=not index_only, reconcile=False, warm_browser=True)
+        node = build_node(cfg, workers=not index_only, reconcile=False, one_shot=True)
         try:
             with db.session_scope(node.engine) as session:
                 principal = local_principal(session)

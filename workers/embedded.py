@@ -70,12 +70,13 @@ def build_node(
     workers: bool = True,
     reconcile: bool = True,
     threads: int | None = None,
-    warm_browser: bool = False,
+    one_shot: bool = False,
 ) -> Node:
     """Wire a process: API-only nodes pass workers=False and only send messages.
 
-    `warm_browser` starts Chromium's launch before the store is opened (a one-shot
-    `amber add` pays for both at start-up; they overlap).
+    `one_shot` is for a command that archives and exits (`amber add`): Chromium's
+    launch starts before the store is opened, so the two overlap, and idle worker
+    threads wake often, so stopping at the end takes a tenth of a second, not half one.
     """
     browser = (
         MeteredBrowser(
@@ -87,12 +88,12 @@ def build_node(
         if workers
         else None
     )
-    if browser is not None and warm_browser:
+    if browser is not None and one_shot:
         browser.warm()
     try:
         engine, blobs = open_store(settings)
     except BaseException:
-        if browser is not None and warm_browser:
+        if browser is not None and one_shot:
             browser.stop()
         raise
     DNS.ttl = settings.dns_cache_seconds
@@ -107,7 +108,9 @@ def build_node(
     actors = register_actors(broker, runtime)
     worker = (
         dramatiq.Worker(
-            broker, worker_threads=threads or settings.worker_threads, worker_timeout=250
+            broker,
+            worker_threads=threads or settings.worker_threads,
+            worker_timeout=50 if one_shot else 250,
         )
         if workers
         else None
