@@ -163,7 +163,7 @@ def amber_pipeline(
             )
         started = time.perf_counter()
         node.dispatch(outcome.queued_ids)
-        from sqlmodel import Session, col, func, select
+        from sqlmodel import Session, func, select
 
         from crawler.models import Snapshot
 
