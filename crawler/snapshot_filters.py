@@ -77,7 +77,9 @@ class Narrowing:
     exact: Callable[[Any], Any]
     candidate: Any | None
     probe: Callable[[int], Any] | None = None  # SELECT of up to n candidate keys, for sizing
-    walk: Any | None = None  # the candidate test, when an index serves it in list order
+    # The candidate test when an index serves it in list order and it decides alone (the
+    # host of an http(s) url, which is every stored url): a page then reads that index.
+    walk: Any | None = None
 
 
 def exact_contains(column: Any, term: str, dialect: str) -> Any:

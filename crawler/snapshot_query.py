@@ -380,6 +380,20 @@ def _narrowed_page(
     exact = [n.exact(Snapshot) for n in narrow]
     candidates = [n.candidate for n in narrow if n.candidate is not None]
     walks = [n.walk for n in narrow if n.walk is not None]
+    if tag is None and len(walks) == len(narrow):
+        # Every narrowing is an index in list order that decides alone (a host): the page
+        # is the first rows of that index, the total its count (remembered when large).
+        # Testing the newest rows exactly first, as below, read 2,000 table rows for it.
+        rows = session.exec(
+            select(Snapshot)
+            .where(*conds, *walks, *exact)
+            .order_by(*order)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return Page(
+            list(rows), count_total(session, select(col(Snapshot.id)).where(*conds, *walks))
+        )
     wanted = offset + limit
     rare_below = min(RARE_BELOW, max(RARE_MIN, int(math.sqrt(wanted * visible / 3))))
     big_tag = tag is not None and tag.links > TAG_SCAN_FROM
