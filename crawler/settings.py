@@ -58,8 +58,12 @@ class Settings(BaseSettings):
     scroll_height: int = Field(default=30_000, ge=0)  # pixels scrolled at most
     load_more_clicks: int = Field(default=3, ge=0)
     extra_fetch_bytes: int = Field(default=50 * 1024 * 1024, ge=0)  # candidates, whole media
-    # Pages in flight per browser: while one settles (issue 16) the others load and render.
-    worker_threads: int = 12
+    # Pages in flight per browser at most: while one settles (issue 16) the others load and
+    # render. A next page starts only while the CPUs are under cpu_admit_percent busy
+    # (extractors/engine/admission.py), so many small pages overlap their waits and a few
+    # heavy ones are not squeezed past their budget; 100 turns that check off.
+    worker_threads: int = Field(default=12, ge=1)
+    cpu_admit_percent: float = Field(default=90.0, gt=0, le=100)
     lease_seconds: float = 30.0  # renewed by every heartbeat; 0 = the capture budget x2 + 30
     redeliver_seconds: float = 300.0
     reconcile_interval: float = 5.0

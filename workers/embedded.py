@@ -84,6 +84,7 @@ def build_node(
             extractors=EXTRACTORS,
             recycle_pages=settings.browser_recycle_pages,
             recycle_mb=settings.browser_recycle_mb,
+            busy_percent=settings.cpu_admit_percent,
         )
         if workers
         else None

@@ -32,6 +32,7 @@ from playwright.async_api import Error as PlaywrightError
 from crawler.errors import BrowserCrashed, CaptureError, CaptureTimeout
 from crawler.urls import Network
 from extractors.base import Extractor
+from extractors.engine.admission import AdmissionGate
 from extractors.engine.capture import PreparedPage, capture_page, prepare_page
 from extractors.engine.egress import EgressGuard
 from extractors.engine.page import CaptureOutcome, CaptureRequest
@@ -124,8 +125,11 @@ class BrowserService:
         extra_args: tuple[str, ...] = (),
         recycle_pages: int = 0,
         recycle_mb: int = 0,
+        busy_percent: float = 100.0,
     ) -> None:
         self.executable_path = executable_path
+        # Pages start while the CPUs are under `busy_percent` busy (100: whenever called).
+        self.gate = AdmissionGate(busy_percent=busy_percent)
         self.extractors = extractors
         self.args = CHROMIUM_FLAGS + extra_args
         self.recycle_pages = recycle_pages
@@ -329,7 +333,10 @@ class BrowserService:
         """Blocking: run one capture on the browser thread (safe from any thread)."""
         if not self._started:
             self.start()
-        outcome: CaptureOutcome = self._call(self._capture(request), timeout=request.timeout + 30)
+        with self.gate.slot():  # before the budget starts: waiting here is not running late
+            outcome: CaptureOutcome = self._call(
+                self._capture(request), timeout=request.timeout + 30
+            )
         return outcome
 
     def kill_browser(self) -> None:
