@@ -7,7 +7,9 @@ and docs line come from the class itself (docs/contributing.md has the recipe).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 
 from extractors.base import Extractor, Kind, Role
@@ -25,6 +27,25 @@ EXTRACTOR_CLASSES = (
     "extractors.singlefile:SingleFileExtractor",
     "extractors.warc:WarcExtractor",
 )
+
+# Libraries extractors import when first used: each costs a good part of a second to
+# import (trafilatura alone ~0.6 s, regexes compiled at import), which `amber add` paid
+# before its browser could start. A worker loads them on a side thread instead, while
+# Chromium launches and the first pages load.
+DEFERRED_IMPORTS = ("trafilatura", "bs4", "pypdf", "charset_normalizer")
+
+
+def preload() -> threading.Thread:
+    """Import DEFERRED_IMPORTS on a daemon thread (a failure shows where the extractor runs)."""
+
+    def run() -> None:
+        for name in DEFERRED_IMPORTS:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=run, name="amber-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 class Registry(Mapping[str, Extractor]):

@@ -15,8 +15,6 @@ import re
 from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup
-
 from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile
 from extractors.engine.page import LoadedPage
 from extractors.engine.recorder import Exchange
@@ -115,6 +113,8 @@ def _srcset(resources: Resources, value: str, base: str) -> str:
 
 def build(html: str, base: str, resources: Resources) -> str:
     """The self-contained document for the DOM `html` of the page at `base`."""
+    from bs4 import BeautifulSoup  # loaded when first needed (registry.preload)
+
     soup = BeautifulSoup(html, "lxml")
     for tag in soup.find_all(DROP):
         tag.decompose()

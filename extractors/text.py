@@ -11,11 +11,6 @@ import asyncio
 from importlib.metadata import version
 from pathlib import Path
 
-import trafilatura
-from charset_normalizer import from_path
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
-
 from extractors.base import Extractor, ExtractorOutput, Kind, OutputFile, Role, skipped
 from extractors.engine.page import LoadedPage
 
@@ -37,6 +32,8 @@ class TextExtractor(Extractor):
     async def extract(self, page: LoadedPage) -> ExtractorOutput:
         if not page.is_html:
             return await self._document(page)
+        import trafilatura  # ~0.6 s to import: loaded when first needed (registry.preload)
+
         html = await page.html()
         text = await asyncio.to_thread(
             trafilatura.extract,
@@ -80,6 +77,10 @@ class TextExtractor(Extractor):
 
 def document_text(path: Path, mimetype: str) -> tuple[str | None, str]:
     """The text of a non-HTML document and the tool that read it (None: not a text format)."""
+    from charset_normalizer import from_path
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     with path.open("rb") as handle:
         magic = handle.read(5)
     if mimetype == "application/pdf" or magic == b"%PDF-":

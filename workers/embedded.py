@@ -18,7 +18,7 @@ from crawler.db import open_store
 from crawler.robots import ROBOTS
 from crawler.settings import Settings
 from crawler.urls import DNS
-from extractors.registry import EXTRACTORS
+from extractors.registry import EXTRACTORS, preload
 from workers.actors import Actors, register_actors
 from workers.broker import make_broker
 from workers.broker_watch import watch_for
@@ -89,8 +89,10 @@ def build_node(
         if workers
         else None
     )
-    if browser is not None and one_shot:
-        browser.warm()
+    if browser is not None:
+        preload()
+        if one_shot:
+            browser.warm()
     try:
         engine, blobs = open_store(settings)
     except BaseException:

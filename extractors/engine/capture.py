@@ -82,7 +82,13 @@ async def _navigate(
                 failure = await item.failure()
             if failure:
                 raise CaptureError(f"download of {request.url} failed: {failure}")
-            return Path(path)
+            # Playwright deletes its download artifacts when the context closes, which
+            # happens before the outputs are stored: keep the file in the capture's workdir.
+            kept = request.workdir / "download" / Path(path).name
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            with playwright_errors(request.url):
+                await item.save_as(kept)
+            return kept
         try:
             with playwright_errors(request.url):
                 nav.result()
