@@ -117,8 +117,13 @@ def archivebox(
 def amber(urls: list[str], workdir: Path) -> float:
     data = workdir / "amber-data"
     shutil.rmtree(data, ignore_errors=True)
+    # The same bare environment ArchiveBox gets (this shell's PYTHONDONTWRITEBYTECODE,
+    # say, would make Amber compile every module at each start), plus Amber's settings.
     env = {
-        **os.environ,
+        "HOME": str(workdir),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        **{k: v for k, v in os.environ.items() if k.startswith("AMBER_")},
         "AMBER_DATA_DIR": str(data),
         "AMBER_ALLOWED_NETWORKS": "127.0.0.1/32",
     }
