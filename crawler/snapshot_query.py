@@ -232,14 +232,14 @@ def _tag_links(session: Session, principal: Principal, tag: str) -> int:
     """How many snapshots carry `tag` (visible to `principal`): an index-only count of
     its links, since a tag and its snapshots share one workspace."""
     tagged = (
-        select(func.count())
-        .select_from(SnapshotTag)
+        select(col(SnapshotTag.snapshot_id))
         .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
         .where(col(Tag.name) == tag)
     )
     if not principal.is_admin:
         tagged = tagged.where(col(Tag.workspace_id).in_(principal.workspace_ids))
-    return int(session.exec(tagged).one())
+    # Remembered when large (crawler.counts): 200,000 links took 23 ms to count at 10M.
+    return count_rows(session, tagged)
 
 
 def _tagged_plan(
@@ -280,13 +280,17 @@ def _tagged_plan(
             query = query.join(tagged, tagged.c.id == col(Snapshot.id))
         total = Total(links) if alone else count_total(session, _ids(query))
         return query, total
-    if dialect != "sqlite":
-        # PostgreSQL picks between a hash of the tag's ids and a walk by its statistics.
-        total = Total(links) if alone else count_total(session, _ids(query))
-        return query, total
     walking = select(Snapshot).where(
         *_visible(_conditions(filters, scan_tag=True), principal), *exact
     )
+    if dialect != "sqlite":
+        if alone:
+            # A big tag alone: walk the list order probing each row's links. Left to
+            # itself PostgreSQL hashed the tag's ids first (200,000 of them at 10M
+            # snapshots: ~100 ms a page); a page needs ~wanted / share rows walked.
+            return walking, Total(links)
+        # With other filters PostgreSQL picks between a hash of the tag's ids and a walk.
+        return query, count_total(session, _ids(query))
     budget = WALK_PROBES_PER_LOOKUP * links  # rows a walk may read for the cost of driving
     if alone:
         return walking, Total(links)
