@@ -7,6 +7,8 @@ that capture import `workers` when they run, so `amber token create` or
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from cli import (
@@ -45,3 +47,13 @@ app = typer.Typer(
 
 for module in COMMAND_MODULES:
     module.register(app)
+
+
+def main() -> None:
+    """The `amber` command (the console script). What is alive at exit is frozen first, so
+    the interpreter's last collection skips it: ~0.23 of the ~0.3 s a command spent
+    tearing down the modules it imported."""
+    try:
+        app(prog_name="amber")
+    finally:
+        gc.freeze()
