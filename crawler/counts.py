@@ -59,6 +59,22 @@ class Total:
     exact: bool = True
 
 
+def planner_estimate(session: Session, query: Any) -> int | None:
+    """PostgreSQL's own row estimate for `query` (EXPLAIN: planned, not run); None on SQLite,
+    whose planner gives no row counts."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return None
+    # Expanding IN lists rendered as plain parameters: the driver gets the statement as is.
+    compiled = query.compile(dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
+    plan = (
+        session.connection()
+        .exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params)
+        .scalar_one()
+    )
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
 def count_rows(session: Session, query: Any) -> int:
     """How many rows `query` (a SELECT) returns: exact when small, cached when large."""
     return count_total(session, query).value
