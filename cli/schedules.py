@@ -125,9 +125,11 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
             for crawl_id in _crawls_of(node.engine, ids):
                 ids = [*ids, *wait_for_crawl(node.engine, crawl_id, label="Following links")]
             print_snapshots(node.engine, list(dict.fromkeys(ids)))
-            alerted = deliver_alerts(node.engine, cfg)
         finally:
+            # Stopping waits for the running captures, whose change checks run after the
+            # snapshot reads `succeeded`: delivering before that raced them (and lost).
             node.stop()
+        alerted = deliver_alerts(node.engine, cfg)
     console.print(f"{len(ids)} snapshot(s) from due schedules", highlight=False)
     if alerted:
         console.print(f"{alerted} change alert(s) sent", highlight=False)
