@@ -27,12 +27,22 @@ class Machine:
         return self.busy_jiffies, self.total_jiffies
 
 
+def gated(
+    percent: float, *, busy_percent: float = 90, minimum: int
+) -> tuple[Machine, AdmissionGate]:
+    """A gate on a machine that has since been `percent` busy for a second."""
+    machine = Machine()
+    gate = AdmissionGate(
+        busy_percent=busy_percent, minimum=minimum, read=machine.read, clock=lambda: machine.now
+    )
+    machine.busy = percent
+    machine.advance(1)
+    return machine, gate
+
+
 def test_a_saturated_machine_holds_pages_beyond_the_minimum() -> None:
     # Given a gate at 90% with two pages always allowed, on a machine 100% busy
-    machine = Machine()
-    gate = AdmissionGate(busy_percent=90, minimum=2, read=machine.read, clock=lambda: machine.now)
-    machine.busy = 100
-    machine.advance(1)
+    machine, gate = gated(100, minimum=2)
     # When two pages run, Then a third may not start
     gate.running = 2
     assert not gate.may_start()
@@ -43,19 +53,13 @@ def test_a_saturated_machine_holds_pages_beyond_the_minimum() -> None:
 
 
 def test_below_the_minimum_pages_start_however_busy() -> None:
-    machine = Machine()
-    gate = AdmissionGate(busy_percent=90, minimum=2, read=machine.read, clock=lambda: machine.now)
-    machine.busy = 100
-    machine.advance(1)
+    _, gate = gated(100, minimum=2)
     gate.running = 1
     assert gate.may_start()
 
 
 def test_one_start_per_step_so_a_dip_does_not_let_a_crowd_in() -> None:
-    machine = Machine()
-    gate = AdmissionGate(busy_percent=90, minimum=0, read=machine.read, clock=lambda: machine.now)
-    machine.busy = 10
-    machine.advance(1)
+    machine, gate = gated(10, minimum=0)
     with gate.slot():
         # Then a second page right after the first waits for the next step
         assert not gate.may_start()
@@ -64,11 +68,8 @@ def test_one_start_per_step_so_a_dip_does_not_let_a_crowd_in() -> None:
 
 
 def test_at_100_percent_and_without_proc_stat_every_page_starts() -> None:
-    machine = Machine()
-    machine.busy = 100
-    off = AdmissionGate(busy_percent=100, minimum=0, read=machine.read, clock=lambda: machine.now)
+    _, off = gated(100, busy_percent=100, minimum=0)
     blind = AdmissionGate(busy_percent=50, minimum=0, read=lambda: None)
-    machine.advance(1)
     off.running = blind.running = 50
     assert off.may_start() and blind.may_start()
 
