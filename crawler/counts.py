@@ -9,8 +9,11 @@ than `LARGE_TTL` seconds is still answered at once while a background thread
 recounts it (stale-while-revalidate), so no request waits on a large count
 after the first. Large totals may therefore lag writes by about `LARGE_TTL`
 seconds; small totals are always exact. A caller that can estimate a total
-(`count_total`'s ``estimate``) gets the estimate on the first request, marked
-as one, while the full count runs in the background.
+(`count_total`'s ``estimate``) gets the estimate, marked as one. The full count
+starts in the background only when the same list is asked for again (a client
+paging, a page reloaded): a one-off query (a search box, a random filter) would
+otherwise start a scan per request, and at 10M snapshots a few of them took the
+cores from the requests being answered.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache: OrderedDict[Key, tuple[float, int]] = OrderedDict()
 _refreshing: set[Key] = set()
+_estimated: OrderedDict[Key, None] = OrderedDict()  # answered once with an estimate
 
 
 def _key(session: Session, query: Any) -> Key:
@@ -75,6 +79,15 @@ def planner_estimate(session: Session, query: Any) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+def remembered(session: Session, query: Any) -> Total | None:
+    """The remembered total of `query` (as `count_total` would answer it), or None:
+    lets a caller skip the work of estimating a total that is already known."""
+    key = _key(session, query)
+    with _lock:
+        hit = _cache.get(key)
+    return None if hit is None else Total(hit[1])
+
+
 def count_rows(session: Session, query: Any) -> int:
     """How many rows `query` (a SELECT) returns: exact when small, cached when large."""
     return count_total(session, query).value
@@ -95,7 +108,8 @@ def count_total(session: Session, query: Any, *, estimate: int | None = None) ->
             _refresh_later(session.get_bind().engine, key, query)
         return Total(total)
     if estimate is not None:
-        _refresh_later(session.get_bind().engine, key, query, keep=True)
+        if _asked_again(key):
+            _refresh_later(session.get_bind().engine, key, query, keep=True)
         return Total(estimate, exact=False)
     capped = query.limit(EXACT_UP_TO + 1).subquery()
     small = int(session.execute(select(func.count()).select_from(capped)).scalar_one())
@@ -104,6 +118,18 @@ def count_total(session: Session, query: Any, *, estimate: int | None = None) ->
     total = int(session.execute(_full_count(query)).scalar_one())
     _remember(key, total)
     return Total(total)
+
+
+def _asked_again(key: Key) -> bool:
+    """Whether `key` was answered with an estimate before (remembering that it now was)."""
+    with _lock:
+        if key in _estimated:
+            _estimated.move_to_end(key)
+            return True
+        _estimated[key] = None
+        while len(_estimated) > CACHE_SIZE:
+            _estimated.popitem(last=False)
+        return False
 
 
 def _remember(key: Key, total: int, *, keep: bool = False) -> None:

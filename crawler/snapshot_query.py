@@ -13,7 +13,14 @@ from sqlmodel import Session, col, select
 
 from crawler import search, snapshot_filters
 from crawler.auth import Principal
-from crawler.counts import EXACT_UP_TO, Total, count_rows, count_total, planner_estimate
+from crawler.counts import (
+    EXACT_UP_TO,
+    Total,
+    count_rows,
+    count_total,
+    planner_estimate,
+    remembered,
+)
 from crawler.models import Snapshot, SnapshotTag, Tag, User
 from crawler.snapshot_filters import Narrowing
 
@@ -241,6 +248,8 @@ def _tag_links(session: Session, principal: Principal, tag: str) -> Total:
     # Remembered when large (crawler.counts). Counting 200,000 links took ~100 ms at 10M
     # snapshots, so on PostgreSQL a tag the planner thinks large is first answered with
     # the planner's estimate (marked as one) while the count runs in the background.
+    if remembered(session, tagged) is not None:
+        return count_total(session, tagged)  # known: no plan to ask for
     planned = planner_estimate(session, tagged)
     if planned is None or planned <= EXACT_UP_TO:
         return count_total(session, tagged)
@@ -391,7 +400,6 @@ def _narrowed_page(
     thousand steps find a page) and drives from a small one. A big tag skips the
     window: its newest rows lie far apart.
     """
-    order = (col(Snapshot.created_at).desc(), col(Snapshot.id))
     exact = [n.exact(Snapshot) for n in narrow]
     candidates = [n.candidate for n in narrow if n.candidate is not None]
     walks = [n.walk for n in narrow if n.walk is not None]
@@ -399,16 +407,8 @@ def _narrowed_page(
         # Every narrowing is an index in list order that decides alone (a host): the page
         # is the first rows of that index, the total its count (remembered when large).
         # Testing the newest rows exactly first, as below, read 2,000 table rows for it.
-        rows = session.exec(
-            select(Snapshot)
-            .where(*conds, *walks, *exact)
-            .order_by(*order)
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        return Page(
-            list(rows), count_total(session, select(col(Snapshot.id)).where(*conds, *walks))
-        )
+        rows = _rows_in_order(session, [*conds, *walks, *exact], offset, limit)
+        return Page(rows, count_total(session, select(col(Snapshot.id)).where(*conds, *walks)))
     wanted = offset + limit
     rare_below = min(RARE_BELOW, max(RARE_MIN, int(math.sqrt(wanted * visible / 3))))
     big_tag = tag is not None and tag.links > TAG_SCAN_FROM
@@ -456,13 +456,7 @@ def _narrowed_page(
             total = session.execute(select(func.count()).select_from(found)).scalar_one()
             return Page([], Total(int(total)))
         return Page(_load(session, [i for i, _ in page]), Total(int(page[0][1])))
-    rows = session.exec(
-        select(Snapshot)
-        .where(*walking, *walks, *exact)
-        .order_by(*order)
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    rows = _rows_in_order(session, [*walking, *walks, *exact], offset, limit)
     sampled = walking
     if tag is not None and tag.alone:
         base = tag.links
@@ -473,7 +467,20 @@ def _narrowed_page(
             sampled = tag.visible
     else:
         base = count_rows(session, select(col(Snapshot.id)).where(*walking))
-    return Page(list(rows), _estimated_total(session, sampled, narrow, select(found.c.id), base))
+    return Page(rows, _estimated_total(session, sampled, narrow, select(found.c.id), base))
+
+
+def _rows_in_order(session: Session, conds: list[Any], offset: int, limit: int) -> list[Snapshot]:
+    """One page of the rows passing `conds`, walked in list order."""
+    return list(
+        session.exec(
+            select(Snapshot)
+            .where(*conds)
+            .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    )
 
 
 def _window(conds: list[Any]) -> Any:

@@ -495,3 +495,34 @@ def test_planner_estimate_follows_the_table_on_postgresql(engine: Engine) -> Non
         assert estimate is None
     else:
         assert estimate is not None and actual / 2 - 5 <= estimate <= actual * 2 + 5
+
+
+def test_an_estimated_total_is_counted_only_when_asked_again(engine: Engine) -> None:
+    # Given 30 snapshots and a list whose caller can only estimate its total
+    from crawler import counts
+
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, f"e{next(_users)}"))
+        snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[snaps.UrlEntry(url=f"https://est.example.org/{n}") for n in range(30)],
+            index_only=True,
+        )
+    query = select(col(Snapshot.id)).where(col(Snapshot.workspace_id).in_(principal.workspace_ids))
+    with Session(engine) as session:
+        # When it is asked for once
+        first = counts.count_total(session, query, estimate=7)
+        time.sleep(0.3)
+        # Then the answer is the estimate, marked, and no count ran behind it
+        assert first == counts.Total(7, exact=False)
+        assert counts.remembered(session, query) is None
+        # When the same list is asked for again
+        second = counts.count_total(session, query, estimate=7)
+        assert second == counts.Total(7, exact=False)
+        # Then it is counted in the background, and the next answer is the count
+        deadline = time.monotonic() + 10
+        while counts.remembered(session, query) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counts.remembered(session, query) == counts.Total(30)
+        assert counts.count_total(session, query, estimate=7) == counts.Total(30)
