@@ -526,3 +526,23 @@ def test_an_estimated_total_is_counted_only_when_asked_again(engine: Engine) -> 
             time.sleep(0.05)
         assert counts.remembered(session, query) == counts.Total(30)
         assert counts.count_total(session, query, estimate=7) == counts.Total(30)
+
+
+def test_a_term_with_punctuation_is_found_by_its_runs_and_tested_whole(engine: Engine) -> None:
+    # Given URLs that share the term's letter-and-digit runs but not the term itself
+    principal = _store(
+        engine,
+        [("p/1234", "A/B 100%"), ("q/1234", "a b 100"), ("p/0123", "A/b 100% off"), ("P/12x", "")],
+    )
+    with Session(engine) as session:
+        # When filtering by terms whose runs are looser than the whole term
+        by_url = query_page(
+            session, principal, SnapshotFilters(url__icontains="/p/123"), limit=10, offset=0
+        )
+        by_title = query_page(
+            session, principal, SnapshotFilters(title="a/b 100%"), limit=10, offset=0
+        )
+    # Then only rows containing the whole term (any case) are listed
+    assert [s.url.split("/", 3)[3] for s in by_url.rows] == ["p/1234"]
+    assert sorted(s.title or "" for s in by_title.rows) == ["A/B 100%", "A/b 100% off"]
+    assert by_url.total.value == 1 and by_title.total.value == 2
