@@ -394,6 +394,11 @@ def cases(count: int, rng: random.Random) -> list[Case]:
             lambda: {"title": rng.choice(WORDS), "tag": rng.choice(TAGS), "limit": 50},
         ),
         (
+            "title=<word> + tag=rare",
+            snaps,
+            lambda: {"title": rng.choice(WORDS), "tag": "rare", "limit": 50},
+        ),
+        (
             "domain + created_at range",
             snaps,
             lambda: {"domain": "news.example.org", "created_at__gte": mid, "limit": 50},
