@@ -95,8 +95,9 @@ def tag_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> boo
 def _url_contains(value: str, dialect: str, indexed: bool) -> Any:
     """Snapshot url contains `value`: trigram candidates (crawler.snapshot_filters), then exact."""
     found = snapshot_filters.contains("url", value, dialect, name="trgm_snapshot_url")
-    exact = found.exact(Snapshot)
-    return exact if found.candidate is None or not indexed else and_(found.candidate, exact)
+    if found.candidate is None or not indexed:
+        return found.exact(Snapshot)
+    return and_(found.candidate, found.confirm(Snapshot))
 
 
 def url_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func
+from sqlalchemy import and_, case, func, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -437,6 +437,7 @@ def _narrowed_page(
     """
     exact = [n.exact(Snapshot) for n in narrow]
     candidates = [n.candidate for n in narrow if n.candidate is not None]
+    confirmed = [n.confirm(Snapshot) for n in narrow]  # `exact`, beside the candidates
     walks = [n.walk for n in narrow if n.walk is not None]
     if tag is None and len(walks) == len(narrow):
         # Every narrowing is an index in list order that decides alone (a host): the page
@@ -476,7 +477,7 @@ def _narrowed_page(
                 return Page(_load(session, ids), Total(hits))
             # The window's share of matches is among rows passing the walk tests too.
             base = count_rows(session, select(col(Snapshot.id)).where(*conds, *walks))
-            counting = select(col(Snapshot.id)).where(*conds, *candidates, *exact)
+            counting = select(col(Snapshot.id)).where(*conds, *candidates, *confirmed)
             estimate = max(int(base * hits / seen), hits)
             return Page(_load(session, ids), count_total(session, counting, estimate=estimate))
     common = False
@@ -490,7 +491,7 @@ def _narrowed_page(
     walking = tag.probing if tag is not None and tag.links > TAG_SCAN_FROM else conds
     found = (
         select(col(Snapshot.id).label("id"), col(Snapshot.created_at).label("created_at"))
-        .where(*driving, *candidates, *exact)
+        .where(*driving, *candidates, *confirmed)
         .cte("found")
         .prefix_with("MATERIALIZED")  # drive from the index's candidates, not list order
     )
@@ -499,7 +500,7 @@ def _narrowed_page(
     # rows. They break even near sqrt(wanted * visible / 3) candidates (rare_below).
     if size is not None and size < rare_below:
         return _sorted_page(session, found, offset, limit)
-    rows = _rows_in_order(session, [*walking, *walks, *exact], offset, limit)
+    rows = _rows_in_order(session, [*walking, *walks, *exact], offset, limit, walk=True)
     sampled = walking
     if tag is not None and tag.alone:
         base = tag.links
@@ -528,17 +529,30 @@ def _sorted_page(session: Session, found: Any, offset: int, limit: int) -> Page:
     return Page(_load(session, [i for i, _ in page]), Total(int(page[0][1])))
 
 
-def _rows_in_order(session: Session, conds: list[Any], offset: int, limit: int) -> list[Snapshot]:
-    """One page of the rows passing `conds`, walked in list order."""
-    return list(
-        session.exec(
-            select(Snapshot)
-            .where(*conds)
-            .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
-            .offset(offset)
-            .limit(limit)
-        ).all()
+def _rows_in_order(
+    session: Session, conds: list[Any], offset: int, limit: int, *, walk: bool = False
+) -> list[Snapshot]:
+    """One page of the rows passing `conds` in list order; `walk`: read in list order.
+
+    A walk was chosen because the term is common along the list. PostgreSQL, costing its
+    pg_trgm candidates instead, read all 20,000 of a 0.2% word at 10M snapshots and sorted
+    them (180-280 ms, against ~75 ms walking); GIN is only read through bitmap scans, so
+    turning those off for the one statement keeps the walk.
+    """
+    statement = (
+        select(Snapshot)
+        .where(*conds)
+        .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+        .offset(offset)
+        .limit(limit)
     )
+    if not (walk and session.get_bind().dialect.name == "postgresql"):
+        return list(session.exec(statement).all())
+    session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    try:
+        return list(session.exec(statement).all())
+    finally:
+        session.execute(text("SET LOCAL enable_bitmapscan = on"))
 
 
 def _window(conds: list[Any]) -> Any:
