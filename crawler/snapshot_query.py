@@ -453,7 +453,7 @@ def _narrowed_page(
         found = (
             select(col(Snapshot.id).label("id"), col(Snapshot.created_at).label("created_at"))
             .join(tagged, tagged.c.id == col(Snapshot.id))
-            .where(*conds, *walks, *exact)
+            .where(*conds, *walks, *confirmed)  # no index: the tag's rows are the drivers
             .cte("found")
         )
         return _sorted_page(session, found, offset, limit)
