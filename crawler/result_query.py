@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import and_, false, or_
 from sqlmodel import Session, col, func, select
 
-from crawler import snapshot_filters
+from crawler import snapshot_filters, snapshot_query
+from crawler.counts import count_rows
 from crawler.models import ArchiveResult, Snapshot, SnapshotTag, Tag
 from crawler.snapshot_query import has_tag
 
@@ -102,10 +103,19 @@ def _url_contains(value: str, dialect: str, indexed: bool) -> Any:
 
 def url_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> bool:
     """Whether few snapshot urls contain `value` (then its trigram candidates drive the
-    query; a common one is found faster by walking the list order)."""
+    query; a common one is found faster by walking the list order).
+
+    The newest `SAMPLE` snapshots are tested first: a term common there is taken as
+    common without counting its candidates, which for a 10% term read 50,000 rows at
+    10M snapshots (~80 ms on PostgreSQL) to find 5,000."""
     dialect = session.get_bind().dialect.name
     found = snapshot_filters.contains("url", value, dialect, name="trgm_snapshot_url")
     if found.probe is None:
+        return False
+    seen, hits = snapshot_query.window_stats(session, [], [found])
+    if seen < snapshot_query.SAMPLE:  # the window held every snapshot
+        return hits < upto
+    if hits * count_rows(session, select(col(Snapshot.id))) >= 2 * upto * seen:
         return False
     sized = select(func.count()).select_from(found.probe(upto).subquery())
     return int(session.execute(sized).scalar_one()) < upto

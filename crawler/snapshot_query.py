@@ -388,7 +388,7 @@ def _term_size(
     estimate only picks the plan: counting 20,000 candidates took ~100 ms at 10M).
     """
     if tag is not None and tag.links > TAG_SCAN_FROM:
-        seen, hits = _window_stats(session, tag.visible, narrow)
+        seen, hits = window_stats(session, tag.visible, narrow)
         if hits and seen >= SAMPLE and visible * hits // seen < upto // 2:
             return visible * hits // seen
     return _candidate_count(session, narrow, upto)
@@ -470,7 +470,7 @@ def _narrowed_page(
         # First the newest SAMPLE rows, tested exactly: a common term fills the page there
         # (and gives its share for the estimate) without asking the trigram index, whose
         # candidate list for a common term is long (a GIN bitmap is built in full).
-        seen, hits = _window_stats(session, [*conds, *walks], narrow)
+        seen, hits = window_stats(session, [*conds, *walks], narrow)
         if seen < SAMPLE or hits >= wanted:
             ids = _window_ids(session, [*conds, *walks], narrow, offset, limit)
             if seen < SAMPLE:  # the window held every row of the other filters
@@ -572,7 +572,7 @@ def _window(conds: list[Any]) -> Any:
     )
 
 
-def _window_stats(session: Session, conds: list[Any], narrow: list[Narrowing]) -> tuple[int, int]:
+def window_stats(session: Session, conds: list[Any], narrow: list[Narrowing]) -> tuple[int, int]:
     """(rows, matches) in the window of `conds`."""
     window = _window(conds)
     matching = and_(*(n.exact(window.c) for n in narrow))
@@ -604,7 +604,7 @@ def _estimated_total(
 ) -> Total:
     """Exact when the other filters leave few rows; else the share of matches among the
     newest `SAMPLE` rows times the rows of the other filters, until counted."""
-    seen, hits = _window_stats(session, conds, narrow)
+    seen, hits = window_stats(session, conds, narrow)
     if seen < SAMPLE:  # the sample held every row of the other filters
         return Total(int(hits))
     return count_total(session, counting, estimate=max(int(base * hits / seen), int(hits)))

@@ -546,3 +546,32 @@ def test_a_term_with_punctuation_is_found_by_its_runs_and_tested_whole(engine: E
     assert [s.url.split("/", 3)[3] for s in by_url.rows] == ["p/1234"]
     assert sorted(s.title or "" for s in by_title.rows) == ["A/B 100%", "A/b 100% off"]
     assert by_url.total.value == 1 and by_title.total.value == 2
+
+
+def test_a_snapshot_url_term_common_among_the_newest_is_not_counted(engine: Engine) -> None:
+    # Given 200 older snapshots, then 30 on one host, and a window of the newest 20
+    from crawler.result_query import url_is_rare
+
+    principal = _store(engine, [(f"p{n}", "") for n in range(200)])
+    with db.session_scope(engine) as session:
+        snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[snaps.UrlEntry(url=f"https://common.example.net/{n}") for n in range(30)],
+            index_only=True,
+        )
+    saved = snapshot_query.SAMPLE
+    snapshot_query.SAMPLE = 20
+    try:
+        with Session(engine) as session:
+            total = len(session.exec(select(col(Snapshot.id))).all())
+            # When asking whether terms are held by fewer than 31 urls
+            common = url_is_rare(session, "common.example", upto=31)
+            absent = url_is_rare(session, "nowhere.example", upto=31)
+            few = url_is_rare(session, "h123.example.org/p123", upto=31)
+    finally:
+        snapshot_query.SAMPLE = saved
+    # Then the term filling the newest rows is taken as common from them (its 30 urls
+    # were not counted: all of the window's share of `total` rows), the others are rare
+    assert total >= 230
+    assert (common, absent, few) == (False, True, True)
