@@ -58,10 +58,15 @@ def make_engine(url: str) -> Engine:
 def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
     """No JIT: every query Amber sends is short, and at millions of rows the planner's
     cost estimates pass jit_above_cost, so a search compiled ~100 ms of machine code
-    (measured at 10M snapshots) to save a few. A SET, not a startup option, so a pooler
-    in front of the server (PgBouncer) is not asked to pass options through."""
+    (measured at 10M snapshots) to save a few. No parallel workers: at 10M snapshots
+    PostgreSQL gave list pages of 50 a Gather Merge whose start-up cost 10-15 ms of
+    20-33 (a page of archive results: 12.9 ms against 3.8 serial), while the big scans
+    they would speed gained ~10% on 2 cores (a search 294 -> 275 ms) and take the cores
+    from concurrent requests. SETs, not startup options, so a pooler in front of the
+    server (PgBouncer) is not asked to pass options through."""
     cursor = dbapi_conn.cursor()
     cursor.execute("SET jit = off")
+    cursor.execute("SET max_parallel_workers_per_gather = 0")
     cursor.close()
     dbapi_conn.commit()
 

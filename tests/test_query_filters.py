@@ -575,3 +575,15 @@ def test_a_snapshot_url_term_common_among_the_newest_is_not_counted(engine: Engi
     # were not counted: all of the window's share of `total` rows), the others are rare
     assert total >= 230
     assert (common, absent, few) == (False, True, True)
+
+
+def test_postgresql_sessions_run_without_jit_or_parallel_workers(engine: Engine) -> None:
+    # Given a session from Amber's engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL settings")
+    with Session(engine) as session:
+        # When asking the server for its settings
+        jit = session.execute(text("SHOW jit")).scalar_one()
+        workers = session.execute(text("SHOW max_parallel_workers_per_gather")).scalar_one()
+    # Then both are off for Amber's short queries
+    assert (jit, workers) == ("off", "0")
