@@ -472,14 +472,7 @@ def test_planner_estimate_follows_the_table_on_postgresql(engine: Engine) -> Non
     # Given some snapshots and fresh statistics
     from crawler.counts import planner_estimate
 
-    with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, f"p{next(_users)}"))
-        snaps.add_urls(
-            session,
-            principal=principal,
-            entries=[snaps.UrlEntry(url=f"https://plan.example.org/{n}") for n in range(40)],
-            index_only=True,
-        )
+    principal = _store(engine, [(str(n), "") for n in range(40)])
     with engine.connect() as conn:
         conn.execute(text("ANALYZE snapshot" if engine.dialect.name == "postgresql" else "ANALYZE"))
         conn.commit()
@@ -501,14 +494,7 @@ def test_an_estimated_total_is_counted_only_when_asked_again(engine: Engine) -> 
     # Given 30 snapshots and a list whose caller can only estimate its total
     from crawler import counts
 
-    with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, f"e{next(_users)}"))
-        snaps.add_urls(
-            session,
-            principal=principal,
-            entries=[snaps.UrlEntry(url=f"https://est.example.org/{n}") for n in range(30)],
-            index_only=True,
-        )
+    principal = _store(engine, [(str(n), "") for n in range(30)])
     query = select(col(Snapshot.id)).where(col(Snapshot.workspace_id).in_(principal.workspace_ids))
     with Session(engine) as session:
         # When it is asked for once
