@@ -6,7 +6,13 @@ import threading
 import time
 from pathlib import Path
 
-from extractors.engine.admission import STEP, AdmissionGate, read_cpu_times
+from extractors.engine.admission import (
+    STEP,
+    WINDOW,
+    AdmissionGate,
+    read_cpu_times,
+    read_memory_available,
+)
 
 
 class Machine:
@@ -46,9 +52,48 @@ def test_a_saturated_machine_holds_pages_beyond_the_minimum() -> None:
     # When two pages run, Then a third may not start
     gate.running = 2
     assert not gate.may_start()
-    # When the CPUs fall to 50% busy for a step, Then it may
+    # When the CPUs fall to 50% busy for a step, Then it still may not: the share is a second's
     machine.busy = 50
     machine.advance(STEP)
+    assert not gate.may_start()
+    # When they stay there for the whole window, Then it may
+    machine.advance(WINDOW)
+    assert gate.may_start()
+
+
+def test_a_burst_shorter_than_the_window_does_not_close_the_gate() -> None:
+    # Given a machine 50% busy for a second (pages waiting out their settle time)
+    machine, gate = gated(50, minimum=0)
+    for _ in range(int(WINDOW / STEP)):
+        machine.advance(STEP)
+        assert gate.may_start()
+    # When one page's screenshot takes both cores for a tenth, Then others may still start
+    machine.busy = 100
+    machine.advance(STEP)
+    assert gate.may_start()
+
+
+def test_pages_beyond_the_minimum_wait_for_memory() -> None:
+    # Given a gate that wants 1,024 MiB free, on an idle machine with 600 MiB available
+    machine = Machine()
+    free: list[float | None] = [600.0]
+    gate = AdmissionGate(
+        busy_percent=100,
+        minimum=2,
+        memory_floor_mb=1024,
+        read=machine.read,
+        read_memory=lambda: free[0],
+        clock=lambda: machine.now,
+    )
+    # Then two pages may start, a third may not
+    gate.running = 1
+    assert gate.may_start()
+    gate.running = 2
+    assert not gate.may_start()
+    # When memory is freed, Then it may; and where memory cannot be read, nothing is held
+    free[0] = 4096.0
+    assert gate.may_start()
+    free[0] = None
     assert gate.may_start()
 
 
@@ -113,3 +158,10 @@ def test_proc_stat_is_read_as_busy_and_total_jiffies(tmp_path: Path) -> None:
     other.write_text("intr 1 2 3\n")
     assert read_cpu_times(other) is None
     assert read_cpu_times(tmp_path / "missing") is None
+    # And /proc/meminfo's MemAvailable reads as MiB, below the total
+    available = read_memory_available()
+    total_kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+    assert available is not None and 0 < available <= total_kb / 1024
+    other.write_text("MemTotal: 100 kB\n")
+    assert read_memory_available(other) is None
+    assert read_memory_available(tmp_path / "missing") is None

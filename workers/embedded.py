@@ -85,6 +85,7 @@ def build_node(
             recycle_pages=settings.browser_recycle_pages,
             recycle_mb=settings.browser_recycle_mb,
             busy_percent=settings.cpu_admit_percent,
+            memory_floor_mb=settings.memory_admit_mb,
         )
         if workers
         else None

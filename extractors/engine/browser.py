@@ -126,10 +126,12 @@ class BrowserService:
         recycle_pages: int = 0,
         recycle_mb: int = 0,
         busy_percent: float = 100.0,
+        memory_floor_mb: float = 0.0,
     ) -> None:
         self.executable_path = executable_path
-        # Pages start while the CPUs are under `busy_percent` busy (100: whenever called).
-        self.gate = AdmissionGate(busy_percent=busy_percent)
+        # Pages start while the CPUs are under `busy_percent` busy (100: whenever called)
+        # and at least `memory_floor_mb` MiB are available (0: whatever is left).
+        self.gate = AdmissionGate(busy_percent=busy_percent, memory_floor_mb=memory_floor_mb)
         self.extractors = extractors
         self.args = CHROMIUM_FLAGS + extra_args
         self.recycle_pages = recycle_pages

@@ -71,6 +71,32 @@ WATCH_JS = (
     timers.delete(id);
     return nativeClear.call(window, id);
   };
+  // Who listens to the document scrolling (the lazy scroll pauses for debounced or throttled
+  // listeners only where one exists), and the page's fetches and XHRs still in flight.
+  let scrollListeners = 0, fetching = 0;
+  const SCROLLING = new Set(['scroll', 'scrollend']);
+  const nativeAdd = EventTarget.prototype.addEventListener;
+  EventTarget.prototype.addEventListener = function addEventListener(type, ...rest) {
+    if (SCROLLING.has(String(type)) && (this === window || this === document ||
+        this instanceof HTMLHtmlElement || this instanceof HTMLBodyElement)) scrollListeners++;
+    return nativeAdd.call(this, type, ...rest);
+  };
+  const nativeFetch = window.fetch;
+  if (nativeFetch) {
+    window.fetch = function fetch(...args) {
+      const answer = nativeFetch.apply(this, args);
+      fetching++;
+      const done = () => { fetching--; };
+      answer.then(done, done);
+      return answer;
+    };
+  }
+  const nativeSend = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function send(...args) {
+    fetching++;
+    nativeAdd.call(this, 'loadend', () => { fetching--; }, {once: true});
+    try { return nativeSend.apply(this, args); } catch (e) { fetching--; throw e; }
+  };
   // A service worker installing: its fetches are not the page's, but what it will serve is.
   let busy = 0;
   const container = window.ServiceWorkerContainer && ServiceWorkerContainer.prototype;
@@ -92,6 +118,11 @@ WATCH_JS = (
       return registered;
     };
   }
+  // Amber's own waits in the page (scroll.py), on the untracked clock: they are not the page's.
+  Object.defineProperty(window, '__amberSleep', {
+    enumerable: false,
+    value: (ms) => new Promise((resolve) => nativeSet.call(window, resolve, ms)),
+  });
   Object.defineProperty(window, '__amberSettle', {
     enumerable: false,
     value: () => {
@@ -101,7 +132,8 @@ WATCH_JS = (
         if (due < now - 1000) continue;  // long overdue: the page's loop is stuck, not waiting
         next = next === null ? due - now : Math.min(next, due - now);
       }
-      return {idle: now - last, timer: next, busy};
+      const listening = scrollListeners > 0 || !!(window.onscroll || document.onscroll);
+      return {idle: now - last, timer: next, busy, listening, fetching: Math.max(0, fetching)};
     },
   });
 })();
