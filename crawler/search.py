@@ -151,6 +151,43 @@ def hits(session: Session, query: str) -> Subquery | None:
     return grouped.subquery("search_hits")
 
 
+def ranked_page(
+    session: Session,
+    query: str,
+    *,
+    workspace_ids: Sequence[str] | None,
+    limit: int,
+    offset: int,
+) -> list[tuple[str, int]] | None:
+    """A plain search's page as (snapshot_id, total) rows from the search rows alone, on
+    PostgreSQL; None where this cannot answer (SQLite, or an id/timestamp-like query).
+
+    The same order as joining `hits` to ``snapshot`` (relevance, newest, id), but the
+    rows carry ``created_at`` and ``workspace_id`` since migration 0019, so the 20,000
+    matches of a common word at 10,000,000 snapshots are not each probed in ``snapshot``.
+    """
+    terms = parse_query(query)
+    if _dialect(session) != "postgresql" or not terms or _ref_hits(query) is not None:
+        return None
+    where = "ss.document @@ to_tsquery('english'::regconfig, :ts_query)"
+    params: dict[str, Any] = {"ts_query": ts_query(terms), "limit": limit, "offset": offset}
+    # Ranked inside the fence (OFFSET 0), so the sort and the window count carry three
+    # small columns, not each match's tsvector (which spilled to disk: 40 -> 35 ms warm).
+    statement = (
+        "SELECT snapshot_id, count(*) OVER () FROM (SELECT ss.snapshot_id, ss.created_at, "
+        "-ts_rank(ss.document, to_tsquery('english'::regconfig, :ts_query)) AS score "
+        "FROM snapshot_search ss WHERE {where} OFFSET 0) AS matches "
+        "ORDER BY score, created_at DESC, snapshot_id LIMIT :limit OFFSET :offset"
+    )
+    if workspace_ids is not None:
+        where += " AND ss.workspace_id IN :workspaces"
+        params["workspaces"] = list(workspace_ids)
+    compiled = sql_text(statement.format(where=where))
+    if workspace_ids is not None:
+        compiled = compiled.bindparams(bindparam("workspaces", expanding=True))
+    return [(str(sid), int(total)) for sid, total in session.execute(compiled, params)]
+
+
 def search_condition(session: Session, query: str) -> Any:
     """A WHERE condition for "matches `query`" (unranked); false when nothing can match."""
     found = hits(session, query)
@@ -210,15 +247,15 @@ def index_text(session: Session, snapshot_id: str, text: str) -> None:
     )
     if result.rowcount:  # type: ignore[attr-defined]
         return
-    snapshot = session.get(Snapshot, snapshot_id)
-    if snapshot is None:
-        return
+    # No row yet (the trigger's was lost): made from the snapshot, with the list order and
+    # workspace PostgreSQL's search rows carry since migration 0019.
+    order = ", created_at, workspace_id" if _dialect(session) == "postgresql" else ""
     session.execute(
         sql_text(
-            "INSERT INTO snapshot_search (snapshot_id, url, title, tags, text) "
-            "VALUES (:sid, :url, :title, '', :text)"
+            f"INSERT INTO snapshot_search (snapshot_id, url, title, tags, text{order}) "
+            f"SELECT id, url, coalesce(title, ''), '', :text{order} FROM snapshot WHERE id = :sid"
         ),
-        {"sid": snapshot_id, "url": snapshot.url, "title": snapshot.title or "", "text": body},
+        {"sid": snapshot_id, "text": body},
     )
 
 

@@ -196,6 +196,14 @@ def query_page(
             alone = not _conditions(_without(filters, "tag"))
             tag = TagTest(links, probing, alone, _visible([], principal), _tag_ids(filters.tag))
         return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset, tag=tag)
+    if filters.search and sort == "added" and not narrow and not _conditions(filters):
+        workspaces = None if principal.is_admin else list(principal.workspace_ids)
+        found_page = search.ranked_page(
+            session, filters.search, workspace_ids=workspaces, limit=limit, offset=offset
+        )
+        if found_page:
+            ids = [snapshot_id for snapshot_id, _ in found_page]
+            return Page(_load(session, ids), Total(found_page[0][1]))
     exact = [n.exact(Snapshot) for n in narrow]
     conds += exact
     query = select(Snapshot)

@@ -4,12 +4,15 @@ the index following url/title/tags/text changes, hostile queries, the API's rank
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -17,7 +20,7 @@ from crawler import db, search
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.models import Snapshot
-from crawler.snapshot_query import SnapshotFilters, query_snapshots
+from crawler.snapshot_query import SnapshotFilters, query_page, query_snapshots
 from tests.conftest import ADMIN_TOKEN, run_amber
 from tests.services import AmberServer, PostgresServer
 from tests.site import TestSite
@@ -246,3 +249,110 @@ def test_search_migration_downgrades_and_upgrades(store: tuple[Engine, Principal
     engine.dispose()
     # Then existing snapshots are indexed again by the upgrade's backfill
     assert ranked(engine, principal, "survivor") == [snapshot_id]
+
+
+def _joined_page(
+    session: Session, principal: Principal, query: str, *, limit: int, offset: int
+) -> tuple[list[str], int]:
+    """The general path's page: the matches joined to their snapshots (a harmless date
+    bound keeps query_page off the search rows' own order)."""
+    filters = SnapshotFilters(search=query, created_at__lt=datetime(2100, 1, 1, tzinfo=UTC))
+    page = query_page(session, principal, filters, limit=limit, offset=offset)
+    return [r.id for r in page.rows], page.total.value
+
+
+def test_search_rows_keep_the_joined_order_and_workspaces(postgres_server: PostgresServer) -> None:
+    # Given a PostgreSQL store with two tenants, words that tie on relevance by the dozen,
+    # some in tags and urls, and many snapshots sharing one created_at
+    url = postgres_server.create_database(f"search_order_{time.time_ns()}")
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    rng = random.Random(19)
+    words = ["amber", "resin", "fossil", "insect", "tide"]
+    with db.session_scope(engine) as session:
+        first = principal_for_user(session, ensure_user(session, "first"))
+        second = principal_for_user(session, ensure_user(session, "second"))
+        admin = principal_for_user(session, ensure_user(session, "root", admin=True))
+    for n in range(160):
+        title = " ".join(rng.choice(words) for _ in range(rng.randint(1, 3)))
+        tags = (rng.choice(words),) if n % 5 == 0 else ()
+        owner = first if n % 3 else second
+        add(engine, owner, f"https://s{n % 7}.example.com/{rng.choice(words)}/{n}", title, tags)
+    with db.session_scope(engine) as session:  # ties on created_at, through the update trigger
+        session.execute(
+            sql_text("UPDATE snapshot SET created_at = :t WHERE url LIKE '%amber%'"),
+            {"t": datetime(2026, 1, 1, tzinfo=UTC)},
+        )
+    # When each query is paged through the search rows and through the joined path
+    with Session(engine) as session:
+        stored = session.execute(
+            sql_text(
+                "SELECT count(*) FROM snapshot s JOIN snapshot_search ss ON ss.snapshot_id = s.id "
+                "WHERE ss.created_at = s.created_at AND ss.workspace_id = s.workspace_id"
+            )
+        ).scalar_one()
+        assert stored == 160
+        for principal in (admin, first, second):
+            for query in ("amber", "resin fossil", "tid", '"amber resin"', "s3 example"):
+                for offset, limit in ((0, 50), (7, 11), (40, 50)):
+                    workspaces = None if principal.is_admin else list(principal.workspace_ids)
+                    fast = search.ranked_page(
+                        session, query, workspace_ids=workspaces, limit=limit, offset=offset
+                    )
+                    assert fast is not None
+                    ids, total = _joined_page(session, principal, query, limit=limit, offset=offset)
+                    # Then both give the same snapshots in the same order, and the same total
+                    assert [sid for sid, _ in fast] == ids, (principal.user_id, query, offset)
+                    if fast:
+                        assert fast[0][1] == total
+                    # And query_page itself answers from the search rows with that page
+                    page = query_page(
+                        session,
+                        principal,
+                        SnapshotFilters(search=query),
+                        limit=limit,
+                        offset=offset,
+                    )
+                    assert [r.id for r in page.rows] == ids
+    engine.dispose()
+
+
+def test_migration_0019_downgrades_and_upgrades(postgres_server: PostgresServer) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    # Given a PostgreSQL store at 0019 with a snapshot
+    url = postgres_server.create_database(f"search_0019_{time.time_ns()}")
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, "mig"))
+    before = add(engine, principal, "https://before.example.com/", "Lighthouse before")
+    # When 0019 is taken down, Then the search rows lose the two columns and still follow
+    command.downgrade(db.alembic_config(url), "0018")
+    engine.dispose()
+    columns = {c["name"] for c in inspect(engine).get_columns("snapshot_search")}
+    assert "created_at" not in columns and "workspace_id" not in columns
+    during = add(engine, principal, "https://during.example.com/", "Lighthouse during")
+    with Session(engine) as session:
+        indexed = session.execute(sql_text("SELECT snapshot_id FROM snapshot_search")).scalars()
+        assert set(indexed) == {before, during}
+    # When it is brought back, Then every row has its snapshot's order and workspace again
+    db.upgrade(url)
+    engine.dispose()
+    after = add(engine, principal, "https://after.example.com/", "Lighthouse after")
+    with Session(engine) as session:
+        found = search.ranked_page(
+            session, "lighthouse", workspace_ids=list(principal.workspace_ids), limit=10, offset=0
+        )
+        assert found is not None
+        assert [sid for sid, _ in found] == [after, during, before]
+        missing = session.execute(
+            sql_text(
+                "SELECT count(*) FROM snapshot s LEFT JOIN snapshot_search ss "
+                "ON ss.snapshot_id = s.id AND ss.created_at = s.created_at "
+                "AND ss.workspace_id = s.workspace_id WHERE ss.id IS NULL"
+            )
+        ).scalar_one()
+        assert missing == 0
+    engine.dispose()
