@@ -22,6 +22,7 @@ from crawler.result_query import (
     result_conditions,
     tag_is_rare,
     tag_links,
+    tagged_total,
     url_is_rare,
 )
 
@@ -108,7 +109,8 @@ def _results_total(
         links = tag_links(session, filters.snapshot_tag, EXACT_UP_TO + 1)
         if links > EXACT_UP_TO:
             snapshots = count_rows(session, select(col(Snapshot.id)))
-            links = tag_links(session, filters.snapshot_tag, snapshots + 1)
+            # never below what the capped count saw (the planner may not know a new tag)
+            links = max(links, tagged_total(session, filters.snapshot_tag))
             results = count_rows(session, select(col(ArchiveResult.id)))
             estimate = round(links * results / max(1, snapshots))
     return count_total(session, counting, estimate=estimate)

@@ -17,7 +17,7 @@ from sqlalchemy import and_, false, or_
 from sqlmodel import Session, col, func, select
 
 from crawler import snapshot_filters, snapshot_query
-from crawler.counts import count_rows
+from crawler.counts import count_rows, count_total, planner_estimate, remembered
 from crawler.models import ArchiveResult, Snapshot, SnapshotTag, Tag
 from crawler.snapshot_query import has_tag
 
@@ -86,6 +86,29 @@ def tag_links(session: Session, value: str, upto: int) -> int:
     (from the ``(tag_id, snapshot_id)`` index of migration 0016, not the snapshots)."""
     sized = select(func.count()).select_from(_tagged(value).limit(upto).subquery())
     return int(session.execute(sized).scalar_one())
+
+
+def tagged_total(session: Session, value: str) -> int:
+    """How many snapshots carry a tag whose name contains `value`, for an estimated total.
+
+    Counting them on every request cost 15 ms for a name matching eleven tags (220,000
+    links) at 1,000,000 snapshots, ten times that at 10M. Once counted it is remembered
+    (crawler.counts); until then PostgreSQL's planner gives it from its statistics of
+    the matching tags' ids (their link counts are among its most common values), and the
+    count runs in the background when the same tag is asked for again."""
+    tagged = _tagged(value)
+    known = remembered(session, tagged)
+    if known is not None:
+        return known.value
+    ids = list(session.exec(select(Tag.id).where(_icontains(col(Tag.name), value))).all())
+    if not ids:
+        return 0
+    planned = planner_estimate(
+        session, select(SnapshotTag.snapshot_id).where(col(SnapshotTag.tag_id).in_(ids))
+    )
+    if planned is None:  # SQLite: no planner figures; the count is remembered when large
+        return count_rows(session, tagged)
+    return count_total(session, tagged, estimate=planned).value
 
 
 def tag_is_rare(session: Session, value: str, upto: int = RARE_URL_BELOW) -> bool:

@@ -573,3 +573,43 @@ def test_postgresql_sessions_run_without_jit_or_parallel_workers(engine: Engine)
         workers = session.execute(text("SHOW max_parallel_workers_per_gather")).scalar_one()
     # Then both are off for Amber's short queries
     assert (jit, workers) == ("off", "0")
+
+
+def test_a_tags_link_total_comes_from_statistics_then_the_count(engine: Engine) -> None:
+    # Given 60 snapshots, 40 of them under two tags whose names share "zebra", and stats
+    from crawler import counts
+    from crawler.result_query import tagged_total
+
+    principal = _store(engine, [(f"z{n}", "") for n in range(60)])
+    with db.session_scope(engine) as session:
+        rows = session.exec(
+            select(Snapshot).where(col(Snapshot.workspace_id) == principal.default_workspace_id)
+        ).all()
+        for n, row in enumerate(rows[:40]):
+            tag = "zebra-a" if n % 2 else "zebra-b"
+            snaps.set_snapshot_tags(session, row, [tag], user_id=principal.user_id)
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+    with Session(engine) as session:
+        # When the total is asked for the first time
+        first = tagged_total(session, "ZEBRA")
+        if engine.dialect.name == "postgresql":
+            # Then PostgreSQL answers from its statistics, near the truth, counting nothing
+            assert 20 <= first <= 80
+            assert counts.remembered(session, _tagged_for_test("zebra")) is None
+            # And asked again, the count runs behind it and is answered from then on
+            tagged_total(session, "zebra")
+            deadline = time.monotonic() + 10
+            while tagged_total(session, "zebra") != 40 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        else:
+            assert first == 40  # SQLite counts (remembered when large)
+        assert tagged_total(session, "zebra") == 40
+        assert tagged_total(session, "no-such-tag") == 0
+
+
+def _tagged_for_test(value: str) -> object:
+    from crawler import result_query
+
+    return result_query._tagged(value)
