@@ -65,7 +65,10 @@ def has_tag(named: Any) -> Any:
     A correlated EXISTS probes the ``(snapshot_id, tag_id)`` primary key once per
     matching tag id (a short list, found once). ``+snapshot.id IN (tagged ids)`` would
     first copy every tagged id into a temporary index: 120 ms for 220,000 of them on
-    SQLite, where a page needs a few hundred probes.
+    SQLite, where a page needs a few hundred probes. The OFFSET 0 keeps it a probe on
+    PostgreSQL, which otherwise may turn the EXISTS into a semi-join driven from the
+    tag's side: a title word (2,000 candidates) under a 2% tag read all 20,000 tagged
+    snapshots, 87 ms at 1,000,000 snapshots against 17 ms probing.
     """
     return (
         select(SnapshotTag.snapshot_id)
@@ -73,6 +76,7 @@ def has_tag(named: Any) -> Any:
             col(SnapshotTag.snapshot_id) == col(Snapshot.id),
             col(SnapshotTag.tag_id).in_(select(Tag.id).where(named)),
         )
+        .offset(0)
         .exists()
     )
 
