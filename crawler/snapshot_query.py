@@ -198,7 +198,8 @@ def query_page(
 ) -> Page:
     """One page in list order (relevance first with `search`) and the list's total."""
     dialect = session.get_bind().dialect.name
-    conds = _visible(_conditions(filters), principal)
+    own = _conditions(filters)
+    conds = _visible(own, principal)
     narrow = narrowings(filters, dialect)
     if narrow and not filters.search and sort == "added":
         visible = count_rows(session, select(col(Snapshot.id)).where(*_visible([], principal)))
@@ -212,7 +213,7 @@ def query_page(
             alone = not _conditions(_without(filters, "tag"))
             tag = TagTest(links, probing, alone, _visible([], principal), _tag_ids(filters.tag))
         return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset, tag=tag)
-    if filters.search and sort == "added" and not narrow and not _conditions(filters):
+    if filters.search and sort == "added" and not narrow and not own:
         workspaces = None if principal.is_admin else list(principal.workspace_ids)
         found_page = search.ranked_page(
             session, filters.search, workspace_ids=workspaces, limit=limit, offset=offset

@@ -577,7 +577,7 @@ def test_postgresql_sessions_run_without_jit_or_parallel_workers(engine: Engine)
 
 def test_a_tags_link_total_comes_from_statistics_then_the_count(engine: Engine) -> None:
     # Given 60 snapshots, 40 of them under two tags whose names share "zebra", and stats
-    from crawler import counts
+    from crawler import counts, result_query
     from crawler.result_query import tagged_total
 
     principal = _store(engine, [(f"z{n}", "") for n in range(60)])
@@ -597,7 +597,7 @@ def test_a_tags_link_total_comes_from_statistics_then_the_count(engine: Engine) 
         if engine.dialect.name == "postgresql":
             # Then PostgreSQL answers from its statistics, near the truth, counting nothing
             assert 20 <= first <= 80
-            assert counts.remembered(session, _tagged_for_test("zebra")) is None
+            assert counts.remembered(session, result_query._tagged("zebra")) is None
             # And asked again, the count runs behind it and is answered from then on
             tagged_total(session, "zebra")
             deadline = time.monotonic() + 10
@@ -607,9 +607,3 @@ def test_a_tags_link_total_comes_from_statistics_then_the_count(engine: Engine) 
             assert first == 40  # SQLite counts (remembered when large)
         assert tagged_total(session, "zebra") == 40
         assert tagged_total(session, "no-such-tag") == 0
-
-
-def _tagged_for_test(value: str) -> object:
-    from crawler import result_query
-
-    return result_query._tagged(value)

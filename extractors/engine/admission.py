@@ -86,9 +86,9 @@ class AdmissionGate:
         self._read = read
         self._clock = clock
         self._lock = threading.Condition()
+        # (when, busy, total); stays empty where /proc/stat cannot be read, never empties
+        self._samples: deque[tuple[float, float, float]] = deque()
         first = read()
-        self._available = first is not None
-        self._samples: deque[tuple[float, float, float]] = deque()  # (when, busy, total)
         if first is not None:
             self._samples.append((clock(), *first))
         self._busy = 0.0
@@ -116,7 +116,7 @@ class AdmissionGate:
             available = self._read_memory()
             if available is not None and available < self.memory_floor_mb:
                 return False
-        if self.busy_percent >= 100 or not self._available:
+        if self.busy_percent >= 100 or not self._samples:
             return True
         now = self._clock()
         return now - self._last_start >= STEP and self._cpu_busy() < self.busy_percent

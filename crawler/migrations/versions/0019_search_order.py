@@ -22,6 +22,9 @@ already meets the goal with the join (FTS5 rowids, a smaller store).
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 from alembic import op
 
 revision = "0019"
@@ -29,14 +32,16 @@ down_revision = "0018"
 branch_labels = None
 depends_on = None
 
-# Migration 0004's document, unchanged: the rebuilt table must rank exactly as before.
-PG_DOCUMENT = """
-    setweight(to_tsvector('english'::regconfig, title), 'A') ||
-    setweight(to_tsvector('english'::regconfig, tags), 'A') ||
-    setweight(to_tsvector('english'::regconfig,
-        regexp_replace(url, '[^[:alnum:]]+', ' ', 'g')), 'B') ||
-    setweight(to_tsvector('english'::regconfig, left(text, 200000)), 'D')
-"""
+
+def _document() -> str:
+    """Migration 0004's document expression, read from 0004 itself: the rebuilt table must
+    rank exactly as before (a module name starting with a digit cannot be imported)."""
+    path = Path(__file__).with_name("0004_search.py")
+    spec = importlib.util.spec_from_file_location("amber_migration_0004", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.PG_DOCUMENT)
 
 
 def _sync_function(with_order: bool) -> str:
@@ -85,7 +90,7 @@ def upgrade() -> None:
             text TEXT NOT NULL DEFAULT '',
             created_at TIMESTAMP WITH TIME ZONE NOT NULL,
             workspace_id VARCHAR(64) NOT NULL,
-            document tsvector GENERATED ALWAYS AS ({PG_DOCUMENT}) STORED
+            document tsvector GENERATED ALWAYS AS ({_document()}) STORED
         )""",
         """INSERT INTO snapshot_search
             (id, snapshot_id, url, title, tags, text, created_at, workspace_id)
