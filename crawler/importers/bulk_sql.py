@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -38,6 +38,13 @@ def uuid7_batch(count: int) -> Iterator[str]:
     noise = os.urandom(10 * count).hex()
     chunks = (noise[20 * n : 20 * n + 20] for n in range(count))
     return iter(sorted(f"{head}{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:19]}" for r in chunks))
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME text (its default storage format, the zone dropped, not
+    converted), from C: its own processor cost ~2 µs per row, a tenth of a second per
+    100,000 bookmarks on the import's busiest thread."""
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _row_template() -> dict[str, Any]:
@@ -80,6 +87,11 @@ class BulkSql:
             c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns
         }
         self._processors = {name: proc for name, proc in processors.items() if proc is not None}
+        self._bind_date: Callable[[datetime], Any] = (
+            _sqlite_datetime
+            if self._dialect == "sqlite"
+            else self._processors.get("bookmarked_at") or (lambda value: value)
+        )
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._mark = mark
         quote = dialect.identifier_preparer.quote
@@ -184,7 +196,7 @@ class BulkSql:
         }
         tail = tuple(self._bind(name, fixed[name]) for name in self._columns[len(ROW_COLUMNS) :])
         now_bound = self._bind("created_at", now)
-        bind_date = self._processors.get("bookmarked_at") or (lambda value: value)
+        bind_date = self._bind_date
         stamps = snaps.timestamps.take(len(new))
         rows = [
             (
