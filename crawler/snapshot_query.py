@@ -29,6 +29,9 @@ TAG_SCAN_FROM = 2000  # a tag with more snapshots than this may be walked, not d
 WALK_PROBES_PER_LOOKUP = 8  # see _tagged_plan
 RARE_MIN, RARE_BELOW = 2_000, 50_000  # bounds of 'few candidates: sort them, not walk the list'
 SAMPLE = 2_000  # newest rows whose share of matches estimates a common term's total
+# A wider window when SAMPLE cannot tell: expected matches at the walk/sort threshold, and
+# the most rows it may read.
+WIDE_HITS, WIDE_MAX = 16, 50_000
 
 
 @dataclass(slots=True)
@@ -492,24 +495,36 @@ def _narrowed_page(
         with_tag = int(visible * math.sqrt(wanted / (3 * tag.links)))
         rare_below = min(RARE_BELOW, max(rare_below, with_tag))
     seen = hits = 0
+    window = [*conds, *walks]  # the window's share of matches is among rows passing walks too
+    counting = select(col(Snapshot.id)).where(*conds, *candidates, *confirmed)
     if not big_tag:
         # First the newest SAMPLE rows, tested exactly: a common term fills the page there
         # (and gives its share for the estimate) without asking the trigram index, whose
         # candidate list for a common term is long (a GIN bitmap is built in full).
-        seen, hits = window_stats(session, [*conds, *walks], narrow)
+        seen, hits = window_stats(session, window, narrow)
         if seen < SAMPLE or hits >= wanted:
-            ids = _window_ids(session, [*conds, *walks], narrow, offset, limit)
-            if seen < SAMPLE:  # the window held every row of the other filters
-                return Page(_load(session, ids), Total(hits))
-            # The window's share of matches is among rows passing the walk tests too.
-            base = count_rows(session, select(col(Snapshot.id)).where(*conds, *walks))
-            counting = select(col(Snapshot.id)).where(*conds, *candidates, *confirmed)
-            estimate = max(int(base * hits / seen), hits)
-            return Page(_load(session, ids), count_total(session, counting, estimate=estimate))
+            return _window_page(session, window, narrow, counting, offset, limit, seen, hits)
     common = False
-    if hits:
-        base = count_rows(session, select(col(Snapshot.id)).where(*conds, *walks))
+    if seen:  # the window above was read (no big tag) and held SAMPLE rows
+        base = count_rows(session, select(col(Snapshot.id)).where(*window))
         common = base * hits / seen >= rare_below  # a deep page of a common term: walk
+        wide = min(WIDE_MAX, WIDE_HITS * base // rare_below)
+        if not common and session.get_bind().dialect.name == "postgresql" and wide > seen:
+            # SAMPLE rows hold ~3 matches of a term near the threshold: too few to tell
+            # a 0.2% term (walk) from a 0.05% one (sort). Asking pg_trgm instead made
+            # PostgreSQL recheck up to `rare_below` candidates, each on its own table page
+            # (~150-200 ms at 10M snapshots, one request in six). A wider window of the
+            # newest rows, pages every list request keeps cached, tells them apart.
+            # SQLite's trigram table counts candidates without reading the table.
+            seen, hits = window_stats(session, window, narrow, size=wide)
+            if seen < wide or hits >= wanted:
+                return _window_page(
+                    session, window, narrow, counting, offset, limit, seen, hits, size=wide
+                )
+            # Measured at 10M (warm): the recheck of a candidate costs ~5 times a walked row
+            # and the sort reads the candidates twice, so walking wins from about half the
+            # threshold on; below it, the candidates are few enough to recheck and sort.
+            common = 2 * base * hits / seen >= rare_below
     size = None if common else _term_size(session, narrow, rare_below, visible, tag)
     # Few candidates drive (the tag's ids are probed) unless the tag has fewer rows.
     few = tag is not None and size is not None and size < tag.links
@@ -527,6 +542,11 @@ def _narrowed_page(
     if size is not None and size < rare_below:
         return _sorted_page(session, found, offset, limit)
     rows = _rows_in_order(session, [*walking, *walks, *exact], offset, limit, walk=True)
+    least = offset + len(rows)  # an estimate below what the walk found would be wrong
+    if tag is None and not walks and seen:
+        # The walked rows are those the window above sampled: its share gives the estimate.
+        estimate = max(int(base * hits / seen), hits, least)
+        return Page(rows, count_total(session, counting, estimate=estimate))
     sampled = walking
     if tag is not None and tag.alone:
         base = tag.links
@@ -537,7 +557,30 @@ def _narrowed_page(
             sampled = tag.visible
     else:
         base = count_rows(session, select(col(Snapshot.id)).where(*walking))
-    return Page(rows, _estimated_total(session, sampled, narrow, select(found.c.id), base))
+    return Page(rows, _estimated_total(session, sampled, narrow, select(found.c.id), base, least))
+
+
+def _window_page(
+    session: Session,
+    window: list[Any],
+    narrow: list[Narrowing],
+    counting: Any,
+    offset: int,
+    limit: int,
+    seen: int,
+    hits: int,
+    *,
+    size: int | None = None,
+) -> Page:
+    """The page from the newest `size` rows under `window`, which held `hits` matches
+    among `seen` rows: exact when it held every row, else estimated until `counting` is
+    counted (crawler.counts)."""
+    ids = _window_ids(session, window, narrow, offset, limit, size=size)
+    if seen < (size or SAMPLE):  # the window held every row of the other filters
+        return Page(_load(session, ids), Total(hits))
+    base = count_rows(session, select(col(Snapshot.id)).where(*window))
+    estimate = max(int(base * hits / seen), hits)
+    return Page(_load(session, ids), count_total(session, counting, estimate=estimate))
 
 
 def _sorted_page(session: Session, found: Any, offset: int, limit: int) -> Page:
@@ -581,8 +624,9 @@ def _rows_in_order(
         session.execute(text("SET LOCAL enable_bitmapscan = on"))
 
 
-def _window(conds: list[Any]) -> Any:
-    """The newest `SAMPLE` rows under `conds`, with the columns the exact tests read."""
+def _window(conds: list[Any], size: int | None = None) -> Any:
+    """The newest `size` (default `SAMPLE`) rows under `conds`, with the columns the exact
+    tests read."""
     return (
         sa_select(
             col(Snapshot.id).label("id"),
@@ -593,14 +637,16 @@ def _window(conds: list[Any]) -> Any:
         )
         .where(*conds)
         .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
-        .limit(SAMPLE)
+        .limit(size or SAMPLE)
         .subquery("window")
     )
 
 
-def window_stats(session: Session, conds: list[Any], narrow: list[Narrowing]) -> tuple[int, int]:
+def window_stats(
+    session: Session, conds: list[Any], narrow: list[Narrowing], *, size: int | None = None
+) -> tuple[int, int]:
     """(rows, matches) in the window of `conds`."""
-    window = _window(conds)
+    window = _window(conds, size)
     matching = and_(*(n.exact(window.c) for n in narrow))
     seen, hits = session.execute(
         select(func.count(), func.count(case((matching, 1)))).select_from(window)
@@ -609,10 +655,16 @@ def window_stats(session: Session, conds: list[Any], narrow: list[Narrowing]) ->
 
 
 def _window_ids(
-    session: Session, conds: list[Any], narrow: list[Narrowing], offset: int, limit: int
+    session: Session,
+    conds: list[Any],
+    narrow: list[Narrowing],
+    offset: int,
+    limit: int,
+    *,
+    size: int | None = None,
 ) -> list[str]:
     """The page's ids among the window's matches, in list order."""
-    window = _window(conds)
+    window = _window(conds, size)
     matching = and_(*(n.exact(window.c) for n in narrow))
     return list(
         session.execute(
@@ -626,11 +678,18 @@ def _window_ids(
 
 
 def _estimated_total(
-    session: Session, conds: list[Any], narrow: list[Narrowing], counting: Any, base: int
+    session: Session,
+    conds: list[Any],
+    narrow: list[Narrowing],
+    counting: Any,
+    base: int,
+    least: int = 0,
 ) -> Total:
     """Exact when the other filters leave few rows; else the share of matches among the
-    newest `SAMPLE` rows times the rows of the other filters, until counted."""
+    newest `SAMPLE` rows times the rows of the other filters (at least `least`, what the
+    page already found), until counted."""
     seen, hits = window_stats(session, conds, narrow)
     if seen < SAMPLE:  # the sample held every row of the other filters
         return Total(int(hits))
-    return count_total(session, counting, estimate=max(int(base * hits / seen), int(hits)))
+    estimate = max(int(base * hits / seen), int(hits), least)
+    return count_total(session, counting, estimate=estimate)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -123,6 +123,8 @@ def test_indexed_contains_matches_a_plain_scan(
     assert [s.id for s in page.rows] == expected[offset : offset + 3]
     if page.total.exact:
         assert page.total.value == len(expected)
+    else:  # an estimate never says fewer than the pages found so far
+        assert page.total.value >= offset + len(page.rows)
 
 
 def test_domain_filter_and_trigram_index_follow_edits(engine: Engine) -> None:
@@ -289,6 +291,8 @@ def test_combined_filters_match_a_plain_scan(
     assert [s.id for s in page.rows] == expected[offset : offset + 3]
     if page.total.exact:
         assert page.total.value == len(expected)
+    else:  # an estimate never says fewer than the pages found so far
+        assert page.total.value >= offset + len(page.rows)
 
 
 def test_domain_filter_keeps_exact_hosts_both_ways(engine: Engine) -> None:
@@ -607,3 +611,36 @@ def test_a_tags_link_total_comes_from_statistics_then_the_count(engine: Engine) 
             assert first == 40  # SQLite counts (remembered when large)
         assert tagged_total(session, "zebra") == 40
         assert tagged_total(session, "no-such-tag") == 0
+
+
+def test_an_unclear_share_is_read_from_a_wider_window_not_the_trigram_index(
+    engine: Engine,
+) -> None:
+    # Given 400 snapshots, a tenth titled "zeta", none of them among the first or last 5
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite counts trigram candidates from its index alone")
+    rows = [(f"w{n}", "zeta one" if n % 10 == 5 and 10 <= n < 390 else "other") for n in range(400)]
+    principal = _store(engine, rows)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    saved = snapshot_query.SAMPLE, snapshot_query.RARE_MIN
+    snapshot_query.SAMPLE, snapshot_query.RARE_MIN = 5, 20
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with Session(engine) as session:
+            # When the newest 5 rows (no match) cannot tell how common the term is
+            page = query_page(session, principal, SnapshotFilters(title="ZETA"), limit=3, offset=0)
+            expected = _scan(session, principal, lambda s: "zeta" in (s.title or ""))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+        snapshot_query.SAMPLE, snapshot_query.RARE_MIN = saved
+    # Then a wider window of the newest rows decided, and gave the page: no statement
+    # asked the trigram index for the term's candidates (a recheck of each on its page)
+    assert [s.id for s in page.rows] == expected[:3]
+    assert sum('"window"' in st for st in statements) == 3  # its share, the wider's, the page
+    assert not [st for st in statements if "snapshot.title ILIKE" in st]
+    # And the total is the wider window's share of the 400 rows, marked as an estimate
+    assert not page.total.exact and 30 <= page.total.value <= 50
