@@ -29,9 +29,10 @@ TAG_SCAN_FROM = 2000  # a tag with more snapshots than this may be walked, not d
 WALK_PROBES_PER_LOOKUP = 8  # see _tagged_plan
 RARE_MIN, RARE_BELOW = 2_000, 50_000  # bounds of 'few candidates: sort them, not walk the list'
 SAMPLE = 2_000  # newest rows whose share of matches estimates a common term's total
-# A wider window when SAMPLE cannot tell: expected matches at the walk/sort threshold, and
-# the most rows it may read.
+# A wider window when SAMPLE cannot tell (PostgreSQL): expected matches at the walk/sort
+# threshold, and the most rows it may read.
 WIDE_HITS, WIDE_MAX = 16, 50_000
+WIDE_FROM = 8_000  # the least `rare_below` (rechecks a probe may cost) that asks the window
 
 
 @dataclass(slots=True)
@@ -509,13 +510,16 @@ def _narrowed_page(
         base = count_rows(session, select(col(Snapshot.id)).where(*window))
         common = base * hits / seen >= rare_below  # a deep page of a common term: walk
         wide = min(WIDE_MAX, WIDE_HITS * base // rare_below)
-        if not common and session.get_bind().dialect.name == "postgresql" and wide > seen:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if not common and postgres and rare_below >= WIDE_FROM and wide > seen:
             # SAMPLE rows hold ~3 matches of a term near the threshold: too few to tell
             # a 0.2% term (walk) from a 0.05% one (sort). Asking pg_trgm instead made
             # PostgreSQL recheck up to `rare_below` candidates, each on its own table page
             # (~150-200 ms at 10M snapshots, one request in six). A wider window of the
-            # newest rows, pages every list request keeps cached, tells them apart.
-            # SQLite's trigram table counts candidates without reading the table.
+            # newest rows, pages every list request keeps cached, tells them apart. In a
+            # smaller store the recheck is cheaper than the window (1M: p50 29-42 ms
+            # without it, 42-58 with it). SQLite's trigram table counts candidates
+            # without reading the table.
             seen, hits = window_stats(session, window, narrow, size=wide)
             if seen < wide or hits >= wanted:
                 return _window_page(
@@ -606,7 +610,10 @@ def _rows_in_order(
     A walk was chosen because the term is common along the list. PostgreSQL, costing its
     pg_trgm candidates instead, read all 20,000 of a 0.2% word at 10M snapshots and sorted
     them (180-280 ms, against ~75 ms walking); GIN is only read through bitmap scans, so
-    turning those off for the one statement keeps the walk.
+    turning those off for the one statement keeps the walk. Sequential scans go too: for
+    a word it has no statistics of, PostgreSQL expects ~0.01% of rows to match, so a walk
+    to 50 of them looked like half the table and it read all of it and sorted instead
+    (1.5 s at 1M snapshots for a 0.2% word, against ~20 ms walking).
     """
     statement = (
         select(Snapshot)
@@ -618,10 +625,12 @@ def _rows_in_order(
     if not (walk and session.get_bind().dialect.name == "postgresql"):
         return list(session.exec(statement).all())
     session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    session.execute(text("SET LOCAL enable_seqscan = off"))
     try:
         return list(session.exec(statement).all())
     finally:
         session.execute(text("SET LOCAL enable_bitmapscan = on"))
+        session.execute(text("SET LOCAL enable_seqscan = on"))
 
 
 def _window(conds: list[Any], size: int | None = None) -> Any:

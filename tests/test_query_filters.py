@@ -89,6 +89,7 @@ def _scan(session: Session, principal: Principal, keep: object) -> list[str]:
     url_part=st.text(URL_ALPHABET, min_size=1, max_size=4) | st.none(),
     rare_below=st.sampled_from([1, 3, 50_000]),
     sample=st.sampled_from([1, 2_000]),
+    wide_from=st.sampled_from([1, 8_000]),
     offset=st.integers(0, 3),
 )
 def test_indexed_contains_matches_a_plain_scan(
@@ -98,13 +99,15 @@ def test_indexed_contains_matches_a_plain_scan(
     url_part: str | None,
     rare_below: int,
     sample: int,
+    wide_from: int,
     offset: int,
 ) -> None:
     # Given random rows in their own workspace
     principal = _store(engine, rows)
     filters = SnapshotFilters(title=title, url__icontains=url_part)
-    saved = snapshot_query.RARE_BELOW, snapshot_query.SAMPLE
+    saved = snapshot_query.RARE_BELOW, snapshot_query.SAMPLE, snapshot_query.WIDE_FROM
     snapshot_query.RARE_BELOW, snapshot_query.SAMPLE = rare_below, sample
+    snapshot_query.WIDE_FROM = wide_from  # 1: the wider window of PostgreSQL decides too
     try:
         with Session(engine) as session:
             # When the title/url contains filters run (a small RARE_BELOW forces the list walk)
@@ -119,7 +122,7 @@ def test_indexed_contains_matches_a_plain_scan(
                 ),
             )
     finally:
-        snapshot_query.RARE_BELOW, snapshot_query.SAMPLE = saved
+        snapshot_query.RARE_BELOW, snapshot_query.SAMPLE, snapshot_query.WIDE_FROM = saved
     assert [s.id for s in page.rows] == expected[offset : offset + 3]
     if page.total.exact:
         assert page.total.value == len(expected)
@@ -626,8 +629,8 @@ def test_an_unclear_share_is_read_from_a_wider_window_not_the_trigram_index(
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         statements.append(statement)
 
-    saved = snapshot_query.SAMPLE, snapshot_query.RARE_MIN
-    snapshot_query.SAMPLE, snapshot_query.RARE_MIN = 5, 20
+    saved = snapshot_query.SAMPLE, snapshot_query.RARE_MIN, snapshot_query.WIDE_FROM
+    snapshot_query.SAMPLE, snapshot_query.RARE_MIN, snapshot_query.WIDE_FROM = 5, 20, 20
     event.listen(engine, "before_cursor_execute", seen)
     try:
         with Session(engine) as session:
@@ -636,7 +639,7 @@ def test_an_unclear_share_is_read_from_a_wider_window_not_the_trigram_index(
             expected = _scan(session, principal, lambda s: "zeta" in (s.title or ""))
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-        snapshot_query.SAMPLE, snapshot_query.RARE_MIN = saved
+        snapshot_query.SAMPLE, snapshot_query.RARE_MIN, snapshot_query.WIDE_FROM = saved
     # Then a wider window of the newest rows decided, and gave the page: no statement
     # asked the trigram index for the term's candidates (a recheck of each on its page)
     assert [s.id for s in page.rows] == expected[:3]
