@@ -22,7 +22,6 @@ from sqlmodel import Session, create_engine
 from crawler.auth import ensure_env_admin_token
 from crawler.blobs import BlobStore, open_blob_store
 from crawler.errors import Unavailable
-from crawler.importers import checkpoints
 from crawler.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -50,7 +49,6 @@ def make_engine(url: str) -> Engine:
             max_overflow=20,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "checkin", checkpoints.restore_on_checkin)
         return engine
     engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     event.listen(engine, "connect", _postgres_session)

@@ -944,35 +944,3 @@ def test_bulk_dates_are_sqlalchemys_sqlite_text(when: datetime) -> None:
     processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     # Then the bulk writer's shortcut writes exactly the same text for any date and zone
     assert _sqlite_datetime(when) == processor(when)
-
-
-def test_bulk_import_checkpoints_beside_its_commits(tmp_path: Path) -> None:
-    from crawler.importers.parallel import store_file
-
-    # Given 3,000 URLs imported in batches of 500 into a SQLite store (WAL mode)
-    path = tmp_path / "list.txt"
-    path.write_text("".join(f"https://c{i % 50}.example.com/page/{i}\n" for i in range(3000)))
-    url = f"sqlite:///{tmp_path / 'ckpt.sqlite3'}"
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, "ckpt", admin=True))
-    with Session(engine) as session:
-        writer = BulkWriter(session, principal=principal, index_only=True, batch_size=500)
-        summary = store_file(writer, str(path), "auto")
-    assert summary.imported == 3000
-    # Then what was written is in the database file, not only in the log: a copy of the
-    # file alone (no -wal beside it), taken while the store is still open, has every row
-    copy = tmp_path / "copy.sqlite3"
-    copy.write_bytes((tmp_path / "ckpt.sqlite3").read_bytes())
-    plain = sqlite3.connect(copy)
-    assert plain.execute("SELECT count(*) FROM snapshot").fetchone()[0] == 3000
-    plain.close()
-    # And every connection the pool hands out checkpoints on its own again
-    connections = [engine.connect() for _ in range(3)]
-    assert [c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() for c in connections] == [
-        1000
-    ] * 3
-    for conn in connections:
-        conn.close()
-    engine.dispose()

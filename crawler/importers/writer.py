@@ -24,7 +24,6 @@ from crawler import snapshot_states as states
 from crawler.auth import Principal
 from crawler.importers.base import Parsed, ParseProblem
 from crawler.importers.bulk_sql import BulkSql, uuid7_batch
-from crawler.importers.checkpoints import BackgroundCheckpoints
 from crawler.importers.prepared import Prepared, prepare
 
 BATCH_SIZE = 10_000
@@ -100,8 +99,6 @@ class BulkWriter:
             crawl_id=crawl_id,
             depth=depth,
         )
-        # Committing writers checkpoint SQLite's log beside the import (see checkpoints).
-        self._checkpoints = BackgroundCheckpoints.for_bind(session.get_bind()) if commit else None
 
     def problem(self, problem: ParseProblem) -> None:
         self.summary.invalid += 1
@@ -150,12 +147,10 @@ class BulkWriter:
     def abort(self) -> None:
         """Stop the storing thread after the batch it is on (committed batches stay)."""
         self._stop_thread()
-        self._close_checkpoints()
 
     def finish(self) -> ImportSummary:
         self._hand_off()
         self._stop_thread()
-        self._close_checkpoints()
         if self._error is not None:
             raise self._error
         return self.summary
@@ -199,11 +194,6 @@ class BulkWriter:
                 self.session.rollback()
             if self._queue.empty():
                 self._idle.set()
-
-    def _close_checkpoints(self) -> None:
-        if self._checkpoints is not None:
-            self._checkpoints.close()
-            self._checkpoints = None
 
     def _stop_thread(self) -> None:
         if self._thread is not None:
@@ -263,11 +253,7 @@ class BulkWriter:
         self.summary.retried += len(retry)
         self.summary.queued += len(queued)
         if self.commit:
-            if self._checkpoints is not None:
-                self._checkpoints.suspend(self.session.connection())
             self.session.commit()
-            if self._checkpoints is not None:
-                self._checkpoints.after_commit()
             if queued and self.on_commit is not None:
                 self.on_commit(queued)
         else:
