@@ -226,6 +226,13 @@ class AmberServer:
     replay_port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
 
+    def __post_init__(self) -> None:
+        # Two free_port() calls in a row may hand out the same port (neither is held
+        # until the server binds it), and `amber serve` refuses a replay port equal to
+        # --port: one CI run failed so.
+        while self.replay_port == self.port:
+            self.replay_port = free_port()
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
