@@ -523,7 +523,16 @@ def _narrowed_page(
             seen, hits = window_stats(session, window, narrow, size=wide)
             if seen < wide or hits >= wanted:
                 return _window_page(
-                    session, window, narrow, counting, offset, limit, seen, hits, size=wide
+                    session,
+                    window,
+                    narrow,
+                    counting,
+                    offset,
+                    limit,
+                    seen,
+                    hits,
+                    size=wide,
+                    base=base,
                 )
             # Measured at 10M (warm): the recheck of a candidate costs ~5 times a walked row
             # and the sort reads the candidates twice, so walking wins from about half the
@@ -549,8 +558,7 @@ def _narrowed_page(
     least = offset + len(rows)  # an estimate below what the walk found would be wrong
     if tag is None and not walks and seen:
         # The walked rows are those the window above sampled: its share gives the estimate.
-        estimate = max(int(base * hits / seen), hits, least)
-        return Page(rows, count_total(session, counting, estimate=estimate))
+        return Page(rows, count_total(session, counting, estimate=_scaled(base, seen, hits, least)))
     sampled = walking
     if tag is not None and tag.alone:
         base = tag.links
@@ -564,6 +572,12 @@ def _narrowed_page(
     return Page(rows, _estimated_total(session, sampled, narrow, select(found.c.id), base, least))
 
 
+def _scaled(base: int, seen: int, hits: int, least: int = 0) -> int:
+    """A total estimated from a window's share: `hits` of `seen` rows, over `base` rows
+    (never below the window's own matches, nor `least`)."""
+    return max(int(base * hits / seen), int(hits), least)
+
+
 def _window_page(
     session: Session,
     window: list[Any],
@@ -575,15 +589,17 @@ def _window_page(
     hits: int,
     *,
     size: int | None = None,
+    base: int | None = None,
 ) -> Page:
     """The page from the newest `size` rows under `window`, which held `hits` matches
-    among `seen` rows: exact when it held every row, else estimated until `counting` is
-    counted (crawler.counts)."""
+    among `seen` rows: exact when it held every row, else estimated (over `base` rows,
+    counted here unless known) until `counting` is counted (crawler.counts)."""
     ids = _window_ids(session, window, narrow, offset, limit, size=size)
     if seen < (size or SAMPLE):  # the window held every row of the other filters
         return Page(_load(session, ids), Total(hits))
-    base = count_rows(session, select(col(Snapshot.id)).where(*window))
-    estimate = max(int(base * hits / seen), hits)
+    if base is None:
+        base = count_rows(session, select(col(Snapshot.id)).where(*window))
+    estimate = _scaled(base, seen, hits)
     return Page(_load(session, ids), count_total(session, counting, estimate=estimate))
 
 
@@ -700,5 +716,4 @@ def _estimated_total(
     seen, hits = window_stats(session, conds, narrow)
     if seen < SAMPLE:  # the sample held every row of the other filters
         return Total(int(hits))
-    estimate = max(int(base * hits / seen), int(hits), least)
-    return count_total(session, counting, estimate=estimate)
+    return count_total(session, counting, estimate=_scaled(base, seen, hits, least))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -336,6 +337,18 @@ def test_domain_filter_keeps_exact_hosts_both_ways(engine: Engine) -> None:
         snapshot_query.RARE_BELOW = saved
 
 
+def _plan(engine: Engine, query: Any) -> str:
+    """The store's plan for `query`, as one line (PostgreSQL told to avoid the sequential
+    scan a tiny table invites)."""
+    compiled = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SET enable_seqscan = off"))
+            return " ".join(r[0] for r in conn.execute(text("EXPLAIN " + compiled)))
+        rows = conn.execute(text("EXPLAIN QUERY PLAN " + compiled))
+        return " ".join(str(r[-1]) for r in rows)
+
+
 def test_domain_filter_reads_the_host_index(engine: Engine) -> None:
     # Given the domain filter's candidate condition, compiled as the list query sends it
     from crawler.snapshot_filters import domain
@@ -348,16 +361,8 @@ def test_domain_filter_reads_the_host_index(engine: Engine) -> None:
         .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
         .limit(50)
     )
-    compiled = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
     # When the store plans it (PostgreSQL told to avoid the scan a tiny table invites)
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SET enable_seqscan = off"))
-            plan = " ".join(r[0] for r in conn.execute(text("EXPLAIN " + compiled)))
-        else:
-            plan = " ".join(
-                str(r[-1]) for r in conn.execute(text("EXPLAIN QUERY PLAN " + compiled))
-            )
+    plan = _plan(engine, query)
     # Then it reads the host index: the filter spells the expression the migration indexed
     assert "ix_snapshot_host_created_id" in plan, plan
 
@@ -673,15 +678,7 @@ def test_migration_0020_makes_crawl_and_schedule_indexes_partial(engine: Engine)
         .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
         .limit(50)
     )
-    compiled = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SET enable_seqscan = off"))
-            plan = " ".join(r[0] for r in conn.execute(text("EXPLAIN " + compiled)))
-        else:
-            plan = " ".join(
-                str(r[-1]) for r in conn.execute(text("EXPLAIN QUERY PLAN " + compiled))
-            )
+    plan = _plan(engine, query)
     # Then the equality still reads the partial index (it implies IS NOT NULL)
     assert "ix_snapshot_crawl_created_id" in plan, plan
     # And 0020 goes down to the full indexes and back up
