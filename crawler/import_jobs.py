@@ -23,7 +23,7 @@ from crawler.clock import utcnow
 from crawler.errors import AmberError, NotFound
 from crawler.importers import iter_entries
 from crawler.importers.base import Source
-from crawler.importers.writer import BulkWriter, ImportSummary
+from crawler.importers.writer import BulkWriter, ImportSummary, long_lived_objects_frozen
 from crawler.models import ImportJob
 from crawler.users import aware
 
@@ -99,7 +99,11 @@ def run_import(
     """Parse and store the file at `path`, reporting into the job row; deletes the file."""
     summary = ImportSummary()
     try:
-        with path.open("rb") as stream, Session(engine, expire_on_commit=False) as session:
+        with (
+            long_lived_objects_frozen(),
+            path.open("rb") as stream,
+            Session(engine, expire_on_commit=False) as session,
+        ):
             source = Source(stream, name=path.name)
             writer = BulkWriter(
                 session,

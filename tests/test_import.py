@@ -870,6 +870,22 @@ def test_bulk_rows_are_stored_like_orm_rows(tmp_path: Path) -> None:
         ("https://orm.example.com/", "queued"),
     ]
     assert all(pattern.match(r[1]) and pattern.match(r[2]) for r in rows), rows
+    # And every other column holds the same value of the same type (the bulk statement
+    # leaves out the columns NULL for a whole batch)
+    columns = [c.name for c in Snapshot.__table__.columns]  # type: ignore[attr-defined]
+    own = {"id", "url", "normalized_url", "timestamp", "created_at", "modified_at"}
+    own |= {"bookmarked_at", "retry_at"}  # the ORM row is queued for capture, the bulk one not
+    with engine.connect() as conn:
+        typed = conn.exec_driver_sql(
+            "SELECT " + ", ".join(f"typeof({c}), {c}" for c in columns) + " FROM snapshot "
+            "ORDER BY url"
+        ).all()
+    bulk, orm = (dict(zip(columns, zip(r[::2], r[1::2], strict=True), strict=True)) for r in typed)
+    assert bulk["title"] == ("null", None) and bulk["last_error"] == ("null", None)
+    assert {c: bulk[c] for c in columns if c not in own} == {
+        c: orm[c] for c in columns if c not in own
+    }
+    assert {c: bulk[c][0] for c in own - {"retry_at"}} == {c: orm[c][0] for c in own - {"retry_at"}}
     engine.dispose()
 
 

@@ -688,3 +688,67 @@ def test_migration_0020_makes_crawl_and_schedule_indexes_partial(engine: Engine)
     db.upgrade(url)
     engine.dispose()
     assert all("IS NOT NULL" in _index_sql(engine, name) for name in names)
+
+
+def _triggers(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        return {name: sql for name, sql in rows}
+
+
+def test_migration_0021_stores_tag_links_without_rowid_and_keeps_them(engine: Engine) -> None:
+    from alembic import command
+
+    from crawler import tags as tag_ops
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("a rowid is SQLite's; the migration leaves PostgreSQL as it is")
+    url = engine.url.render_as_string(hide_password=False)
+    # Given snapshots with tags on the newest schema
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, f"r{next(_users)}"))
+        snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[
+                snaps.UrlEntry(url=f"https://rowless{n}.example.org/", tags=("numbat", f"n{n % 3}"))
+                for n in range(9)
+            ],
+            index_only=True,
+        )
+    triggers = _triggers(engine)
+    assert "WITHOUT ROWID" in _index_sql(engine, "snapshottag")
+
+    def links() -> list[tuple[str, str]]:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT snapshot_id, tag_id FROM snapshottag").all()
+            return sorted((a, b) for a, b in rows)
+
+    before = links()
+    assert len(before) >= 18
+    # When 0021 goes down and up again
+    command.downgrade(db.alembic_config(url), "0020")
+    engine.dispose()
+    assert "WITHOUT ROWID" not in _index_sql(engine, "snapshottag")
+    assert links() == before and _triggers(engine) == triggers
+    db.upgrade(url)
+    engine.dispose()
+    # Then every link, the tag index and every search trigger are there as before
+    assert "WITHOUT ROWID" in _index_sql(engine, "snapshottag")
+    assert links() == before and _triggers(engine) == triggers
+    assert "ix_snapshottag_tag_snapshot" in _index_names(engine)
+    with Session(engine) as session:
+        page = query_page(session, principal, SnapshotFilters(tag="n1"), limit=50, offset=0)
+        assert sorted(s.url for s in page.rows) == [
+            f"https://rowless{n}.example.org/" for n in (1, 4, 7)
+        ]
+        # And the triggers still work: a new link and a renamed tag reach the search index
+        first = session.exec(select(Snapshot).where(col(Snapshot.url).like("%rowless0.%"))).one()
+        tag_ops.add_to_snapshot(session, first, ["quenda"], user_id=principal.user_id)
+        numbat = tag_ops.get_tag(session, principal, "numbat")
+        tag_ops.rename_tag(session, numbat, "bilby")
+        session.commit()
+        quenda = query_page(session, principal, SnapshotFilters(search="quenda"), limit=5, offset=0)
+        bilby = query_page(session, principal, SnapshotFilters(search="bilby"), limit=50, offset=0)
+        assert [s.url for s in quenda.rows] == ["https://rowless0.example.org/"]
+        assert len(bilby.rows) == 9

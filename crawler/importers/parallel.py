@@ -122,17 +122,20 @@ def store_file(
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     """Parse `path` in a child process and store what it yields with `writer`."""
-    try:
-        for read, entries, problems in prepared_chunks(path, parser):
-            for problem in problems:
-                writer.problem(problem)
-            writer.add_prepared_many(entries)
-            if progress is not None:
-                progress(read)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.finish()
+    from crawler.importers.writer import long_lived_objects_frozen
+
+    with long_lived_objects_frozen():
+        try:
+            for read, entries, problems in prepared_chunks(path, parser):
+                for problem in problems:
+                    writer.problem(problem)
+                writer.add_prepared_many(entries)
+                if progress is not None:
+                    progress(read)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
 
 
 if __name__ == "__main__":

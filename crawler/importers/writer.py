@@ -12,9 +12,11 @@ distinct URL seen.
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,6 +261,23 @@ class BulkWriter:
         else:
             self.session.flush()
             self.summary.queued_ids.extend(queued)
+
+
+@contextmanager
+def long_lived_objects_frozen() -> Iterator[None]:
+    """Keep the cyclic garbage collector off the objects that existed before the import.
+
+    A batch's entries outlive two collections while they wait in the queue, so full
+    collections come often during an import, and each one walked every module, class and
+    ORM object of the process as well: 2.5% of a 20,000-bookmark import's storing
+    instructions (callgrind), as much as turning the collector off. Collection still runs
+    for everything made during the import; the objects are handed back afterwards.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def import_entries(session: Session, items: Iterable[Parsed], **options: Any) -> ImportSummary:
