@@ -248,13 +248,18 @@ def index_text(session: Session, snapshot_id: str, text: str) -> None:
     )
     if result.rowcount:  # type: ignore[attr-defined]
         return
-    # No row yet (the trigger's was lost): made from the snapshot, with the list order and
-    # workspace PostgreSQL's search rows carry since migration 0019.
-    order = ", created_at, workspace_id" if _dialect(session) == "postgresql" else ""
+    # No row yet (the trigger's was lost): made from the snapshot, with the tags, list order,
+    # workspace and tag ids PostgreSQL's search rows carry (migrations 0004, 0019, 0022).
+    if _dialect(session) == "postgresql":
+        columns = "tags, text, created_at, workspace_id, tag_ids"
+        values = "amber_snapshot_tags(id), :text, created_at, workspace_id, "
+        values += "amber_snapshot_tag_ids(id)"
+    else:
+        columns, values = "tags, text", "'', :text"
     session.execute(
         sql_text(
-            f"INSERT INTO snapshot_search (snapshot_id, url, title, tags, text{order}) "
-            f"SELECT id, url, coalesce(title, ''), '', :text{order} FROM snapshot WHERE id = :sid"
+            f"INSERT INTO snapshot_search (snapshot_id, url, title, {columns}) "
+            f"SELECT id, url, coalesce(title, ''), {values} FROM snapshot WHERE id = :sid"
         ),
         {"sid": snapshot_id, "text": body},
     )

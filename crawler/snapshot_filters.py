@@ -20,13 +20,14 @@ quick because short terms match often.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, func, literal_column, or_, select
+from sqlalchemy import String, and_, bindparam, cast, func, literal_column, or_, select, table
 from sqlalchemy import column as column_
 from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlmodel import col
 
 from crawler.errors import InvalidInput
@@ -84,6 +85,9 @@ class Narrowing:
     walk: Any | None = None
     # `exact` as written beside `candidate` (see confirm_contains); None: `exact` itself.
     beside_candidate: Callable[[Any], Any] | None = None
+    # Given tag ids: a SELECT of the ids of candidates carrying one of them, from one index
+    # that holds both (PostgreSQL's title, migration 0022); None where there is none.
+    tagged: Callable[[Sequence[str]], Any] | None = None
 
     def confirm(self, entity: Any) -> Any:
         """The deciding test for rows that passed `candidate`."""
@@ -174,14 +178,40 @@ def _probe(column: str, term: str, dialect: str, name: str) -> Callable[[int], A
     return upto
 
 
+# PostgreSQL's search rows (migrations 0004, 0019, 0022): the columns a tagged title
+# candidate test reads.
+_SEARCH_ROWS = table(
+    "snapshot_search",
+    column_("snapshot_id", String),
+    column_("title", String),
+    column_("tag_ids", ARRAY(String(64))),
+)
+
+
+def _tagged_title(term: str) -> Callable[[Sequence[str]], Any]:
+    """Candidates for a title `term` that carry one of some tag ids: the search rows'
+    GIN index holds each title's trigrams beside its tag ids (0022), so one index scan
+    intersects both and only rows holding the word and the tag are read."""
+
+    def ids(tag_ids: Sequence[str]) -> Any:
+        wanted = cast(array(list(tag_ids)), ARRAY(String(64)))
+        return select(_SEARCH_ROWS.c.snapshot_id).where(
+            _pg_candidates(_SEARCH_ROWS.c.title, term), _SEARCH_ROWS.c.tag_ids.overlap(wanted)
+        )
+
+    return ids
+
+
 def contains(column: str, term: str, dialect: str, *, name: str = "trgm") -> Narrowing:
     """Snapshot `column` (url or title) contains `term`, case-insensitively."""
     assert column in SUBSTRING_COLUMNS
+    indexed = dialect == "postgresql" and column == "title" and len(term) >= MIN_TRIGRAM
     return Narrowing(
         exact=lambda entity: exact_contains(getattr(entity, column), term, dialect),
         candidate=_candidates(column, term, dialect, name),
         probe=_probe(column, term, dialect, name),
         beside_candidate=lambda entity: confirm_contains(getattr(entity, column), term, dialect),
+        tagged=_tagged_title(term) if indexed else None,
     )
 
 

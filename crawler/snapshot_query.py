@@ -215,7 +215,9 @@ def query_page(
             ids = named_tag_ids(session, filters.tag)
             probing = _visible(_conditions(filters, scan_tag=True, tag_ids=ids), principal)
             alone = not _conditions(_without(filters, "tag"))
-            tag = TagTest(links, probing, alone, _visible([], principal), _tag_ids(filters.tag))
+            tag = TagTest(
+                links, probing, alone, _visible([], principal), _tag_ids(filters.tag), ids
+            )
         return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset, tag=tag)
     if filters.search and sort == "added" and not narrow and not own:
         workspaces = None if principal.is_admin else list(principal.workspace_ids)
@@ -435,6 +437,7 @@ class TagTest:
     alone: bool
     visible: list[Any]  # the conditions of visibility alone
     ids: Any  # SELECT of the tagged snapshots' ids, as ``id``
+    tag_ids: Sequence[str] = ()  # the ids of the tags so named
 
 
 def _without(filters: SnapshotFilters, name: str) -> SnapshotFilters:
@@ -495,6 +498,10 @@ def _narrowed_page(
         # rows (term and tag taken as unrelated): candidates drive up to a larger C.
         with_tag = int(visible * math.sqrt(wanted / (3 * tag.links)))
         rare_below = min(RARE_BELOW, max(rare_below, with_tag))
+    if tag is not None and big_tag:
+        page = _tagged_candidates_page(session, narrow, tag, rare_below, offset, limit)
+        if page is not None:
+            return page
     seen = hits = 0
     window = [*conds, *walks]  # the window's share of matches is among rows passing walks too
     counting = select(col(Snapshot.id)).where(*conds, *candidates, *confirmed)
@@ -570,6 +577,40 @@ def _narrowed_page(
     else:
         base = count_rows(session, select(col(Snapshot.id)).where(*walking))
     return Page(rows, _estimated_total(session, sampled, narrow, select(found.c.id), base, least))
+
+
+def _tagged_candidates_page(
+    session: Session,
+    narrow: list[Narrowing],
+    tag: TagTest,
+    rare_below: int,
+    offset: int,
+    limit: int,
+) -> Page | None:
+    """The page of a term under a big tag from candidates that carry the tag, when an index
+    holds both (PostgreSQL's title, migration 0022) and they are few; else None.
+
+    Without it, each of a 0.2% word's 20,000 candidates at 10M snapshots was rechecked on
+    its own table page and then probed for the tag (116 ms warm); the index's intersection
+    leaves the few hundred that hold both. The tag is still tested on the links (`probing`)
+    and every term exactly: the index only proposes.
+    """
+    tagged = [n.tagged(tag.tag_ids) for n in narrow if n.tagged is not None]
+    if not tagged or not tag.tag_ids:
+        return None
+    size = session.execute(
+        select(func.count()).select_from(tagged[0].limit(rare_below).subquery())
+    ).scalar_one()
+    if size >= rare_below:  # common in the tag too: walking the list finds a page sooner
+        return None
+    confirmed = [n.confirm(Snapshot) for n in narrow]
+    found = (
+        select(col(Snapshot.id).label("id"), col(Snapshot.created_at).label("created_at"))
+        .where(*tag.probing, col(Snapshot.id).in_(tagged[0]), *confirmed)
+        .cte("found")
+        .prefix_with("MATERIALIZED")
+    )
+    return _sorted_page(session, found, offset, limit)
 
 
 def _scaled(base: int, seen: int, hits: int, least: int = 0) -> int:

@@ -24,7 +24,7 @@ from crawler import db, snapshot_query
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.errors import InvalidInput
-from crawler.models import Snapshot
+from crawler.models import Snapshot, SnapshotTag, Tag
 from crawler.snapshot_query import SnapshotFilters, query_page
 from tests.services import PostgresServer
 
@@ -752,3 +752,105 @@ def test_migration_0021_stores_tag_links_without_rowid_and_keeps_them(engine: En
         bilby = query_page(session, principal, SnapshotFilters(search="bilby"), limit=50, offset=0)
         assert [s.url for s in quenda.rows] == ["https://rowless0.example.org/"]
         assert len(bilby.rows) == 9
+
+
+def test_a_title_under_a_big_tag_is_found_from_one_index_and_follows_tag_edits(
+    engine: Engine,
+) -> None:
+    from alembic import command
+
+    from crawler import tags as tag_ops
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the search rows' title+tag index is PostgreSQL's (migration 0022)")
+    url = engine.url.render_as_string(hide_password=False)
+    # Given 60 snapshots: every third tagged "kiwi", every fifth titled "takahe"
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, f"k{next(_users)}"))
+        snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[
+                snaps.UrlEntry(
+                    url=f"https://kiwi{n}.example.org/",
+                    title="Takahe seen" if n % 5 == 0 else "nothing",
+                    tags=("kiwi",) if n % 3 == 0 else ("weka",),
+                )
+                for n in range(60)
+            ],
+            index_only=True,
+        )
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    def page_and_scan(tag: str) -> tuple[list[str], int, bool, list[str]]:
+        saved = snapshot_query.TAG_SCAN_FROM
+        snapshot_query.TAG_SCAN_FROM = 5  # "kiwi" (20 snapshots) counts as a big tag
+        try:
+            with Session(engine) as session:
+                page = query_page(
+                    session, principal, SnapshotFilters(title="TAKAHE", tag=tag), limit=50, offset=0
+                )
+                tagged = set(
+                    session.exec(
+                        select(SnapshotTag.snapshot_id)
+                        .join(Tag, col(Tag.id) == col(SnapshotTag.tag_id))
+                        .where(col(Tag.name) == tag)
+                    ).all()
+                )
+                expected = _scan(
+                    session,
+                    principal,
+                    lambda s: "takahe" in (s.title or "").lower() and s.id in tagged,
+                )
+        finally:
+            snapshot_query.TAG_SCAN_FROM = saved
+        return [s.id for s in page.rows], page.total.value, page.total.exact, expected
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        # When a title term is asked under the big tag
+        found, total, exact, expected = page_and_scan("kiwi")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # Then the page and its exact total are the scan's (n = 0, 15, 30, 45)
+    assert found == expected and len(expected) == 4 and (total, exact) == (4, True)
+    # And the candidates came from the search rows' title+tag index, not snapshot's trigrams
+    assert [st for st in statements if "snapshot_search.tag_ids &&" in st]
+    assert not [st for st in statements if "snapshot.title ILIKE" in st]
+    # And tag edits reach it: a new link, a removed one, a merge and a rename
+    with db.session_scope(engine) as session:
+        by_url = {
+            s.url: s
+            for s in session.exec(
+                select(Snapshot).where(col(Snapshot.workspace_id) == principal.default_workspace_id)
+            )
+        }
+        tag_ops.add_to_snapshot(
+            session, by_url["https://kiwi5.example.org/"], ["kiwi"], user_id=principal.user_id
+        )
+        tag_ops.remove_from_snapshot(session, by_url["https://kiwi0.example.org/"], "kiwi")
+    found, total, _, expected = page_and_scan("kiwi")
+    assert found == expected and total == 4 and len(expected) == 4
+    with db.session_scope(engine) as session:
+        weka = tag_ops.get_tag(session, principal, "weka")
+        kiwi = tag_ops.get_tag(session, principal, "kiwi")
+        tag_ops.merge_tags(session, weka, kiwi)  # every takahe but kiwi0 (untagged) is a kiwi
+    found, total, _, expected = page_and_scan("kiwi")
+    assert found == expected and total == 11 and len(expected) == 11
+    with db.session_scope(engine) as session:
+        tag_ops.rename_tag(session, tag_ops.get_tag(session, principal, "kiwi"), "rowi")
+    found, total, _, expected = page_and_scan("rowi")
+    assert found == expected and total == 11
+    # And 0022 goes down (no tag ids) and up again (filled from the links)
+    command.downgrade(db.alembic_config(url), "0021")
+    engine.dispose()
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("snapshot_search")}
+    assert "tag_ids" not in columns
+    db.upgrade(url)
+    engine.dispose()
+    found, total, _, expected = page_and_scan("rowi")
+    assert found == expected and total == 11
