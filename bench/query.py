@@ -530,6 +530,7 @@ def run_store(kind: str, count: int, requests: int, work: Path, only: list[str])
     else:
         from tests.services import PostgresServer
 
+        work.mkdir(parents=True, exist_ok=True)
         work.chmod(0o755)  # the postgres user must reach its data folder
         pg = PostgresServer(root=work / f"pg-{count}", settings=POSTGRES_SETTINGS)
         if marker.exists():

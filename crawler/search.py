@@ -297,8 +297,15 @@ def bulk_indexing(connection: Connection) -> Iterator[Callable[[Sequence[IndexRo
     trigram tables (migrations 0008, 0016) when the store has them: an FTS5 insert from a
     per-row trigger costs about three times the same rows inserted by one
     ``INSERT … SELECT`` (measured: 18,000 against 60,000 rows per CPU-second).
-    On PostgreSQL the triggers do the work and the function does nothing.
+    On PostgreSQL the INSERT triggers step aside while the transaction says
+    ``amber.bulk_indexing`` (migration 0023; ``SET LOCAL``, so no other session is
+    affected and a rollback ends it), and the function makes the batch's search
+    rows with one statement, tags and tag ids included: the triggers wrote each
+    row, then rewrote it for every tag link (20,000 one-tag bookmarks: 12.5 s).
     """
+    if connection.dialect.name == "postgresql":
+        yield from _postgres_bulk_indexing(connection)
+        return
     if connection.dialect.name != "sqlite":
         yield lambda _rows: None
         return
@@ -344,3 +351,26 @@ def bulk_indexing(connection: Connection) -> Iterator[Callable[[Sequence[IndexRo
     yield index
     for _, sql in triggers:
         connection.exec_driver_sql(sql)
+
+
+def _postgres_bulk_indexing(
+    connection: Connection,
+) -> Iterator[Callable[[Sequence[IndexRow]], None]]:
+    """PostgreSQL's side of `bulk_indexing`: search rows made set-wise, as the triggers
+    of migrations 0019 and 0022 would have made them."""
+
+    def index(rows: Sequence[IndexRow]) -> None:
+        if not rows:
+            return
+        connection.exec_driver_sql(
+            "INSERT INTO snapshot_search "
+            "(snapshot_id, url, title, tags, created_at, workspace_id, tag_ids) "
+            "SELECT s.id, s.url, coalesce(s.title, ''), amber_snapshot_tags(s.id), "
+            "s.created_at, s.workspace_id, amber_snapshot_tag_ids(s.id) "
+            "FROM snapshot s WHERE s.id = ANY(%s)",
+            ([row[0] for row in rows],),
+        )
+
+    connection.exec_driver_sql("SELECT set_config('amber.bulk_indexing', 'on', true)")
+    yield index
+    connection.exec_driver_sql("SELECT set_config('amber.bulk_indexing', 'off', true)")

@@ -854,3 +854,103 @@ def test_a_title_under_a_big_tag_is_found_from_one_index_and_follows_tag_edits(
     engine.dispose()
     found, total, _, expected = page_and_scan("rowi")
     assert found == expected and total == 11
+
+
+def test_bulk_search_rows_are_the_ones_the_triggers_make(engine: Engine) -> None:
+    from crawler.importers.base import ImportEntry
+    from crawler.importers.writer import import_entries
+
+    entries = [
+        (f"https://rows{n}.example.net/a?b={n}", f"Row {n} of Kakapo", ("bird", f"t{n % 4}"))
+        for n in range(12)
+    ]
+    # Given the same entries stored by the bulk writer in one workspace and one by one
+    # (through the triggers) in another
+    with db.session_scope(engine) as session:
+        bulk = principal_for_user(session, ensure_user(session, f"bk{next(_users)}"))
+        single = principal_for_user(session, ensure_user(session, f"sg{next(_users)}"))
+        summary = import_entries(
+            session,
+            [ImportEntry(url=u, title=t, tags=list(tags)) for u, t, tags in entries],
+            principal=bulk,
+            index_only=True,
+        )
+        snaps.add_urls(
+            session,
+            principal=single,
+            entries=[snaps.UrlEntry(url=u, title=t, tags=tags) for u, t, tags in entries],
+            index_only=True,
+        )
+        # And the session's triggers work again after the bulk batch
+        setting = (
+            session.execute(text("SELECT current_setting('amber.bulk_indexing', true)")).scalar()
+            if engine.dialect.name == "postgresql"
+            else None
+        )
+    assert summary.imported == 12 and setting in (None, "", "off")
+    postgres = engine.dialect.name == "postgresql"
+    # The document's words with their weights (the tags' positions follow the order the
+    # links are read in, which neither side fixes)
+    extra = ", (SELECT array_agg(lexeme || ':' || array_to_string(weights, '') ORDER BY lexeme)"
+    extra += " FROM unnest(ss.document)), ss.created_at = s.created_at"
+    extra += ", ss.workspace_id = s.workspace_id"
+    extra += ", (SELECT array_agg(t.name ORDER BY t.name) FROM tag t WHERE t.id = ANY(ss.tag_ids))"
+    with engine.connect() as conn:
+
+        def rows(principal: Principal) -> list[tuple[Any, ...]]:
+            found = conn.execute(
+                text(
+                    f"SELECT ss.url, ss.title, ss.tags{extra if postgres else ''} "
+                    "FROM snapshot_search ss JOIN snapshot s ON s.id = ss.snapshot_id "
+                    "WHERE s.workspace_id = :ws ORDER BY ss.url"
+                ),
+                {"ws": principal.default_workspace_id},
+            ).all()
+            # (tag names in any order: SQLite's triggers list them by tag id)
+            return [(r[0], r[1], sorted(r[2].split()), *r[3:]) for r in found]
+
+        made_in_bulk, made_by_triggers = rows(bulk), rows(single)
+    # Then every search row holds the same text, tags, order, workspace, tag ids and
+    # document as the triggers' row
+    assert len(made_in_bulk) == 12
+    assert made_in_bulk[0][2] == ["bird", "t0"]
+    assert made_in_bulk == made_by_triggers
+    if postgres:
+        assert all(r[4] is True and r[5] is True for r in made_in_bulk)
+        assert made_in_bulk[0][6] == ["bird", "t0"]
+
+
+def test_migration_0023_lets_only_a_bulk_insert_pass_the_triggers(engine: Engine) -> None:
+    from alembic import command
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's bulk writer drops its triggers instead (crawler.search)")
+    url = engine.url.render_as_string(hide_password=False)
+
+    def bodies() -> list[str]:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT prosrc FROM pg_proc WHERE proname IN "
+                        "('amber_search_snapshot', 'amber_search_snapshottag') ORDER BY proname"
+                    )
+                ).scalars()
+            )
+
+    # Given the newest schema: both INSERT triggers step aside for a bulk transaction only
+    assert all("amber.bulk_indexing" in body and "TG_OP = 'INSERT'" in body for body in bodies())
+    # When 0023 goes down and up again
+    command.downgrade(db.alembic_config(url), "0022")
+    engine.dispose()
+    down = bodies()
+    db.upgrade(url)
+    engine.dispose()
+    # Then 0022's triggers come back without it, and 0023's with it
+    assert len(down) == 2 and not any("amber.bulk_indexing" in body for body in down)
+    assert all("amber.bulk_indexing" in body for body in bodies())
+    # And a snapshot added one by one still gets its search row from the trigger
+    principal = _store(engine, [("late", "Trigger made")])
+    with Session(engine) as session:
+        page = query_page(session, principal, SnapshotFilters(search="trigger"), limit=5, offset=0)
+    assert [s.title for s in page.rows] == ["Trigger made"]
