@@ -871,7 +871,7 @@ def test_bulk_search_rows_are_the_ones_the_triggers_make(engine: Engine) -> None
         single = principal_for_user(session, ensure_user(session, f"sg{next(_users)}"))
         summary = import_entries(
             session,
-            [ImportEntry(url=u, title=t, tags=list(tags)) for u, t, tags in entries],
+            [ImportEntry(url=u, title=t, tags=tags) for u, t, tags in entries],
             principal=bulk,
             index_only=True,
         )
