@@ -24,7 +24,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, cast, func, literal_column, or_, select, table
+from sqlalchemy import (
+    DateTime,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy import column as column_
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import ARRAY, array
@@ -85,8 +96,9 @@ class Narrowing:
     walk: Any | None = None
     # `exact` as written beside `candidate` (see confirm_contains); None: `exact` itself.
     beside_candidate: Callable[[Any], Any] | None = None
-    # Given tag ids: a SELECT of the ids of candidates carrying one of them, from one index
-    # that holds both (PostgreSQL's title, migration 0022); None where there is none.
+    # Given tag ids: the candidate test on the search rows (SEARCH_ROWS) for the rows that
+    # carry one of them, from one index that holds both (PostgreSQL's title, migration
+    # 0022); None where there is none.
     tagged: Callable[[Sequence[str]], Any] | None = None
 
     def confirm(self, entity: Any) -> Any:
@@ -178,12 +190,14 @@ def _probe(column: str, term: str, dialect: str, name: str) -> Callable[[int], A
     return upto
 
 
-# PostgreSQL's search rows (migrations 0004, 0019, 0022): the columns a tagged title
-# candidate test reads.
-_SEARCH_ROWS = table(
+# PostgreSQL's search rows (migrations 0004, 0019, 0022): one per snapshot, with its
+# title, list order, workspace and tag ids, kept in step by triggers.
+SEARCH_ROWS = table(
     "snapshot_search",
     column_("snapshot_id", String),
     column_("title", String),
+    column_("created_at", DateTime(timezone=True)),
+    column_("workspace_id", String),
     column_("tag_ids", ARRAY(String(64))),
 )
 
@@ -193,13 +207,12 @@ def _tagged_title(term: str) -> Callable[[Sequence[str]], Any]:
     GIN index holds each title's trigrams beside its tag ids (0022), so one index scan
     intersects both and only rows holding the word and the tag are read."""
 
-    def ids(tag_ids: Sequence[str]) -> Any:
+    def test(tag_ids: Sequence[str]) -> Any:
         wanted = cast(array(list(tag_ids)), ARRAY(String(64)))
-        return select(_SEARCH_ROWS.c.snapshot_id).where(
-            _pg_candidates(_SEARCH_ROWS.c.title, term), _SEARCH_ROWS.c.tag_ids.overlap(wanted)
-        )
+        rows = SEARCH_ROWS.c
+        return and_(_pg_candidates(rows.title, term), rows.tag_ids.overlap(wanted))
 
-    return ids
+    return test
 
 
 def contains(column: str, term: str, dialect: str, *, name: str = "trgm") -> Narrowing:

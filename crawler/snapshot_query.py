@@ -23,7 +23,7 @@ from crawler.counts import (
     remembered,
 )
 from crawler.models import Snapshot, SnapshotTag, Tag, User
-from crawler.snapshot_filters import Narrowing
+from crawler.snapshot_filters import SEARCH_ROWS, Narrowing
 
 TAG_SCAN_FROM = 2000  # a tag with more snapshots than this may be walked, not driven
 WALK_PROBES_PER_LOOKUP = 8  # see _tagged_plan
@@ -215,8 +215,15 @@ def query_page(
             ids = named_tag_ids(session, filters.tag)
             probing = _visible(_conditions(filters, scan_tag=True, tag_ids=ids), principal)
             alone = not _conditions(_without(filters, "tag"))
+            workspaces = None if principal.is_admin else list(principal.workspace_ids)
             tag = TagTest(
-                links, probing, alone, _visible([], principal), _tag_ids(filters.tag), ids
+                links,
+                probing,
+                alone,
+                _visible([], principal),
+                _tag_ids(filters.tag),
+                ids,
+                workspaces,
             )
         return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset, tag=tag)
     if filters.search and sort == "added" and not narrow and not own:
@@ -438,6 +445,7 @@ class TagTest:
     visible: list[Any]  # the conditions of visibility alone
     ids: Any  # SELECT of the tagged snapshots' ids, as ``id``
     tag_ids: Sequence[str] = ()  # the ids of the tags so named
+    workspaces: Sequence[str] | None = None  # the visible workspaces (None: all)
 
 
 def _without(filters: SnapshotFilters, name: str) -> SnapshotFilters:
@@ -595,18 +603,35 @@ def _tagged_candidates_page(
     leaves the few hundred that hold both. The tag is still tested on the links (`probing`)
     and every term exactly: the index only proposes.
     """
-    tagged = [n.tagged(tag.tag_ids) for n in narrow if n.tagged is not None]
-    if not tagged or not tag.tag_ids:
+    indexed = [n for n in narrow if n.tagged is not None]
+    if not indexed or not tag.tag_ids:
         return None
+    term, rows = indexed[0], SEARCH_ROWS.c
+    assert term.tagged is not None
+    candidates = term.tagged(tag.tag_ids)
+    if tag.alone and narrow == indexed[:1]:
+        # The term and the tag are all there is: the search rows hold the title, list
+        # order, workspace and tag ids, so the table is not read at all (half of the
+        # random pages), and the page is sorted from them.
+        visible = [] if tag.workspaces is None else [rows.workspace_id.in_(tag.workspaces)]
+        found = (
+            sa_select(rows.snapshot_id.label("id"), rows.created_at.label("created_at"))
+            .where(candidates, term.confirm(rows), *visible)
+            .limit(rare_below)
+            .cte("found")
+            .prefix_with("MATERIALIZED")
+        )
+        return _capped_sorted_page(session, found, offset, limit, cap=rare_below)
+    tagged = sa_select(rows.snapshot_id).where(candidates)
     size = session.execute(
-        select(func.count()).select_from(tagged[0].limit(rare_below).subquery())
+        select(func.count()).select_from(tagged.limit(rare_below).subquery())
     ).scalar_one()
     if size >= rare_below:  # common in the tag too: walking the list finds a page sooner
         return None
     confirmed = [n.confirm(Snapshot) for n in narrow]
     found = (
         select(col(Snapshot.id).label("id"), col(Snapshot.created_at).label("created_at"))
-        .where(*tag.probing, col(Snapshot.id).in_(tagged[0]), *confirmed)
+        .where(*tag.probing, col(Snapshot.id).in_(tagged), *confirmed)
         .cte("found")
         .prefix_with("MATERIALIZED")
     )
@@ -647,16 +672,27 @@ def _window_page(
 def _sorted_page(session: Session, found: Any, offset: int, limit: int) -> Page:
     """A page of `found` (a CTE of ``id``, ``created_at``) sorted into list order, with
     its exact total."""
+    page = _capped_sorted_page(session, found, offset, limit, cap=None)
+    assert page is not None
+    return page
+
+
+def _capped_sorted_page(
+    session: Session, found: Any, offset: int, limit: int, *, cap: int | None
+) -> Page | None:
+    """`_sorted_page`, or None when `found` was cut at `cap` rows (too many to sort)."""
     page = session.execute(
         select(found.c.id, func.count().over())
         .order_by(found.c.created_at.desc(), found.c.id)
         .offset(offset)
         .limit(limit)
     ).all()
-    if not page:
-        total = session.execute(select(func.count()).select_from(found)).scalar_one()
-        return Page([], Total(int(total)))
-    return Page(_load(session, [i for i, _ in page]), Total(int(page[0][1])))
+    total = int(page[0][1]) if page else None
+    if total is None:
+        total = int(session.execute(select(func.count()).select_from(found)).scalar_one())
+    if cap is not None and total >= cap:
+        return None
+    return Page(_load(session, [i for i, _ in page]), Total(total))
 
 
 def _rows_in_order(
