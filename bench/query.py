@@ -320,7 +320,8 @@ def postgres_sizes(url: str) -> dict[str, float]:
             "('snapshot', 'ix_snapshot_title_trgm', 'ix_snapshot_url_trgm', "
             "'ix_snapshot_status_created_id', 'ix_archiveresult_created_id', "
             "'ix_snapshot_crawl_created_id', 'ix_snapshottag_tag_snapshot', "
-            "'ix_snapshot_host_created_id')"
+            "'ix_snapshot_host_created_id', 'snapshot_search', 'ix_snapshot_search_document', "
+            "'ix_snapshot_search_title_tags')"
         ).fetchall()
     return {name: size / 2**20 for name, size in rows}
 
