@@ -600,8 +600,10 @@ def _tagged_candidates_page(
 
     Without it, each of a 0.2% word's 20,000 candidates at 10M snapshots was rechecked on
     its own table page and then probed for the tag (116 ms warm); the index's intersection
-    leaves the few hundred that hold both. The tag is still tested on the links (`probing`)
-    and every term exactly: the index only proposes.
+    leaves the few hundred that hold both. Every term is still tested exactly. The tag ids
+    of a search row are kept in step with the links by triggers, so a term and a tag alone
+    are answered from the search rows; with other filters the candidates are joined to the
+    snapshots and the tag is tested on the links (`probing`).
     """
     indexed = [n for n in narrow if n.tagged is not None]
     if not indexed or not tag.tag_ids:

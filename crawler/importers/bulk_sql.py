@@ -193,7 +193,8 @@ class BulkSql:
             "depth": self.depth,
         }
         # Columns NULL for the whole batch are left out: the table's default is NULL (no
-        # server defaults), and the driver would adapt each None on every row (3% of storing).
+        # server defaults), and sqlite3 adapts each None through two failed attribute
+        # lookups (a 20,000-bookmark import's storing process: 11.1 -> 10.3 G instructions).
         shared = tuple(n for n in self._columns[len(ROW_COLUMNS) :] if fixed[n] is not None)
         tail = tuple(self._bind(name, fixed[name]) for name in shared)
         now_bound = self._bind("created_at", now)
