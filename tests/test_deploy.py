@@ -101,6 +101,8 @@ def test_compose_file_is_valid_and_complete() -> None:
     assert (
         services["api"]["command"][:1] == ["serve"] and "--no-workers" in services["api"]["command"]
     )
+    # And PostgreSQL gets more than its default 128 MB of shared buffers
+    assert any(str(a).startswith("shared_buffers=") for a in services["postgres"]["command"])
     # And every AMBER_* variable is a real setting
     for name, service in services.items():
         for key in service.get("environment") or {}:
