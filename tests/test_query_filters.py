@@ -12,6 +12,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -52,18 +53,37 @@ def engine(
 
 def _store(engine: Engine, rows: list[tuple[str, str]]) -> Principal:
     """A fresh user (own workspace) holding `rows` of (url path, title)."""
+    entries = [
+        snaps.UrlEntry(url=f"https://h{n}.example.org/{path}", title=title)
+        for n, (path, title) in enumerate(rows)
+    ]
+    return _store_entries(engine, entries)
+
+
+def _store_entries(engine: Engine, entries: list[snaps.UrlEntry]) -> Principal:
+    """A fresh user (own workspace) holding `entries`, added one by one (the triggers)."""
     with db.session_scope(engine) as session:
         principal = principal_for_user(session, ensure_user(session, f"q{next(_users)}"))
-        snaps.add_urls(
-            session,
-            principal=principal,
-            entries=[
-                snaps.UrlEntry(url=f"https://h{n}.example.org/{path}", title=title)
-                for n, (path, title) in enumerate(rows)
-            ],
-            index_only=True,
-        )
+        snaps.add_urls(session, principal=principal, entries=entries, index_only=True)
     return principal
+
+
+@contextmanager
+def _own_statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL this thread sends through `engine` inside the block: an earlier test's
+    background recount (crawler.counts) may run on the same engine meanwhile."""
+    statements: list[str] = []
+    asking = threading.get_ident()
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if threading.get_ident() == asking:
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
 
 def _scan(session: Session, principal: Principal, keep: object) -> list[str]:
@@ -630,26 +650,14 @@ def test_an_unclear_share_is_read_from_a_wider_window_not_the_trigram_index(
         pytest.skip("SQLite counts trigram candidates from its index alone")
     rows = [(f"w{n}", "zeta one" if n % 10 == 5 and 10 <= n < 390 else "other") for n in range(400)]
     principal = _store(engine, rows)
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        # This test's own statements: an earlier test's background recount (crawler.counts)
-        # may run on the same engine meanwhile
-        if threading.get_ident() == asking:
-            statements.append(statement)
-
-    asking = threading.get_ident()
-
     saved = snapshot_query.SAMPLE, snapshot_query.RARE_MIN, snapshot_query.WIDE_FROM
     snapshot_query.SAMPLE, snapshot_query.RARE_MIN, snapshot_query.WIDE_FROM = 5, 20, 20
-    event.listen(engine, "before_cursor_execute", seen)
     try:
-        with Session(engine) as session:
+        with _own_statements(engine) as statements, Session(engine) as session:
             # When the newest 5 rows (no match) cannot tell how common the term is
             page = query_page(session, principal, SnapshotFilters(title="ZETA"), limit=3, offset=0)
             expected = _scan(session, principal, lambda s: "zeta" in (s.title or ""))
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
         snapshot_query.SAMPLE, snapshot_query.RARE_MIN, snapshot_query.WIDE_FROM = saved
     # Then a wider window of the newest rows decided, and gave the page: no statement
     # asked the trigram index for the term's candidates (a recheck of each on its page)
@@ -711,17 +719,13 @@ def test_migration_0021_stores_tag_links_without_rowid_and_keeps_them(engine: En
         pytest.skip("a rowid is SQLite's; the migration leaves PostgreSQL as it is")
     url = engine.url.render_as_string(hide_password=False)
     # Given snapshots with tags on the newest schema
-    with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, f"r{next(_users)}"))
-        snaps.add_urls(
-            session,
-            principal=principal,
-            entries=[
-                snaps.UrlEntry(url=f"https://rowless{n}.example.org/", tags=("numbat", f"n{n % 3}"))
-                for n in range(9)
-            ],
-            index_only=True,
-        )
+    principal = _store_entries(
+        engine,
+        [
+            snaps.UrlEntry(url=f"https://rowless{n}.example.org/", tags=("numbat", f"n{n % 3}"))
+            for n in range(9)
+        ],
+    )
     triggers = _triggers(engine)
     assert "WITHOUT ROWID" in _index_sql(engine, "snapshottag")
 
@@ -771,30 +775,17 @@ def test_a_title_under_a_big_tag_is_found_from_one_index_and_follows_tag_edits(
         pytest.skip("the search rows' title+tag index is PostgreSQL's (migration 0022)")
     url = engine.url.render_as_string(hide_password=False)
     # Given 60 snapshots: every third tagged "kiwi", every fifth titled "takahe"
-    with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, f"k{next(_users)}"))
-        snaps.add_urls(
-            session,
-            principal=principal,
-            entries=[
-                snaps.UrlEntry(
-                    url=f"https://kiwi{n}.example.org/",
-                    title="Takahe seen" if n % 5 == 0 else "nothing",
-                    tags=("kiwi",) if n % 3 == 0 else ("weka",),
-                )
-                for n in range(60)
-            ],
-            index_only=True,
-        )
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        # This test's own statements: an earlier test's background recount (crawler.counts)
-        # may run on the same engine meanwhile
-        if threading.get_ident() == asking:
-            statements.append(statement)
-
-    asking = threading.get_ident()
+    principal = _store_entries(
+        engine,
+        [
+            snaps.UrlEntry(
+                url=f"https://kiwi{n}.example.org/",
+                title="Takahe seen" if n % 5 == 0 else "nothing",
+                tags=("kiwi",) if n % 3 == 0 else ("weka",),
+            )
+            for n in range(60)
+        ],
+    )
 
     def page_and_scan(tag: str) -> tuple[list[str], int, bool, list[str]]:
         saved = snapshot_query.TAG_SCAN_FROM
@@ -820,12 +811,9 @@ def test_a_title_under_a_big_tag_is_found_from_one_index_and_follows_tag_edits(
             snapshot_query.TAG_SCAN_FROM = saved
         return [s.id for s in page.rows], page.total.value, page.total.exact, expected
 
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with _own_statements(engine) as statements:
         # When a title term is asked under the big tag
         found, total, exact, expected = page_and_scan("kiwi")
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     # Then the page and its exact total are the scan's (n = 0, 15, 30, 45)
     assert found == expected and len(expected) == 4 and (total, exact) == (4, True)
     # And the candidates came from the search rows' title+tag index, not snapshot's trigrams

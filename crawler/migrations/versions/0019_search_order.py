@@ -22,10 +22,9 @@ already meets the goal with the join (FTS5 rowids, a smaller store).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from crawler.migrations.earlier import revision_module
 
 revision = "0019"
 down_revision = "0018"
@@ -35,13 +34,8 @@ depends_on = None
 
 def _document() -> str:
     """Migration 0004's document expression, read from 0004 itself: the rebuilt table must
-    rank exactly as before (a module name starting with a digit cannot be imported)."""
-    path = Path(__file__).with_name("0004_search.py")
-    spec = importlib.util.spec_from_file_location("amber_migration_0004", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module.PG_DOCUMENT)
+    rank exactly as before."""
+    return str(revision_module("0004_search.py").PG_DOCUMENT)
 
 
 def _sync_function(with_order: bool) -> str:

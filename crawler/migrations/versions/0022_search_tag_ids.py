@@ -22,10 +22,9 @@ meet the goal (trigram tables count candidates without reading the table).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from crawler.migrations.earlier import revision_module
 
 revision = "0022"
 down_revision = "0021"
@@ -35,12 +34,7 @@ depends_on = None
 
 def _document() -> str:
     """Migration 0004's document expression, read from 0004 itself (see 0019)."""
-    path = Path(__file__).with_name("0004_search.py")
-    spec = importlib.util.spec_from_file_location("amber_migration_0004", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module.PG_DOCUMENT)
+    return str(revision_module("0004_search.py").PG_DOCUMENT)
 
 
 def _sync_function(with_tag_ids: bool) -> str:

@@ -18,11 +18,9 @@ the triggers.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 from alembic import op
+
+from crawler.migrations.earlier import revision_module
 
 revision = "0023"
 down_revision = "0022"
@@ -37,19 +35,8 @@ STEP_ASIDE = (
 )
 
 
-def _revision_0022() -> ModuleType:
-    """0022's trigger functions, read from 0022 itself (a module name starting with a
-    digit cannot be imported)."""
-    path = Path(__file__).with_name("0022_search_tag_ids.py")
-    spec = importlib.util.spec_from_file_location("amber_migration_0022", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _functions(step_aside: bool) -> list[str]:
-    earlier = _revision_0022()
+    earlier = revision_module("0022_search_tag_ids.py")
     functions = [earlier._sync_function(True), earlier._links_function(True)]
     if not step_aside:
         return functions
