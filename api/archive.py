@@ -275,13 +275,16 @@ def list_snapshots(
         found = search.snippets(session, filters.search, [r.id for r in rows])
         for item in items:
             item["search_snippet"] = search.snippet_html(found.get(item["id"], ""))
-    return page_envelope(
+    envelope = page_envelope(
         items,
         total=page.total.value,
         limit=paging.limit,
         offset=paging.offset,
         exact=page.total.exact,
     )
+    if page.search_order is not None:  # relevance, or newest first when too many to rank
+        envelope["search_order"] = page.search_order.value
+    return envelope
 
 
 class SnapshotCreate(BaseModel):

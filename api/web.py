@@ -28,7 +28,7 @@ from crawler import snapshots as snaps
 from crawler.auth import Principal
 from crawler.errors import InvalidInput, Unauthorized
 from crawler.models import ArchiveResult, Crawl, Snapshot, SnapshotStatus
-from crawler.snapshot_query import SORTS, SnapshotFilters, query_snapshots
+from crawler.snapshot_query import SORTS, SnapshotFilters, query_page
 from crawler.timeline import capture_time, captures, to_wayback, warc_sha256
 
 router = APIRouter(tags=[WEB], include_in_schema=False)
@@ -156,9 +156,8 @@ def browse(
     )
     principal = signed.principal
     offset = (page_number - 1) * PAGE_SIZE
-    rows, total = query_snapshots(
-        session, principal, filters, limit=PAGE_SIZE, offset=offset, sort=sort
-    )
+    listed = query_page(session, principal, filters, limit=PAGE_SIZE, offset=offset, sort=sort)
+    rows, total = listed.rows, listed.total.value
     last = max(1, math.ceil(total / PAGE_SIZE))
     params = {
         k: v
@@ -184,6 +183,7 @@ def browse(
     context = {
         "cards": _cards(session, rows, q.strip()),
         "total": total,
+        "search_order": listed.search_order.value if listed.search_order else "",
         "page_number": page_number,
         "last_page": last,
         "numbers": _page_numbers(page_number, last),

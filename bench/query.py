@@ -384,6 +384,12 @@ def cases(count: int, rng: random.Random) -> list[Case]:
             lambda: {"crawl_id": f"crawl-{rng.randrange(count // CRAWL_SIZE)}", "limit": 50},
         ),
         ("search one word", snaps, lambda: {"search": rng.choice(WORDS[:100]), "limit": 50}),
+        ("search news (30% of rows)", snaps, lambda: {"search": "news", "limit": 50}),
+        (
+            "search news + word",
+            snaps,
+            lambda: {"search": "news " + rng.choice(WORDS[:100]), "limit": 50},
+        ),
         (
             "title=news + status=failed",
             snaps,

@@ -37,7 +37,8 @@ from crawler.importers.parallel import store_file
 from crawler.importers.update import SELECTABLE, select_for_update
 from crawler.importers.writer import BATCH_SIZE, BulkWriter, ImportSummary
 from crawler.models import SnapshotStatus
-from crawler.snapshot_query import SnapshotFilters, query_snapshots
+from crawler.search_pages import SearchOrder
+from crawler.snapshot_query import SnapshotFilters, query_page
 
 
 def _open(path: str) -> tuple[BinaryIO, int | None]:
@@ -242,14 +243,19 @@ def search_snapshots(
             principal = local_principal(session)
             session.commit()
             filters = SnapshotFilters(search=query, tag=tag or None, status=status or None)
-            rows, total = query_snapshots(session, principal, filters, limit=limit, offset=0)
+            page = query_page(session, principal, filters, limit=limit, offset=0)
+            rows, total = page.rows, page.total.value
             snippets = search.snippets(session, query, [r.id for r in rows])
             tags = snaps.snapshot_tags(session, [r.id for r in rows])
         engine.dispose()
     if not rows:
         console.print(f"No snapshots match {escape(query)!s}.", highlight=False)
         raise typer.Exit(1)
-    console.print(f"{total} match(es); best {len(rows)}:", highlight=False)
+    if page.search_order == SearchOrder.NEWEST:  # too many to rank (crawler.search_pages)
+        heading = f"{total} matches, too many to rank; newest {len(rows)}:"
+    else:
+        heading = f"{total} match(es); best {len(rows)}:"
+    console.print(heading, highlight=False)
     for rank, row in enumerate(rows, start=1):
         title = escape(row.title or "(no title)")
         console.print(f"[bold]{rank}. {title}[/bold]", highlight=False)

@@ -88,7 +88,7 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _ref_hits(query: str) -> Any | None:
+def ref_hits(query: str) -> Any | None:
     """Snapshots whose id or timestamp starts with the query (ArchiveBox's search does this)."""
     needle = query.strip()
     conds = []
@@ -107,6 +107,8 @@ def _ref_hits(query: str) -> Any | None:
     )
 
 
+# SQLite's score of a snapshot_fts match: bm25 with column weights url, title, tags, text.
+SQLITE_SCORE = "bm25(snapshot_fts, 4.0, 10.0, 8.0, 1.0)"
 # PostgreSQL's match and score over a search row ``ss``; a lower score ranks higher.
 PG_MATCH = "ss.document @@ to_tsquery('english'::regconfig, :ts_query)"
 PG_SCORE = "-ts_rank(ss.document, to_tsquery('english'::regconfig, :ts_query))"
@@ -115,10 +117,8 @@ PG_SCORE = "-ts_rank(ss.document, to_tsquery('english'::regconfig, :ts_query))"
 def _text_hits(session: Session, terms: Sequence[Term]) -> Any:
     """(snapshot_id, score) for every full-text match; a lower score ranks higher."""
     if _dialect(session) == "sqlite":
-        # bm25 column weights: url, title, tags, text.
         statement = sql_text(
-            "SELECT ss.snapshot_id AS snapshot_id, "
-            "bm25(snapshot_fts, 4.0, 10.0, 8.0, 1.0) AS score "
+            f"SELECT ss.snapshot_id AS snapshot_id, {SQLITE_SCORE} AS score "
             "FROM snapshot_fts JOIN snapshot_search ss ON ss.id = snapshot_fts.rowid "
             "WHERE snapshot_fts MATCH :fts_query"
         ).bindparams(bindparam("fts_query", fts5_query(terms)))
@@ -140,7 +140,7 @@ def hits(session: Session, query: str) -> Subquery | None:
     terms = parse_query(query)
     if terms:
         parts.append(_text_hits(session, terms))
-    refs = _ref_hits(query)
+    refs = ref_hits(query)
     if refs is not None:
         parts.append(refs)
     if not parts:
@@ -152,41 +152,6 @@ def hits(session: Session, query: str) -> Subquery | None:
         inner.c.snapshot_id.label("snapshot_id"), func.min(inner.c.score).label("score")
     ).group_by(inner.c.snapshot_id)
     return grouped.subquery("search_hits")
-
-
-def ranked_page(
-    session: Session,
-    query: str,
-    *,
-    workspace_ids: Sequence[str] | None,
-    limit: int,
-    offset: int,
-) -> list[tuple[str, int]] | None:
-    """A plain search's page as (snapshot_id, total) rows from the search rows alone, on
-    PostgreSQL; None where this cannot answer (SQLite, or an id/timestamp-like query).
-
-    The same order as joining `hits` to ``snapshot`` (relevance, newest, id), but the
-    rows carry ``created_at`` and ``workspace_id`` since migration 0019, so the 20,000
-    matches of a common word at 10,000,000 snapshots are not each probed in ``snapshot``.
-    """
-    terms = parse_query(query)
-    if _dialect(session) != "postgresql" or not terms or _ref_hits(query) is not None:
-        return None
-    params: dict[str, Any] = {"ts_query": ts_query(terms), "limit": limit, "offset": offset}
-    where = PG_MATCH
-    if workspace_ids is not None:
-        where += " AND ss.workspace_id IN :workspaces"
-        params["workspaces"] = list(workspace_ids)
-    # Ranked inside the fence (OFFSET 0), so the sort and the window count carry three
-    # small columns, not each match's tsvector (which spilled to disk: 40 -> 35 ms warm).
-    statement = sql_text(
-        "SELECT snapshot_id, count(*) OVER () FROM (SELECT ss.snapshot_id, ss.created_at, "
-        f"{PG_SCORE} AS score FROM snapshot_search ss WHERE {where} OFFSET 0) AS matches "
-        "ORDER BY score, created_at DESC, snapshot_id LIMIT :limit OFFSET :offset"
-    )
-    if workspace_ids is not None:
-        statement = statement.bindparams(bindparam("workspaces", expanding=True))
-    return [(str(sid), int(total)) for sid, total in session.execute(statement, params)]
 
 
 def search_condition(session: Session, query: str) -> Any:

@@ -23,6 +23,7 @@ from crawler.counts import (
     remembered,
 )
 from crawler.models import Snapshot, SnapshotTag, Tag, User
+from crawler.search_pages import SearchOrder, plain_search_page
 from crawler.snapshot_filters import SEARCH_ROWS, Narrowing
 
 TAG_SCAN_FROM = 2000  # a tag with more snapshots than this may be walked, not driven
@@ -169,6 +170,9 @@ def narrowings(f: SnapshotFilters, dialect: str) -> list[Narrowing]:
 class Page:
     rows: list[Snapshot]
     total: Total
+    # With `search`: relevance, or newest first when it matches too many to rank
+    # (crawler.search_pages); None without a search.
+    search_order: SearchOrder | None = None
 
 
 def query_snapshots(
@@ -228,12 +232,11 @@ def query_page(
         return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset, tag=tag)
     if filters.search and sort == "added" and not narrow and not own:
         workspaces = None if principal.is_admin else list(principal.workspace_ids)
-        found_page = search.ranked_page(
+        searched = plain_search_page(
             session, filters.search, workspace_ids=workspaces, limit=limit, offset=offset
         )
-        if found_page:
-            ids = [snapshot_id for snapshot_id, _ in found_page]
-            return Page(_load(session, ids), Total(found_page[0][1]))
+        if searched is not None:
+            return Page(_load(session, searched.ids), searched.total, searched.order)
     exact = [n.exact(Snapshot) for n in narrow]
     conds += exact
     query = select(Snapshot)
@@ -257,7 +260,7 @@ def query_page(
         ).all()
         if ranked:
             ids = [snapshot_id for snapshot_id, _ in ranked]
-            return Page(_load(session, ids), Total(int(ranked[0][1])))
+            return Page(_load(session, ids), Total(int(ranked[0][1])), SearchOrder.RELEVANCE)
     if filters.tag and not ranking and not filters.url:
         query, total = _tagged_plan(
             session, principal, filters, query, exact, dialect, offset + limit
@@ -267,7 +270,7 @@ def query_page(
     rows = session.exec(
         query.order_by(*ranking, order, col(Snapshot.id)).offset(offset).limit(limit)
     ).all()
-    return Page(list(rows), total)
+    return Page(list(rows), total, SearchOrder.RELEVANCE if ranking else None)
 
 
 def _tag_ids(tag: str) -> Any:

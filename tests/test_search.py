@@ -20,6 +20,7 @@ from crawler import db, search
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.models import Snapshot
+from crawler.search_pages import SearchOrder, plain_search_page
 from crawler.snapshot_query import SnapshotFilters, query_page, query_snapshots
 from tests.conftest import ADMIN_TOKEN, run_amber
 from tests.services import AmberServer, PostgresServer
@@ -296,15 +297,14 @@ def test_search_rows_keep_the_joined_order_and_workspaces(postgres_server: Postg
             for query in ("amber", "resin fossil", "tid", '"amber resin"', "s3 example"):
                 for offset, limit in ((0, 50), (7, 11), (40, 50)):
                     workspaces = None if principal.is_admin else list(principal.workspace_ids)
-                    fast = search.ranked_page(
+                    fast = plain_search_page(
                         session, query, workspace_ids=workspaces, limit=limit, offset=offset
                     )
-                    assert fast is not None
+                    assert fast is not None and fast.order == SearchOrder.RELEVANCE
                     ids, total = _joined_page(session, principal, query, limit=limit, offset=offset)
                     # Then both give the same snapshots in the same order, and the same total
-                    assert [sid for sid, _ in fast] == ids, (principal.user_id, query, offset)
-                    if fast:
-                        assert fast[0][1] == total
+                    assert fast.ids == ids, (principal.user_id, query, offset)
+                    assert fast.total.value == total and fast.total.exact
                     # And query_page itself answers from the search rows with that page
                     page = query_page(
                         session,
@@ -342,11 +342,11 @@ def test_migration_0019_downgrades_and_upgrades(postgres_server: PostgresServer)
     engine.dispose()
     after = add(engine, principal, "https://after.example.com/", "Lighthouse after")
     with Session(engine) as session:
-        found = search.ranked_page(
+        found = plain_search_page(
             session, "lighthouse", workspace_ids=list(principal.workspace_ids), limit=10, offset=0
         )
         assert found is not None
-        assert [sid for sid, _ in found] == [after, during, before]
+        assert found.ids == [after, during, before]
         missing = session.execute(
             sql_text(
                 "SELECT count(*) FROM snapshot s LEFT JOIN snapshot_search ss "

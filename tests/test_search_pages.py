@@ -1,0 +1,277 @@
+"""A plain search's page on real SQLite and PostgreSQL: ranked when its visible matches
+are few, newest first when many (found in windows of the newest rows), always the same
+page as ranking or sorting every match would give, for every tenant and page."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from crawler import db, search, search_pages
+from crawler import snapshots as snaps
+from crawler.auth import Principal, ensure_user, principal_for_user
+from crawler.models import Snapshot
+from crawler.search_pages import SearchOrder, plain_search_page
+from crawler.snapshot_query import SnapshotFilters, query_page
+from tests.conftest import ADMIN_TOKEN, run_amber
+from tests.services import AmberServer, PostgresServer
+
+WORDS = ["amber", "resin", "fossil", "insect", "tide", "harbour", "lantern"]
+# Common and rare words, a prefix, two words, a word in urls, and one that matches nothing.
+QUERIES = ["amber", "resi", "fossil insect", "lantern", "harbour amber", "example", "nothinghere"]
+PAGES = [(0, 10), (4, 7), (30, 20), (150, 50)]
+
+
+@dataclass
+class Store:
+    engine: Engine
+    kind: str
+    admin: Principal
+    first: Principal
+    second: Principal
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Two tenants' 400 snapshots with words of every frequency, created mostly in the
+    order their search rows were written, but not all (see below)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'pages.sqlite3'}"
+    else:
+        pg: PostgresServer = request.getfixturevalue("postgres_server")
+        url = pg.create_database(f"search_pages_{time.time_ns()}")
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as session:
+        first = principal_for_user(session, ensure_user(session, "first"))
+        second = principal_for_user(session, ensure_user(session, "second"))
+        admin = principal_for_user(session, ensure_user(session, "root", admin=True))
+    rng = random.Random(23)
+    weights = [60, 30, 12, 12, 8, 5, 2]  # amber in most titles, lantern in few
+    for owner, count in ((first, 300), (second, 100)):
+        entries = []
+        for n in range(count):
+            title = " ".join(rng.choices(WORDS, weights, k=rng.randint(1, 3)))
+            entries.append(snaps.UrlEntry(url=f"https://s{n % 9}.example.com/{n}", title=title))
+        with db.session_scope(engine) as session:
+            snaps.add_urls(session, principal=owner, entries=entries, index_only=True)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    with db.session_scope(engine) as session:
+        written = session.execute(
+            sql_text("SELECT snapshot_id FROM snapshot_search ORDER BY id")
+        ).scalars()
+        for n, snapshot_id in enumerate(list(written)):
+            # Mostly in the order the search rows were written, as captures are; some
+            # far older or newer (an imported archive, a fixed clock), some at one moment.
+            hours = rng.choice([2 * n] * 16 + [rng.randrange(1000), 42])
+            moment = start + timedelta(hours=hours)
+            session.execute(
+                sql_text("UPDATE snapshot SET created_at = :t WHERE id = :id"),
+                {"t": moment, "id": snapshot_id},
+            )
+    yield Store(engine, request.param, admin, first, second)
+    engine.dispose()
+
+
+def _visible(principal: Principal) -> list[Any]:
+    if principal.is_admin:
+        return []
+    return [col(Snapshot.workspace_id).in_(principal.workspace_ids)]
+
+
+def _newest_reference(session: Session, principal: Principal, query: str) -> list[str]:
+    """Every visible match in list order, by a plain scan."""
+    found = select(Snapshot.id).where(search.search_condition(session, query), *_visible(principal))
+    ordered = found.order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+    return [str(i) for i in session.exec(ordered)]
+
+
+def _ranked_reference(
+    session: Session, principal: Principal, query: str, *, limit: int, offset: int
+) -> list[str]:
+    """The joined path's ranked page (a harmless date bound keeps it off the plain path)."""
+    filters = SnapshotFilters(search=query, created_at__lt=datetime(2100, 1, 1, tzinfo=UTC))
+    page = query_page(session, principal, filters, limit=limit, offset=offset)
+    return [r.id for r in page.rows]
+
+
+@pytest.fixture
+def statements(store: Store) -> Iterator[list[str]]:
+    """The SQL this test's thread sends."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(store.engine, "before_cursor_execute", record)
+
+
+def _window_was_read(kind: str, sent: list[str]) -> bool:
+    marker = "ss.created_at >=" if kind == "postgres" else "snapshot_fts.rowid >="
+    return any(marker in statement for statement in sent)
+
+
+@pytest.mark.parametrize("analyzed", [True, False])
+def test_pages_are_ranked_or_newest_first_like_a_scan(
+    store: Store, statements: list[str], monkeypatch: pytest.MonkeyPatch, analyzed: bool
+) -> None:
+    # Given limits small enough for this store: up to 12 visible matches are ranked, up to
+    # 40 sorted whole on SQLite, and a PostgreSQL window may read 30 matches before shrinking,
+    monkeypatch.setattr(search_pages, "RANK_LIMIT", 12)
+    monkeypatch.setattr(search_pages, "SORT_LIMIT", 40)
+    monkeypatch.setattr(search_pages, "HITS_CAP", 30)
+    # and first windows sized to hold too few matches, so most pages grow one
+    monkeypatch.setattr(search_pages, "MARGIN", 0.2)
+    if store.kind == "sqlite" and not analyzed:
+        pytest.skip("SQLite's windows take no statistics")
+    if store.kind == "postgres":  # with and without the statistics' histogram of list order
+        with store.engine.begin() as conn:
+            conn.execute(sql_text("ANALYZE snapshot_search"))
+            if not analyzed:
+                conn.execute(
+                    sql_text(
+                        "DELETE FROM pg_statistic WHERE starelid = 'snapshot_search'::regclass"
+                    )
+                )
+    windows_used = 0
+    with Session(store.engine) as session:
+        for principal in (store.admin, store.first, store.second):
+            workspaces = None if principal.is_admin else list(principal.workspace_ids)
+            for query in QUERIES:
+                everything = _newest_reference(session, principal, query)
+                for offset, limit in PAGES:
+                    statements.clear()
+                    # When the page is asked for
+                    page = plain_search_page(
+                        session, query, workspace_ids=workspaces, limit=limit, offset=offset
+                    )
+                    assert page is not None
+                    where = (principal.user_id, query, offset, limit)
+                    if len(everything) <= search_pages.RANK_LIMIT:
+                        # Then few matches are ranked, as the joined path ranks them
+                        assert page.order == SearchOrder.RELEVANCE, where
+                        expected = _ranked_reference(
+                            session, principal, query, limit=limit, offset=offset
+                        )
+                        assert page.ids == expected, where
+                        assert page.total.exact and page.total.value == len(everything)
+                        continue
+                    # Then many are listed newest first: exactly the scan's page
+                    assert page.order == SearchOrder.NEWEST, where
+                    assert page.ids == everything[offset : offset + limit], where
+                    if page.total.exact:
+                        assert page.total.value == len(everything), where
+                    else:  # an estimate from the window's share of the rows
+                        assert 0 < page.total.value <= 10 * len(everything), where
+                    windows_used += _window_was_read(store.kind, statements)
+    # And the windows, not a sort of every match, found most of the newest-first pages
+    assert windows_used >= 10
+
+
+def test_migration_0024_indexes_the_search_rows_list_order(
+    postgres_server: PostgresServer,
+) -> None:
+    from alembic import command
+
+    # Given a PostgreSQL store at the newest schema with a few matches
+    url = postgres_server.create_database(f"search_0024_{time.time_ns()}")
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, "mig"))
+        snaps.add_urls(
+            session,
+            principal=principal,
+            entries=[
+                snaps.UrlEntry(url=f"https://m.example.com/{n}", title="Lantern") for n in range(5)
+            ],
+            index_only=True,
+        )
+
+    def indexes() -> set[str]:
+        with engine.connect() as conn:
+            return set(
+                conn.execute(
+                    sql_text("SELECT indexname FROM pg_indexes WHERE tablename = 'snapshot_search'")
+                ).scalars()
+            )
+
+    def newest_first() -> list[str]:
+        with Session(engine) as session:
+            page = plain_search_page(session, "lantern", workspace_ids=None, limit=3, offset=1)
+            assert page is not None and page.order == SearchOrder.NEWEST
+            return page.ids
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(search_pages, "RANK_LIMIT", 2)
+        assert "ix_snapshot_search_created" in indexes()
+        before = newest_first()
+        # When 0024 goes down, Then the index is gone and the same page still comes back
+        command.downgrade(db.alembic_config(url), "0023")
+        assert "ix_snapshot_search_created" not in indexes()
+        assert newest_first() == before
+        # When it comes back up, Then so does the index
+        db.upgrade(url)
+        assert "ix_snapshot_search_created" in indexes()
+        assert newest_first() == before
+    with Session(engine) as session:
+        everything = _newest_reference(session, principal, "lantern")
+    assert len(before) == 3 and before == everything[1:4]
+    engine.dispose()
+
+
+def test_a_search_with_too_many_matches_says_newest_first(tmp_path: Path) -> None:
+    # Given an embedded store with 2,100 imported bookmarks titled "Lantern …", and an
+    # early one that names it thrice (it would rank first)
+    lines = [f'{{"url": "https://l.example.com/{n}", "title": "Lantern {n}"}}' for n in range(2100)]
+    lines[0] = '{"url": "https://l.example.com/0", "title": "Lantern lantern lantern"}'
+    bookmarks = tmp_path / "lanterns.jsonl"
+    bookmarks.write_text("\n".join(lines) + "\n")
+    env = {"AMBER_DATA_DIR": str(tmp_path / "data"), "AMBER_ADMIN_TOKEN": ADMIN_TOKEN}
+    imported = run_amber(env, "import", str(bookmarks), "--index-only")
+    assert imported.returncode == 0, imported.stderr
+    server = AmberServer(env=env, args=("--no-workers",)).start()
+    try:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+        def listed(**params: Any) -> dict[str, Any]:
+            answer = httpx.get(
+                f"{server.url}/api/v1/core/snapshots", params=params, headers=headers
+            )
+            assert answer.status_code == 200, answer.text
+            return dict(answer.json())
+
+        newest = [item["title"] for item in listed(limit=3)["items"]]
+        assert len(newest) == 3 and "Lantern lantern lantern" not in newest
+        # When the API and `amber search` ask for the word all of them hold
+        found = listed(search="lantern", limit=3)
+        done = run_amber(env, "search", "lantern", "--limit", "3")
+        # Then both list the newest, as the plain list does, and say so
+        assert found["search_order"] == "newest" and found["count"] == 2100
+        assert [item["title"] for item in found["items"]] == newest
+        assert done.returncode == 0, done.stderr
+        assert "2100 matches, too many to rank; newest 3:" in done.stdout
+        printed = [
+            line.split(". ", 1)[1] for line in done.stdout.splitlines() if ". Lantern" in line
+        ]
+        assert printed == newest
+        # And a search with few matches is still ranked, and says so
+        few = listed(search="lantern 0")
+        assert few["search_order"] == "relevance" and few["count"] == 1
+        assert few["items"][0]["title"] == "Lantern lantern lantern"
+    finally:
+        server.stop()
