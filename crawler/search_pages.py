@@ -1,41 +1,44 @@
-"""A plain search's page: ranked by relevance when its matches are few, newest first when many.
+"""A search's page: ranked by relevance when its matches are few, newest first when many.
 
 Ranking reads every match: ``ts_rank`` each match's tsvector, bm25 each match's
 column sizes, both each match's ``created_at`` for the tie-break. A word in 37% of
 1,000,000 snapshots ("news") took 354 ms on PostgreSQL and 904 ms on SQLite, and a
 0.2% word at 10,000,000 read ~19,800 scattered pages. No index of either engine
 keeps a word's matches in rank order, but both can find a word's matches among
-the newest rows. So a search with at most `RANK_LIMIT` visible matches is ranked
-(relevance, then newest, then id); one with more is listed newest first, as the
-snapshot list is (and as ArchiveBox lists its own search results), and the page
-says which order it used.
+the newest rows. So a search whose words match at most `RANK_LIMIT` visible
+snapshots is ranked (relevance, then newest, then id); one whose words match more
+is listed newest first, as the snapshot list is (and as ArchiveBox lists its own
+search results), and the page says which order it used. The words alone decide,
+so a search keeps its order when other filters are added.
 
 Newest first is found in *windows* of the newest rows, grown until one holds
 the page: on PostgreSQL the word's GIN posting list ANDed with a range of the
 search rows' ``created_at`` index (migration 0024); on SQLite the FTS5 match
 limited to the rowids of the window's search rows. Only matches inside the
 window are read. Every match outside a window is older than every row in it, so
-a window holding the page's matches gives exactly the list's page.
+a window holding the page's matches gives exactly the list's page. Other filters
+are tested on the window's matches; when they leave few rows (`DRIVE_LIMIT`),
+those rows drive instead and each is tested for the words.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, bindparam
+from sqlalchemy import Integer, String, bindparam, func, literal, literal_column, table
+from sqlalchemy import column as column_
 from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
 
-from crawler.counts import Total, count_rows, count_total
+from crawler.counts import Total, count_rows, count_total, planner_estimate
 from crawler.models import Snapshot
 from crawler.search import (
     PG_MATCH,
-    PG_SCORE,
     SQLITE_SCORE,
     fts5_query,
     parse_query,
@@ -45,10 +48,25 @@ from crawler.search import (
 
 RANK_LIMIT = 2_000  # ranked up to this many visible matches (~14 ms of reads at 10M)
 SORT_LIMIT = 20_000  # SQLite: up to this many matches are sorted whole (~23 ms at 1M)
+DRIVE_LIMIT = 5_000  # other filters leaving up to this many rows drive a newest-first page
 MARGIN = 1.5  # a window is sized to hold this many times the matches the page needs
 GROWTH = 16  # a window that held no match grows this many times
 HITS_CAP = 4_000  # matches a window may read; more and it is shrunk instead
+FIRST_WINDOW = 2_000  # SQLite: rows in the first window of a word with many matches
 MAX_ROUNDS = 12  # windows tried before every match is sorted instead
+# PostgreSQL: testing a row for the words costs about this many GIN postings read
+ROW_TEST_COST = 5
+
+_SEARCH_ROWS = table(
+    "snapshot_search",
+    column_("id", Integer),
+    column_("snapshot_id", String),
+    column_("created_at"),
+    column_("workspace_id", String),
+    column_("document"),
+)
+_ENGLISH: Any = literal_column("'english'::regconfig")  # as crawler.search's PG_MATCH
+_FTS = table("snapshot_fts", column_("rowid", Integer))
 
 
 class SearchOrder(StrEnum):
@@ -63,16 +81,31 @@ class SearchPage:
     order: SearchOrder
 
 
-def plain_search_page(
+@dataclass(frozen=True, slots=True)
+class OtherFilters:
+    """The filters beside the words, as conditions on ``Snapshot`` (visibility apart).
+
+    `driving` is how an index finds their rows (a tag's links as an IN list);
+    `testing` is the same filters as a test of one row (a tag probed by id), for the
+    matches a window holds.
+    """
+
+    driving: list[Any] = field(default_factory=list)
+    testing: list[Any] = field(default_factory=list)
+
+
+def search_page(
     session: Session,
     query: str,
     *,
     workspace_ids: Sequence[str] | None,
     limit: int,
     offset: int,
+    others: OtherFilters | None = None,
 ) -> SearchPage | None:
-    """The page of `query` with no other filter, in list order ``added``; None where
-    this cannot answer (no words, or a query that is also an id or timestamp prefix)."""
+    """The page of `query` (and `others`) in list order ``added``. None where this does
+    not answer: no words, a query that is also an id or timestamp prefix, or words with
+    few enough matches to rank beside other filters (the caller joins and ranks them)."""
     terms = parse_query(query)
     if not terms or ref_hits(query) is not None:
         return None
@@ -84,37 +117,43 @@ def plain_search_page(
     )
     matching = engine.count_upto()
     if matching <= RANK_LIMIT:
+        if others is not None:
+            return None
         ranked = engine.ranked()
         return SearchPage(
             ranked[offset : offset + limit], Total(len(ranked)), SearchOrder.RELEVANCE
         )
     wanted = offset + limit
-    ids, count, exact = engine.newest(wanted, matching)
-    # An estimate from the last window is counted in the background, then remembered.
-    total = Total(count) if exact else count_total(session, engine.counting(), estimate=count)
+    tests = others.testing if others else []
+    kept = 1.0  # the share of the rows the other filters leave
+    if others is not None:
+        rows = select(col(Snapshot.id)).where(*engine.visible(), *others.driving)
+        left = _rows_left(session, rows)
+        if left <= DRIVE_LIMIT:
+            ids, count = engine.driven(wanted, others.driving)
+            return SearchPage(ids[offset:wanted], Total(count), SearchOrder.NEWEST)
+        everything = select(col(Snapshot.id)).where(*engine.visible())
+        kept = min(1.0, left / max(1, count_rows(session, everything)))
+    ids, count, exact = engine.newest(wanted, matching, tests, kept)
+    if exact:
+        total = Total(count)
+    else:  # estimated from the last window: counted in the background, then remembered
+        counting = select(col(Snapshot.id)).where(
+            *engine.visible(), *(others.driving if others else []), engine.membership()
+        )
+        total = count_total(session, counting, estimate=count)
     return SearchPage(ids[offset:wanted], total, SearchOrder.NEWEST)
 
 
-class _Engine:
-    """One store's two ways to a page."""
-
-    def count_upto(self) -> int:
-        """How many snapshots visible here match, counted as far as this store needs to
-        choose its way (past `RANK_LIMIT` at least)."""
-        raise NotImplementedError
-
-    def counting(self) -> Any:
-        """A SELECT of one row per visible match, unranked: for the counts in memory."""
-        raise NotImplementedError
-
-    def ranked(self) -> list[str]:
-        """Every visible match's id, best first (called only when they are few)."""
-        raise NotImplementedError
-
-    def newest(self, wanted: int, matching: int) -> tuple[list[str], int, bool]:
-        """The newest `wanted` visible matches in list order, how many match in all, and
-        whether that count is exact (else estimated from a window's share of the rows)."""
-        raise NotImplementedError
+def _rows_left(session: Session, rows: Any) -> int:
+    """How many rows the other filters leave (at least): PostgreSQL's estimate when it
+    is well past `DRIVE_LIMIT` (counting a 2% tag's 20,000 rows took 24-66 ms at 1M),
+    else counted up to just past `DRIVE_LIMIT`."""
+    planned = planner_estimate(session, rows)
+    if planned is not None and planned > 2 * DRIVE_LIMIT:
+        return planned
+    capped = rows.limit(DRIVE_LIMIT + 1).subquery()
+    return int(session.execute(select(func.count()).select_from(capped)).scalar_one())
 
 
 class _Windows:
@@ -149,89 +188,175 @@ class _Windows:
         self.share = min(1.0, target)
 
 
+class _Engine:
+    """One store's ways to a page."""
+
+    def __init__(self, session: Session, workspace_ids: Sequence[str] | None) -> None:
+        self.session = session
+        self.workspaces = None if workspace_ids is None else list(workspace_ids)
+
+    def visible(self) -> list[Any]:
+        """The visibility test on ``Snapshot``."""
+        if self.workspaces is None:
+            return []
+        return [col(Snapshot.workspace_id).in_(self.workspaces)]
+
+    def count_upto(self) -> int:
+        """How many snapshots visible here match, counted as far as this store needs to
+        choose its way (past `RANK_LIMIT` at least)."""
+        raise NotImplementedError
+
+    def membership(self) -> Any:
+        """ "``Snapshot`` matches the words", as a condition no ranking is computed for."""
+        raise NotImplementedError
+
+    def ranked(self) -> list[str]:
+        """Every visible match's id, best first (called only when they are few)."""
+        raise NotImplementedError
+
+    def newest(
+        self, wanted: int, matching: int, tests: list[Any], kept: float
+    ) -> tuple[list[str], int, bool]:
+        """The newest `wanted` visible matches passing `tests` in list order, how many
+        there are, and whether that count is exact (else estimated from a window).
+        `matching` counts the words' matches (at least), `kept` the share of rows
+        `tests` keep: together they size the first window."""
+        raise NotImplementedError
+
+    def driven(self, wanted: int, driving: list[Any]) -> tuple[list[str], int]:
+        """The newest `wanted` of the few visible rows `driving` finds that match, and
+        how many match: each row found is tested for the words."""
+        raise NotImplementedError
+
+    def _ids(self, statement: Any) -> tuple[list[str], int]:
+        """Run a page statement selecting (id, count over all): the ids and the count."""
+        rows = self.session.execute(statement).all()
+        return [str(sid) for sid, _ in rows], int(rows[0][1]) if rows else 0
+
+
 class _Postgres(_Engine):
     def __init__(self, session: Session, ts: str, workspace_ids: Sequence[str] | None) -> None:
-        self.session = session
-        self.params: dict[str, Any] = {"ts_query": ts}
-        self.where = PG_MATCH
-        if workspace_ids is not None:
-            self.where += " AND ss.workspace_id IN :workspaces"
-            self.params["workspaces"] = list(workspace_ids)
+        super().__init__(session, workspace_ids)
+        self.ts = ts
+        self.rows = _SEARCH_ROWS.alias("ss")
+        self.query = func.to_tsquery(_ENGLISH, bindparam("ts_query", ts))
 
-    def _run(self, sql: str, **params: Any) -> list[Any]:
-        statement = sql_text(sql)
-        if ":workspaces" in sql:
-            statement = statement.bindparams(bindparam("workspaces", expanding=True))
-        return list(self.session.execute(statement, {**self.params, **params}))
+    def _match(self) -> Any:
+        return self.rows.c.document.op("@@")(self.query)
+
+    def _visible_rows(self) -> list[Any]:
+        if self.workspaces is None:
+            return []
+        return [self.rows.c.workspace_id.in_(self.workspaces)]
+
+    def _matches(self, *columns: Any) -> Any:
+        """The visible search rows matching the words (`columns` of the alias ``ss``)."""
+        return select(*columns).select_from(self.rows).where(self._match(), *self._visible_rows())
+
+    def _rows_in_table(self) -> int:
+        """The planner's count of search rows (``reltuples``, kept by ANALYZE)."""
+        counted = self.session.execute(
+            sql_text("SELECT reltuples FROM pg_class WHERE oid = 'snapshot_search'::regclass")
+        ).scalar()
+        return max(1, int(counted or 0))
 
     def count_upto(self) -> int:
         # No column of the rows is read: pages all-visible in the visibility map are
         # counted from the index alone (unless the workspaces must be tested). Counting
         # further only tells a common word from a very common one, which the windows'
         # sizes take from the planner instead (to 20,000: 20 ms more at 1M).
-        return int(
-            self._run(
-                "SELECT count(*) FROM (SELECT 1 FROM snapshot_search ss "
-                f"WHERE {self.where} LIMIT :upto) m",
-                upto=RANK_LIMIT + 1,
-            )[0][0]
-        )
+        capped = self._matches(literal(1)).limit(RANK_LIMIT + 1).subquery()
+        return int(self.session.execute(select(func.count()).select_from(capped)).scalar_one())
 
-    def counting(self) -> Any:
-        statement = sql_text(f"SELECT ss.snapshot_id FROM snapshot_search ss WHERE {self.where}")
-        if ":workspaces" in self.where:
-            statement = statement.bindparams(bindparam("workspaces", expanding=True))
-        found = statement.bindparams(**self.params).columns(snapshot_id=String).subquery("m")
-        return select(found.c.snapshot_id)
+    def membership(self) -> Any:
+        return col(Snapshot.id).in_(
+            select(self.rows.c.snapshot_id).select_from(self.rows).where(self._match())
+        )
 
     def ranked(self) -> list[str]:
-        # Ranked inside a fence, so the sort carries three small columns, not tsvectors.
-        rows = self._run(
-            "SELECT snapshot_id FROM (SELECT ss.snapshot_id, ss.created_at, "
-            f"{PG_SCORE} AS score FROM snapshot_search ss WHERE {self.where} OFFSET 0) m "
-            "ORDER BY score, created_at DESC, snapshot_id"
+        # Ranked inside a fence (OFFSET 0), so the sort carries three small columns.
+        score = (-func.ts_rank(self.rows.c.document, self.query)).label("score")
+        fenced = (
+            self._matches(self.rows.c.snapshot_id, self.rows.c.created_at, score)
+            .offset(0)
+            .subquery("m")
         )
-        return [str(sid) for (sid,) in rows]
+        statement = select(fenced.c.snapshot_id).order_by(
+            fenced.c.score, fenced.c.created_at.desc(), fenced.c.snapshot_id
+        )
+        return [str(sid) for sid in self.session.execute(statement).scalars()]
 
-    def newest(self, wanted: int, matching: int) -> tuple[list[str], int, bool]:
-        if matching > RANK_LIMIT:  # the planner's estimate may say how many more
-            planned = self.session.execute(
-                sql_text(
-                    f"EXPLAIN (FORMAT JSON) SELECT 1 FROM snapshot_search ss WHERE {PG_MATCH}"
-                ),
-                {"ts_query": self.params["ts_query"]},
-            ).scalar_one()
-            matching = max(matching, int(planned[0]["Plan"]["Plan Rows"]))
+    def newest(
+        self, wanted: int, matching: int, tests: list[Any], kept: float
+    ) -> tuple[list[str], int, bool]:
+        planned = self.session.execute(
+            sql_text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM snapshot_search ss WHERE {PG_MATCH}"),
+            {"ts_query": self.ts},
+        ).scalar_one()
+        matching = max(matching, int(planned[0]["Plan"]["Plan Rows"]))
         cap = max(HITS_CAP, 3 * wanted)
-        windows = _Windows(share=MARGIN * wanted / matching, wanted=wanted, cap=cap)
+        windows = _Windows(share=MARGIN * wanted / (matching * kept), wanted=wanted, cap=cap)
         bounds = self._order_bounds()
+        rows_in_table = self._rows_in_table()
         while (share := windows.next_share()) is not None:
             since = _time_at_share(bounds, share) if share < 1.0 else None
-            window = f"{self.where} AND ss.created_at >= :since" if since else self.where
-            rows = self._run(
-                "SELECT snapshot_id, count(*) OVER () FROM (SELECT ss.snapshot_id, "
-                f"ss.created_at FROM snapshot_search ss WHERE {window} LIMIT :cap) w "
-                "ORDER BY created_at DESC, snapshot_id LIMIT :wanted",
-                since=since,
-                cap=cap + 1,
-                wanted=wanted,
-            )
-            hits = int(rows[0][1]) if rows else 0
+            # A word common in the window is tested on each of its rows: GIN would build
+            # the word's whole posting list first (370,528 rows of 1M for "news": 34 ms,
+            # for a window of 14,000 rows). The planner was seen to choose it anyway.
+            by_row = since is not None and share * rows_in_table * ROW_TEST_COST < matching
+            window = self._window(wanted, tests, since, cap + 1, by_row=by_row)
+            ids, hits = self._ids(window)
             if hits <= cap and (hits >= wanted or since is None):
-                ids = [str(sid) for sid, _ in rows]
                 return (ids, hits, True) if since is None else (ids, round(hits / share), False)
             windows.held(hits)
-        return self._all_sorted(wanted)
+        ids, hits = self._ids(self._window(wanted, tests, None, None))  # windows never settled
+        return ids, hits, True
 
-    def _all_sorted(self, wanted: int) -> tuple[list[str], int, bool]:
-        """The windows could not settle (matches bunched in time): every match sorted."""
-        rows = self._run(
-            "SELECT snapshot_id, count(*) OVER () FROM (SELECT ss.snapshot_id, ss.created_at "
-            f"FROM snapshot_search ss WHERE {self.where} OFFSET 0) m "
-            "ORDER BY created_at DESC, snapshot_id LIMIT :wanted",
-            wanted=wanted,
+    def _window(
+        self,
+        wanted: int,
+        tests: list[Any],
+        since: datetime | None,
+        cap: int | None,
+        *,
+        by_row: bool = False,
+    ) -> Any:
+        """The newest `wanted` matches created from `since` on (all, without it) that pass
+        `tests`, each with how many the window holds (up to `cap`). `by_row`: the words
+        tested on each row of the window, in a form the GIN index does not serve."""
+        rows = self.rows.c
+        found = self._matches(rows.snapshot_id, rows.created_at)
+        if by_row:
+            unindexed = func.coalesce(rows.document, literal_column("''::tsvector"))
+            found = select(rows.snapshot_id, rows.created_at).where(
+                unindexed.op("@@")(self.query), *self._visible_rows()
+            )
+        if tests:
+            found = found.join(Snapshot, col(Snapshot.id) == rows.snapshot_id).where(*tests)
+        if since is not None:
+            found = found.where(rows.created_at >= since)
+        inner = (found.limit(cap) if cap is not None else found.offset(0)).subquery("w")
+        return (
+            select(inner.c.snapshot_id, func.count().over())
+            .order_by(inner.c.created_at.desc(), inner.c.snapshot_id)
+            .limit(wanted)
         )
-        return [str(sid) for sid, _ in rows], int(rows[0][1]) if rows else 0, True
+
+    def driven(self, wanted: int, driving: list[Any]) -> tuple[list[str], int]:
+        rows = self.rows.c
+        matches = (
+            select(literal(1))
+            .select_from(self.rows)
+            .where(rows.snapshot_id == col(Snapshot.id), self._match())
+            .exists()
+        )
+        statement = (
+            select(col(Snapshot.id), func.count().over())
+            .where(*self.visible(), *driving, matches)
+            .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+            .limit(wanted)
+        )
+        return self._ids(statement)
 
     def _order_bounds(self) -> list[datetime]:
         """``created_at`` at equal shares of the search rows, oldest first: the
@@ -268,101 +393,103 @@ def _time_at_share(bounds: list[datetime], share: float) -> datetime | None:
 
 class _Sqlite(_Engine):
     def __init__(self, session: Session, fts: str, workspace_ids: Sequence[str] | None) -> None:
-        self.session = session
-        self.params: dict[str, Any] = {"fts_query": fts}
-        self.visible = ""
-        if workspace_ids is not None:
-            self.visible = " AND s.workspace_id IN :workspaces"
-            self.params["workspaces"] = list(workspace_ids)
+        super().__init__(session, workspace_ids)
+        self.fts = fts
+        self.rows = _SEARCH_ROWS.alias("ss")
 
-    def _run(self, sql: str, **params: Any) -> list[Any]:
-        statement = sql_text(sql)
-        if ":workspaces" in sql:
-            statement = statement.bindparams(bindparam("workspaces", expanding=True))
-        return list(self.session.execute(statement, {**self.params, **params}))
+    def _match(self) -> Any:
+        return sql_text("snapshot_fts MATCH :fts_query").bindparams(fts_query=self.fts)
 
-    _MATCHES = (
-        "FROM snapshot_fts JOIN snapshot_search ss ON ss.id = snapshot_fts.rowid "
-        "JOIN snapshot s ON s.id = ss.snapshot_id WHERE snapshot_fts MATCH :fts_query"
-    )
+    def _matches(self, *columns: Any) -> Any:
+        """Visible matches joined to their search rows and snapshots."""
+        joined = _FTS.join(self.rows, self.rows.c.id == _FTS.c.rowid).join(
+            Snapshot, col(Snapshot.id) == self.rows.c.snapshot_id
+        )
+        return select(*columns).select_from(joined).where(self._match(), *self.visible())
 
     def count_upto(self) -> int:
         # Counted to SORT_LIMIT: how many there are chooses between sorting and windows.
-        # Without workspaces to test, the FTS5 index alone counts (one search row per
+        # Without workspaces to test the FTS5 index alone counts (one search row per
         # snapshot). bm25 cannot be asked first: it counts every match of each word.
-        if not self.visible:
-            sql = (
-                "SELECT count(*) FROM (SELECT snapshot_fts.rowid FROM snapshot_fts "
-                "WHERE snapshot_fts MATCH :fts_query LIMIT :upto)"
-            )
+        if self.workspaces is None:
+            found = select(_FTS.c.rowid).where(self._match())
         else:
-            sql = f"SELECT count(*) FROM (SELECT 1 {self._MATCHES}{self.visible} LIMIT :upto)"
-        return int(self._run(sql, upto=SORT_LIMIT + 1)[0][0])
+            found = self._matches(literal(1))
+        capped = found.limit(SORT_LIMIT + 1).subquery()
+        return int(self.session.execute(select(func.count()).select_from(capped)).scalar_one())
 
-    def counting(self) -> Any:
-        if self.visible:
-            sql = f"SELECT s.id AS snapshot_id {self._MATCHES}{self.visible}"
-        else:  # one search row per snapshot: the index alone counts
-            sql = (
-                "SELECT rowid AS snapshot_id FROM snapshot_fts WHERE snapshot_fts MATCH :fts_query"
-            )
-        statement = sql_text(sql)
-        if self.visible:
-            statement = statement.bindparams(bindparam("workspaces", expanding=True))
-        found = statement.bindparams(**self.params).columns(snapshot_id=String).subquery("m")
-        return select(found.c.snapshot_id)
+    def _rowids(self) -> Any:
+        return select(_FTS.c.rowid).where(self._match())
+
+    def membership(self) -> Any:
+        by_rowid = select(self.rows.c.snapshot_id).where(self.rows.c.id.in_(self._rowids()))
+        return col(Snapshot.id).in_(by_rowid)
 
     def ranked(self) -> list[str]:
-        rows = self._run(
-            f"SELECT ss.snapshot_id, {SQLITE_SCORE} AS score {self._MATCHES}{self.visible} "
-            "ORDER BY score, s.created_at DESC, ss.snapshot_id"
+        score: Any = literal_column(SQLITE_SCORE).label("score")
+        statement = self._matches(self.rows.c.snapshot_id, score).order_by(
+            score, col(Snapshot.created_at).desc(), self.rows.c.snapshot_id
         )
-        return [str(sid) for sid, _ in rows]
+        return [str(sid) for sid, _ in self.session.execute(statement)]
 
-    def newest(self, wanted: int, matching: int) -> tuple[list[str], int, bool]:
+    def newest(
+        self, wanted: int, matching: int, tests: list[Any], kept: float
+    ) -> tuple[list[str], int, bool]:
         if matching <= SORT_LIMIT:  # few enough to sort whole
-            return self._sorted(wanted, "")
-        rows_in_list = count_rows(self.session, self._list_rows())
-        windows = _Windows(share=MARGIN * wanted / matching, wanted=wanted)
+            return *self._ids(self._window(wanted, tests, [])), True
+        rows_in_list = count_rows(self.session, select(col(Snapshot.id)).where(*self.visible()))
+        # Words counted only to SORT_LIMIT may match far more (370,528 for "news" at 1M):
+        # the first window is then small, and the next sized from what it held.
+        first = min(MARGIN * wanted / (matching * kept), FIRST_WINDOW / rows_in_list)
+        windows = _Windows(share=first, wanted=wanted)
         while (share := windows.next_share()) is not None:
             size = math.ceil(share * rows_in_list)
             if size >= rows_in_list:
                 break
-            first_id, oldest = self._window(size)
+            first_id, oldest = self._edge(size)
             if first_id is None:
                 break
-            window = " AND snapshot_fts.rowid >= :first_id AND s.created_at > :oldest"
-            ids, hits, _ = self._sorted(wanted, window, first_id=first_id, oldest=oldest)
+            edge = [_FTS.c.rowid >= first_id, col(Snapshot.created_at) > oldest]
+            ids, hits = self._ids(self._window(wanted, tests, edge))
             if hits >= wanted:
                 return ids, round(hits * rows_in_list / size), False
             windows.held(hits)
-        return self._sorted(wanted, "")
+        return *self._ids(self._window(wanted, tests, [])), True
 
-    def _list_rows(self) -> Any:
-        visible = select(col(Snapshot.id))
-        if "workspaces" in self.params:
-            visible = visible.where(col(Snapshot.workspace_id).in_(self.params["workspaces"]))
-        return visible
+    def _window(self, wanted: int, tests: list[Any], edge: list[Any]) -> Any:
+        return (
+            self._matches(col(Snapshot.id), func.count().over())
+            .where(*tests, *edge)
+            .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+            .limit(wanted)
+        )
 
-    def _window(self, size: int) -> tuple[int | None, str | None]:
+    def _edge(self, size: int) -> tuple[int | None, Any]:
         """The smallest search rowid among the `size` newest visible snapshots, and their
         oldest ``created_at``. Every snapshot created after that time is among them, so
         its search row's rowid is at least that smallest one."""
-        visible = self.visible.replace("s.workspace_id", "workspace_id")
-        row = self._run(
-            "SELECT min(ss.id), min(w.created_at) FROM (SELECT id, created_at FROM snapshot "
-            f"WHERE 1 = 1{visible} ORDER BY created_at DESC LIMIT :size) w "
-            "JOIN snapshot_search ss ON ss.snapshot_id = w.id",
-            size=size,
-        )[0]
-        return row[0], row[1]
-
-    def _sorted(self, wanted: int, window: str, **params: Any) -> tuple[list[str], int, bool]:
-        """The newest `wanted` matches (within `window`, if any) and how many it holds."""
-        rows = self._run(
-            f"SELECT s.id, count(*) OVER () {self._MATCHES}{self.visible}{window} "
-            "ORDER BY s.created_at DESC, s.id LIMIT :wanted",
-            wanted=wanted,
-            **params,
+        newest = (
+            select(col(Snapshot.id).label("id"), col(Snapshot.created_at).label("created_at"))
+            .where(*self.visible())
+            .order_by(col(Snapshot.created_at).desc())
+            .limit(size)
+            .subquery("w")
         )
-        return [str(sid) for sid, _ in rows], int(rows[0][1]) if rows else 0, True
+        statement = select(func.min(self.rows.c.id), func.min(newest.c.created_at)).select_from(
+            newest.join(self.rows, self.rows.c.snapshot_id == newest.c.id)
+        )
+        first_id, oldest = self.session.execute(statement).one()
+        return first_id, oldest
+
+    def driven(self, wanted: int, driving: list[Any]) -> tuple[list[str], int]:
+        # The words' rowids are read once into a list each row is looked up in ("+ 0"
+        # keeps SQLite from driving from them instead): a probe of FTS5 per row merges
+        # a prefix's lists again each time (~10 ms a row).
+        statement = (
+            select(col(Snapshot.id), func.count().over())
+            .join(self.rows, self.rows.c.snapshot_id == col(Snapshot.id))
+            .where(*self.visible(), *driving, (self.rows.c.id + 0).in_(self._rowids()))
+            .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+            .limit(wanted)
+        )
+        return self._ids(statement)

@@ -23,7 +23,7 @@ from crawler.counts import (
     remembered,
 )
 from crawler.models import Snapshot, SnapshotTag, Tag, User
-from crawler.search_pages import SearchOrder, plain_search_page
+from crawler.search_pages import OtherFilters, SearchOrder, search_page
 from crawler.snapshot_filters import SEARCH_ROWS, Narrowing
 
 TAG_SCAN_FROM = 2000  # a tag with more snapshots than this may be walked, not driven
@@ -230,10 +230,25 @@ def query_page(
                 workspaces,
             )
         return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset, tag=tag)
-    if filters.search and sort == "added" and not narrow and not own:
+    if filters.search and sort == "added" and all(n.walk is not None for n in narrow):
+        # Other filters too (any but a contains filter): words matching too many to rank
+        # are listed newest first; with few, None, and they are joined and ranked below.
         workspaces = None if principal.is_admin else list(principal.workspace_ids)
-        searched = plain_search_page(
-            session, filters.search, workspace_ids=workspaces, limit=limit, offset=offset
+        others = None
+        if own or narrow:
+            decided = [n.exact(Snapshot) for n in narrow]
+            tag_ids = named_tag_ids(session, filters.tag) if filters.tag else None
+            others = OtherFilters(
+                driving=[*own, *(n.walk for n in narrow), *decided],
+                testing=[*_conditions(filters, scan_tag=True, tag_ids=tag_ids), *decided],
+            )
+        searched = search_page(
+            session,
+            filters.search,
+            workspace_ids=workspaces,
+            limit=limit,
+            offset=offset,
+            others=others,
         )
         if searched is not None:
             return Page(_load(session, searched.ids), searched.total, searched.order)

@@ -20,7 +20,7 @@ from crawler import db, search
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.models import Snapshot
-from crawler.search_pages import SearchOrder, plain_search_page
+from crawler.search_pages import SearchOrder, search_page
 from crawler.snapshot_query import SnapshotFilters, query_page, query_snapshots
 from tests.conftest import ADMIN_TOKEN, run_amber
 from tests.services import AmberServer, PostgresServer
@@ -297,7 +297,7 @@ def test_search_rows_keep_the_joined_order_and_workspaces(postgres_server: Postg
             for query in ("amber", "resin fossil", "tid", '"amber resin"', "s3 example"):
                 for offset, limit in ((0, 50), (7, 11), (40, 50)):
                     workspaces = None if principal.is_admin else list(principal.workspace_ids)
-                    fast = plain_search_page(
+                    fast = search_page(
                         session, query, workspace_ids=workspaces, limit=limit, offset=offset
                     )
                     assert fast is not None and fast.order == SearchOrder.RELEVANCE
@@ -342,7 +342,7 @@ def test_migration_0019_downgrades_and_upgrades(postgres_server: PostgresServer)
     engine.dispose()
     after = add(engine, principal, "https://after.example.com/", "Lighthouse after")
     with Session(engine) as session:
-        found = plain_search_page(
+        found = search_page(
             session, "lighthouse", workspace_ids=list(principal.workspace_ids), limit=10, offset=0
         )
         assert found is not None

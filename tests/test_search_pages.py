@@ -23,7 +23,7 @@ from crawler import db, search, search_pages
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.models import Snapshot
-from crawler.search_pages import SearchOrder, plain_search_page
+from crawler.search_pages import SearchOrder, search_page
 from crawler.snapshot_query import SnapshotFilters, query_page
 from tests.conftest import ADMIN_TOKEN, run_amber
 from tests.services import AmberServer, PostgresServer
@@ -64,7 +64,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         entries = []
         for n in range(count):
             title = " ".join(rng.choices(WORDS, weights, k=rng.randint(1, 3)))
-            entries.append(snaps.UrlEntry(url=f"https://s{n % 9}.example.com/{n}", title=title))
+            tags = tuple(t for t in ("red", "blue") if rng.random() < 0.3)
+            url = f"https://s{n % 9}.example.com/{n}"
+            entries.append(snaps.UrlEntry(url=url, title=title, tags=tags))
         with db.session_scope(engine) as session:
             snaps.add_urls(session, principal=owner, entries=entries, index_only=True)
     start = datetime(2025, 1, 1, tzinfo=UTC)
@@ -77,9 +79,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             # far older or newer (an imported archive, a fixed clock), some at one moment.
             hours = rng.choice([2 * n] * 16 + [rng.randrange(1000), 42])
             moment = start + timedelta(hours=hours)
+            status = rng.choice(["succeeded"] * 6 + ["failed"] * 3 + ["queued"])
             session.execute(
-                sql_text("UPDATE snapshot SET created_at = :t WHERE id = :id"),
-                {"t": moment, "id": snapshot_id},
+                sql_text("UPDATE snapshot SET created_at = :t, status = :s WHERE id = :id"),
+                {"t": moment, "s": status, "id": snapshot_id},
             )
     yield Store(engine, request.param, admin, first, second)
     engine.dispose()
@@ -120,6 +123,13 @@ def statements(store: Store) -> Iterator[list[str]]:
     event.remove(store.engine, "before_cursor_execute", record)
 
 
+def _driven(kind: str, sent: list[str]) -> bool:
+    """Whether the other filters' rows drove (each tested for the words)."""
+    if kind == "postgres":
+        return any("EXISTS (SELECT" in s and "snapshot_search" in s for s in sent)
+    return any(" + " in s and "snapshot_fts MATCH" in s for s in sent)
+
+
 def _window_was_read(kind: str, sent: list[str]) -> bool:
     marker = "ss.created_at >=" if kind == "postgres" else "snapshot_fts.rowid >="
     return any(marker in statement for statement in sent)
@@ -156,7 +166,7 @@ def test_pages_are_ranked_or_newest_first_like_a_scan(
                 for offset, limit in PAGES:
                     statements.clear()
                     # When the page is asked for
-                    page = plain_search_page(
+                    page = search_page(
                         session, query, workspace_ids=workspaces, limit=limit, offset=offset
                     )
                     assert page is not None
@@ -212,7 +222,7 @@ def test_migration_0024_indexes_the_search_rows_list_order(
 
     def newest_first() -> list[str]:
         with Session(engine) as session:
-            page = plain_search_page(session, "lantern", workspace_ids=None, limit=3, offset=1)
+            page = search_page(session, "lantern", workspace_ids=None, limit=3, offset=1)
             assert page is not None and page.order == SearchOrder.NEWEST
             return page.ids
 
@@ -275,3 +285,67 @@ def test_a_search_with_too_many_matches_says_newest_first(tmp_path: Path) -> Non
         assert few["items"][0]["title"] == "Lantern lantern lantern"
     finally:
         server.stop()
+
+
+OTHER_FILTERS: list[dict[str, Any]] = [
+    {"status": "failed"},
+    {"tag": "red"},
+    {"domain": "s3.example.com"},
+    {"created_at__gte": datetime(2025, 1, 20, tzinfo=UTC)},
+    {"tag": "blue", "status": "succeeded"},
+]
+
+
+def test_search_beside_other_filters_pages_like_a_scan(
+    store: Store, statements: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the limits above, and other filters leaving few rows (drive) or many (windows)
+    monkeypatch.setattr(search_pages, "RANK_LIMIT", 12)
+    monkeypatch.setattr(search_pages, "SORT_LIMIT", 40)
+    monkeypatch.setattr(search_pages, "HITS_CAP", 30)
+    monkeypatch.setattr(search_pages, "DRIVE_LIMIT", 60)
+    monkeypatch.setattr(search_pages, "MARGIN", 0.2)
+    monkeypatch.setattr(search_pages, "FIRST_WINDOW", 8)
+    if store.kind == "postgres":
+        with store.engine.begin() as conn:
+            conn.execute(sql_text("ANALYZE"))
+    seen = {"relevance": 0, "newest": 0, "windows": 0, "driven": 0}
+    with Session(store.engine) as session:
+        for principal in (store.admin, store.first):
+            for others in OTHER_FILTERS:
+                # The other filters' own list (the list machinery's order), as the reference
+                listed = query_page(
+                    session, principal, SnapshotFilters(**others), limit=500, offset=0
+                )
+                kept = [r.id for r in listed.rows]
+                for query in ("amber", "resi", "lantern", "harbour amber"):
+                    matches = set(_newest_reference(session, principal, query))
+                    newest = [i for i in kept if i in matches]
+                    ranked = [
+                        i
+                        for i in _ranked_reference(session, principal, query, limit=500, offset=0)
+                        if i in set(kept)
+                    ]
+                    for offset, limit in PAGES:
+                        statements.clear()
+                        # When the words and the other filters are asked for together
+                        filters = SnapshotFilters(search=query, **others)
+                        page = query_page(session, principal, filters, limit=limit, offset=offset)
+                        where = (principal.user_id, query, others, offset, limit)
+                        got = [r.id for r in page.rows]
+                        if len(matches) <= search_pages.RANK_LIMIT:
+                            # Then words with few matches are ranked as before
+                            assert page.search_order == SearchOrder.RELEVANCE, where
+                            assert got == ranked[offset : offset + limit], where
+                        else:
+                            # Then words with many are listed newest first: the scan's page
+                            assert page.search_order == SearchOrder.NEWEST, where
+                            assert got == newest[offset : offset + limit], where
+                            if page.total.exact:
+                                assert page.total.value == len(newest), where
+                            seen["windows"] += _window_was_read(store.kind, statements)
+                            seen["driven"] += _driven(store.kind, statements)
+                        seen[page.search_order.value] += 1
+    # And every way was taken: ranking, windows, and the few rows driving
+    assert seen["relevance"] and seen["newest"] and seen["windows"] >= 10, seen
+    assert seen["driven"] >= 3, seen
