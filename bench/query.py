@@ -391,6 +391,27 @@ def cases(count: int, rng: random.Random) -> list[Case]:
             lambda: {"search": "news " + rng.choice(WORDS[:100]), "limit": 50},
         ),
         (
+            "search news + status=failed",
+            snaps,
+            lambda: {"search": "news", "status": "failed", "limit": 50},
+        ),
+        (
+            "search news + tag=tagN",
+            snaps,
+            lambda: {"search": "news", "tag": rng.choice(TAGS), "limit": 50},
+        ),
+        (
+            "search news + domain (rare)",
+            snaps,
+            lambda: {"search": "news", "domain": rare_site(), "limit": 50},
+        ),
+        (
+            "search <word> + status=failed",
+            snaps,
+            lambda: {"search": rng.choice(WORDS[:100]), "status": "failed", "limit": 50},
+        ),
+        ("search news page 20", snaps, lambda: {"search": "news", "limit": 50, "page": 20}),
+        (
             "title=news + status=failed",
             snaps,
             lambda: {"title": "news", "status": "failed", "limit": 50},
