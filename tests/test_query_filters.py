@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, inspect, text
+from sqlalchemy import bindparam, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -650,6 +650,16 @@ def test_an_unclear_share_is_read_from_a_wider_window_not_the_trigram_index(
         pytest.skip("SQLite counts trigram candidates from its index alone")
     rows = [(f"w{n}", "zeta one" if n % 10 == 5 and 10 <= n < 390 else "other") for n in range(400)]
     principal = _store(engine, rows)
+    with db.session_scope(engine) as session:  # in list order as added: one batch shares a
+        # created_at, and ids made within one millisecond sort at random (this failed once)
+        session.execute(
+            text(
+                "UPDATE snapshot SET created_at = timestamp '2025-01-01' + "
+                "substring(url from 'h([0-9]+)[.]')::int * interval '1 second' "
+                "WHERE workspace_id IN :workspaces"
+            ).bindparams(bindparam("workspaces", expanding=True)),
+            {"workspaces": list(principal.workspace_ids)},
+        )
     saved = snapshot_query.SAMPLE, snapshot_query.RARE_MIN, snapshot_query.WIDE_FROM
     snapshot_query.SAMPLE, snapshot_query.RARE_MIN, snapshot_query.WIDE_FROM = 5, 20, 20
     try:
