@@ -24,7 +24,7 @@ those rows drive instead and each is tested for the words.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -53,6 +53,13 @@ MARGIN = 1.5  # a window is sized to hold this many times the matches the page n
 GROWTH = 16  # a window that held no match grows this many times
 HITS_CAP = 4_000  # matches a window may read; more and it is shrunk instead
 FIRST_WINDOW = 2_000  # SQLite: rows in the first window of a word with many matches
+# PostgreSQL: a word the planner expects on at most this many rows is counted from its
+# index entries; one with more than RANK_LIMIT * ENTRIES_MARGIN entries is not ranked,
+# without counting its rows. The margin is for entries of dead rows not yet vacuumed:
+# every updated row leaves one until then (a test that updated each row once saw twice
+# the matches), so only a word with four in five of its entries dead is misjudged.
+ENTRIES_UPTO = 100_000
+ENTRIES_MARGIN = 5
 MAX_ROUNDS = 12  # windows tried before every match is sorted instead
 # PostgreSQL: testing a row for the words costs about this many GIN postings read
 ROW_TEST_COST = 5
@@ -242,6 +249,7 @@ class _Postgres(_Engine):
         super().__init__(session, workspace_ids)
         self.ts = ts
         self.planned = 0  # the planner's estimate of the matches, once count_upto asked
+        self.entries: int | None = None  # the index's entries for the words, if counted
         self.rows = _SEARCH_ROWS.alias("ss")
         self.query = func.to_tsquery(_ENGLISH, bindparam("ts_query", ts))
 
@@ -273,9 +281,41 @@ class _Postgres(_Engine):
             {"ts_query": self.ts},
         ).scalar_one()
         self.planned = int(planned[0]["Plan"]["Plan Rows"])
+        if self.workspaces is None and self.planned <= ENTRIES_UPTO:
+            entries = self._index_entries()
+            if entries is not None and entries > RANK_LIMIT * ENTRIES_MARGIN:
+                self.entries = entries
+                return entries
         capped = self._matches(literal(1)).limit(RANK_LIMIT + 1).subquery()
-        counted = int(self.session.execute(select(func.count()).select_from(capped)).scalar_one())
-        return counted
+        return int(self.session.execute(select(func.count()).select_from(capped)).scalar_one())
+
+    def _index_entries(self) -> int | None:
+        """How many entries the GIN index holds for the words: what its bitmap scan found,
+        as EXPLAIN ANALYZE reports it, with one row fetched. At least the visible matches
+        (dead rows not yet vacuumed count too), and read without a page of the table per
+        match: ~10 ms for a 19,900-match word at 10M instead of 22 for counting 2,001 of
+        them. A word the planner knows to be common is counted the usual way: its rows
+        are dense, and its bitmap would outgrow memory and count short."""
+        setting = "enable_seqscan"  # off, so the one-row probe scans the index, not the table
+        before = self.session.execute(
+            sql_text("SELECT current_setting(:name)"), {"name": setting}
+        ).scalar_one()
+        self.session.execute(sql_text("SELECT set_config(:name, 'off', true)"), {"name": setting})
+        try:
+            plan = self.session.execute(
+                sql_text(
+                    "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) "
+                    f"SELECT 1 FROM snapshot_search ss WHERE {PG_MATCH} LIMIT 1"
+                ),
+                {"ts_query": self.ts},
+            ).scalar_one()
+        finally:
+            self.session.execute(
+                sql_text("SELECT set_config(:name, :value, true)"),
+                {"name": setting, "value": before},
+            )
+        found = [node for node in _plan_nodes(plan[0]["Plan"]) if node["Node Type"] == _GIN_SCAN]
+        return int(found[0]["Actual Rows"]) if len(found) == 1 else None
 
     def membership(self) -> Any:
         return col(Snapshot.id).in_(
@@ -312,7 +352,9 @@ class _Postgres(_Engine):
             window = self._window(wanted, tests, since, cap + 1, by_row=by_row)
             ids, hits = self._ids(window)
             if hits <= cap and (hits >= wanted or since is None):
-                return (ids, hits, True) if since is None else (ids, round(hits / share), False)
+                if since is None:
+                    return ids, hits, True
+                return ids, self.entries or round(hits / share), False
             windows.held(hits)
         ids, hits = self._ids(self._window(wanted, tests, None, None))  # windows never settled
         return ids, hits, True
@@ -382,6 +424,16 @@ class _Postgres(_Engine):
         # The histogram's ends are its sample's oldest and newest: the table's replace them.
         inner = [b for b in (histogram or [])[1:-1] if ends[0] < b < ends[1]]
         return [ends[0], *inner, ends[1]]
+
+
+_GIN_SCAN = "Bitmap Index Scan"
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A JSON plan's nodes, depth first."""
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
 
 
 def _time_at_share(bounds: list[datetime], share: float) -> datetime | None:
