@@ -57,9 +57,9 @@ FIRST_WINDOW = 2_000  # SQLite: rows in the first window of a word with many mat
 # index entries; one with more than RANK_LIMIT * ENTRIES_MARGIN entries is not ranked,
 # without counting its rows. The margin is for entries of dead rows not yet vacuumed:
 # every updated row leaves one until then (a test that updated each row once saw twice
-# the matches), so only a word with four in five of its entries dead is misjudged.
+# the matches), so only a word with two in three of its entries dead is misjudged.
 ENTRIES_UPTO = 100_000
-ENTRIES_MARGIN = 5
+ENTRIES_MARGIN = 3
 MAX_ROUNDS = 12  # windows tried before every match is sorted instead
 # PostgreSQL: testing a row for the words costs about this many GIN postings read
 ROW_TEST_COST = 5
@@ -354,7 +354,8 @@ class _Postgres(_Engine):
             if hits <= cap and (hits >= wanted or since is None):
                 if since is None:
                     return ids, hits, True
-                return ids, self.entries or round(hits / share), False
+                words_only = not tests and self.entries  # the index counted these
+                return ids, words_only or round(hits / share), False
             windows.held(hits)
         ids, hits = self._ids(self._window(wanted, tests, None, None))  # windows never settled
         return ids, hits, True
