@@ -145,6 +145,8 @@ def search_page(
         listed = planner_estimate(session, everything) or count_rows(session, everything)
         kept = min(1.0, left / max(1, listed))
     ids, count, exact = engine.newest(wanted, matching, tests, kept)
+    if not exact and others is None:  # never fewer than were counted to choose this order
+        count = max(count, matching)
     if exact:
         total = Total(count)
     else:  # estimated from the last window: counted in the background, then remembered
@@ -250,6 +252,7 @@ class _Postgres(_Engine):
         self.ts = ts
         self.planned = 0  # the planner's estimate of the matches, once count_upto asked
         self.entries: int | None = None  # the index's entries for the words, if counted
+        self.best: list[str] | None = None  # the matches ranked, when count_upto saw all
         self.rows = _SEARCH_ROWS.alias("ss")
         self.query = func.to_tsquery(_ENGLISH, bindparam("ts_query", ts))
 
@@ -281,13 +284,15 @@ class _Postgres(_Engine):
             {"ts_query": self.ts},
         ).scalar_one()
         self.planned = int(planned[0]["Plan"]["Plan Rows"])
-        if self.workspaces is None and self.planned <= ENTRIES_UPTO:
+        if self.workspaces is None and RANK_LIMIT < self.planned <= ENTRIES_UPTO:
             entries = self._index_entries()
             if entries is not None and entries > RANK_LIMIT * ENTRIES_MARGIN:
                 self.entries = entries
                 return entries
-        capped = self._matches(literal(1)).limit(RANK_LIMIT + 1).subquery()
-        return int(self.session.execute(select(func.count()).select_from(capped)).scalar_one())
+        # Counted by ranking them: a word with few matches is then ranked already (one
+        # pass over its rows, not two: the first reads them from the OS cache).
+        self.best = self._ranked(RANK_LIMIT + 1)
+        return len(self.best)
 
     def _index_entries(self) -> int | None:
         """How many entries the GIN index holds for the words: what its bitmap scan found,
@@ -323,13 +328,15 @@ class _Postgres(_Engine):
         )
 
     def ranked(self) -> list[str]:
-        # Ranked inside a fence (OFFSET 0), so the sort carries three small columns.
+        return self.best if self.best is not None else self._ranked(None)
+
+    def _ranked(self, upto: int | None) -> list[str]:
+        """Up to `upto` matches (all, with None), ranked."""
+        # Ranked inside a fence (LIMIT or OFFSET 0), so the sort carries three small
+        # columns, not each match's tsvector.
         score = (-func.ts_rank(self.rows.c.document, self.query)).label("score")
-        fenced = (
-            self._matches(self.rows.c.snapshot_id, self.rows.c.created_at, score)
-            .offset(0)
-            .subquery("m")
-        )
+        found = self._matches(self.rows.c.snapshot_id, self.rows.c.created_at, score)
+        fenced = (found.limit(upto) if upto is not None else found.offset(0)).subquery("m")
         statement = select(fenced.c.snapshot_id).order_by(
             fenced.c.score, fenced.c.created_at.desc(), fenced.c.snapshot_id
         )
