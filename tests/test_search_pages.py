@@ -25,7 +25,7 @@ from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.models import Snapshot
 from crawler.search_pages import SearchOrder, search_page
 from crawler.snapshot_query import SnapshotFilters, query_page
-from tests.conftest import ADMIN_TOKEN, run_amber
+from tests.conftest import ADMIN_TOKEN, amber_env, run_amber, web_sign_in
 from tests.services import AmberServer, PostgresServer
 
 WORDS = ["amber", "resin", "fossil", "insect", "tide", "harbour", "lantern"]
@@ -257,7 +257,7 @@ def test_a_search_with_too_many_matches_says_newest_first(tmp_path: Path) -> Non
     lines[0] = '{"url": "https://l.example.com/0", "title": "Lantern lantern lantern"}'
     bookmarks = tmp_path / "lanterns.jsonl"
     bookmarks.write_text("\n".join(lines) + "\n")
-    env = {"AMBER_DATA_DIR": str(tmp_path / "data"), "AMBER_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = amber_env(tmp_path / "data")
     imported = run_amber(env, "import", str(bookmarks), "--index-only")
     assert imported.returncode == 0, imported.stderr
     server = AmberServer(env=env, args=("--no-workers",)).start()
@@ -289,6 +289,14 @@ def test_a_search_with_too_many_matches_says_newest_first(tmp_path: Path) -> Non
         few = listed(search="lantern 0")
         assert few["search_order"] == "relevance" and few["count"] == 1
         assert few["items"][0]["title"] == "Lantern lantern lantern"
+        # And the browse page says which order it shows
+        with web_sign_in(server.url) as browser:
+            broad = browser.get("/", params={"q": "lantern"})
+            narrow = browser.get("/", params={"q": "lantern 0"})
+        assert broad.status_code == 200 and narrow.status_code == 200
+        assert "newest first: too many to rank by relevance" in broad.text
+        assert all(title in broad.text for title in newest)
+        assert "too many to rank" not in narrow.text and "Lantern lantern lantern" in narrow.text
     finally:
         server.stop()
 
