@@ -30,9 +30,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, literal, literal_column, table
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal,
+    literal_column,
+    table,
+)
 from sqlalchemy import column as column_
 from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlmodel import Session, col, select
 
 from crawler.counts import Total, count_rows, count_total, planner_estimate
@@ -71,6 +81,7 @@ _SEARCH_ROWS = table(
     column_("created_at"),
     column_("workspace_id", String),
     column_("document"),
+    column_("tag_ids", ARRAY(String(64))),
 )
 _ENGLISH: Any = literal_column("'english'::regconfig")  # as crawler.search's PG_MATCH
 _FTS = table("snapshot_fts", column_("rowid", Integer))
@@ -99,6 +110,10 @@ class OtherFilters:
 
     driving: list[Any] = field(default_factory=list)
     testing: list[Any] = field(default_factory=list)
+    # When a tag is the only other filter: its ids. PostgreSQL's search rows carry their
+    # snapshot's tag ids (migration 0022), so a window tests them without reading the
+    # snapshot (news + a 2% tag at 10M: ~3,700 snapshot rows read for a page).
+    tag_ids: list[str] | None = None
 
 
 def search_page(
@@ -145,6 +160,7 @@ def search_page(
         # (an exact count of 10,000,000 took 340 ms, when not remembered).
         listed = planner_estimate(session, everything) or count_rows(session, everything)
         kept = min(1.0, left / max(1, listed))
+    engine.tag_ids = others.tag_ids if others else None
     ids, count, exact = engine.newest(wanted, matching, tests, kept)
     if not exact and others is None:  # never fewer than were counted to choose this order
         count = max(count, matching)
@@ -215,6 +231,7 @@ class _Engine:
     def __init__(self, session: Session, workspace_ids: Sequence[str] | None) -> None:
         self.session = session
         self.workspaces = None if workspace_ids is None else list(workspace_ids)
+        self.tag_ids: list[str] | None = None  # OtherFilters.tag_ids, for newest()
 
     def visible(self) -> list[Any]:
         """The visibility test on ``Snapshot``."""
@@ -395,7 +412,10 @@ class _Postgres(_Engine):
             found = select(rows.snapshot_id, rows.created_at).where(
                 unindexed.op("@@")(self.query), *self._visible_rows()
             )
-        if tests:
+        if self.tag_ids is not None:  # the tag, from the search row itself
+            wanted_tags = cast(array(self.tag_ids or [""]), ARRAY(String(64)))
+            found = found.where(rows.tag_ids.overlap(wanted_tags))
+        elif tests:
             found = found.join(Snapshot, col(Snapshot.id) == rows.snapshot_id).where(*tests)
         if since is not None:
             found = found.where(rows.created_at >= since)

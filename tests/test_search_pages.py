@@ -323,7 +323,7 @@ def test_search_beside_other_filters_pages_like_a_scan(
     if store.kind == "postgres":
         with store.engine.begin() as conn:
             conn.execute(sql_text("ANALYZE"))
-    seen = {"relevance": 0, "newest": 0, "windows": 0, "driven": 0}
+    seen = {"relevance": 0, "newest": 0, "windows": 0, "driven": 0, "row tags": 0}
     with Session(store.engine) as session:
         for principal in (store.admin, store.first):
             for others in OTHER_FILTERS:
@@ -359,7 +359,10 @@ def test_search_beside_other_filters_pages_like_a_scan(
                                 assert page.total.value == len(newest), where
                             seen["windows"] += _window_was_read(store.kind, statements)
                             seen["driven"] += _driven(store.kind, statements)
+                            seen["row tags"] += any("ss.tag_ids &&" in s for s in statements)
                         seen[page.search_order.value] += 1
     # And every way was taken: ranking, windows, and the few rows driving
     assert seen["relevance"] and seen["newest"] and seen["windows"] >= 10, seen
     assert seen["driven"] >= 3, seen
+    if store.kind == "postgres":  # a tag alone beside the words is read off the search rows
+        assert seen["row tags"] >= 3, seen
