@@ -131,6 +131,30 @@ def test_snippets_mark_the_match(store: tuple[Engine, Principal]) -> None:
     assert len(snippet) < 400
 
 
+def test_snippets_of_a_prefix_mark_the_whole_word_else_the_longer_one(
+    store: tuple[Engine, Principal],
+) -> None:
+    engine, principal = store
+    # Given one page with the word itself far into its text, and one with only a longer word
+    whole = add(engine, principal, "https://w.example.com/", "Weekly newsletter")
+    longer = add(engine, principal, "https://l.example.com/", "Monthly newsletter")
+    with db.session_scope(engine) as session:
+        search.index_text(
+            session, whole, "Filler words. " * 30 + "Local news today. " + "End. " * 30
+        )
+        search.index_text(session, longer, "Filler words. " * 30 + "Nothing more. ")
+    # When both are given snippets for the prefix "news"
+    with Session(engine) as session:
+        found = search.snippets(session, "news", [whole, longer])
+    # Then each is marked where it matched: the longer word only where the word is missing
+    mark = f"{search.MARK_START}%s{search.MARK_END}"
+    assert mark % "newsletter" in found[longer], found
+    if store[0].dialect.name == "sqlite":  # whole words first (FTS5 merges a prefix's lists)
+        assert mark % "news" in found[whole] and "today" in found[whole], found
+    else:
+        assert search.MARK_START in found[whole], found
+
+
 @pytest.mark.parametrize(
     "query",
     [
