@@ -19,6 +19,13 @@ window are read. Every match outside a window is older than every row in it, so
 a window holding the page's matches gives exactly the list's page. Other filters
 are tested on the window's matches; when they leave few rows (`DRIVE_LIMIT`),
 those rows drive instead and each is tested for the words.
+
+SQLite tries something cheaper first. FTS5 merges all the lists of a prefix's words
+for every statement that matches it (~9 ms for "news*" at 1M, whatever rowids the
+statement asks for), so the count keeps the newest matches' rowids, and the list
+order is walked (on the other filters' index when they have one), each row's search
+rowid looked up among them. Only rows whose search rows are older than those kept
+need FTS5 again; windows are left for when they keep coming.
 """
 
 from __future__ import annotations
