@@ -82,6 +82,11 @@ ENTRIES_MARGIN = 3
 TAG_INDEX_SHARE = 0.1  # PostgreSQL: a window this wide may ask the tag's index too
 MAX_ROUNDS = 12  # windows tried before every match is sorted instead
 WALK_ROUNDS = 4  # SQLite: walks of the list order before windows instead
+# SQLite: the count reads the matches among this many of the newest search rows (at
+# least; SPAN_PER_ROW for each row of the pages asked for): "news" + a 5% filter needs
+# ~2,700 rows for a page of 50
+NEWEST_SPAN = 20_000
+SPAN_PER_ROW = 40
 # PostgreSQL: testing a row for the words costs about this many GIN postings read
 ROW_TEST_COST = 5
 
@@ -146,7 +151,7 @@ def search_page(
     engine: _Engine = (
         _Postgres(session, ts_query(terms), workspace_ids)
         if dialect == "postgresql"
-        else _Sqlite(session, fts5_query(terms), workspace_ids)
+        else _Sqlite(session, fts5_query(terms), workspace_ids, offset + limit)
     )
     matching = engine.count_upto()
     if matching <= RANK_LIMIT:
@@ -514,13 +519,20 @@ def _time_at_share(bounds: list[datetime], share: float) -> datetime | None:
 
 
 class _Sqlite(_Engine):
-    def __init__(self, session: Session, fts: str, workspace_ids: Sequence[str] | None) -> None:
+    def __init__(
+        self, session: Session, fts: str, workspace_ids: Sequence[str] | None, wanted: int
+    ) -> None:
         super().__init__(session, workspace_ids)
         self.fts = fts
         self.rows = _SEARCH_ROWS.alias("ss")
-        # count_upto's matches: their rowids as a JSON array, and the lowest of them
+        self.wanted = wanted
+        # count_upto's matches among the newest search rows: their rowids as a JSON
+        # array, the rowid from which they are all the matches (0: all of them), and
+        # whether every match was counted (at most SORT_LIMIT) or kept
         self.newest_rowids = "[]"
         self.lowest_rowid = 0
+        self.counted_all = False
+        self.complete = False
 
     def _match(self) -> Any:
         return sql_text("snapshot_fts MATCH :fts_query").bindparams(fts_query=self.fts)
@@ -533,24 +545,47 @@ class _Sqlite(_Engine):
         return select(*columns).select_from(joined).where(self._match(), *self.visible())
 
     def count_upto(self) -> int:
-        # Counted to SORT_LIMIT: how many there are chooses between sorting and windows.
-        # The count keeps the newest matches' rowids (highest first): newest() looks for
-        # the page among them before it asks FTS5 again, as FTS5 merges a prefix's lists
-        # anew for each statement (~9 ms for "news*" at 1M). Without workspaces to test,
-        # the FTS5 index alone counts (one search row per snapshot). bm25 cannot be asked
-        # first: it counts every match of each word.
+        # FTS5 merges every list of a prefix's words for each statement that asks for it
+        # (~9 ms for "news*" at 1M, whatever rowids the statement wants; twice that read
+        # highest rowid first), so one statement reads the matches among the newest
+        # search rows: they count, and newest() looks for the page among them before it
+        # asks FTS5 again. Only a word with few there is counted among all (to
+        # SORT_LIMIT), and a word with few in the newest rows has short lists. Without
+        # workspaces to test, the FTS5 index alone counts (one search row per snapshot).
+        # bm25 cannot be asked first: it counts every match of each word.
+        first, last = self.session.execute(
+            sql_text(
+                "SELECT (SELECT min(id) FROM snapshot_search), "
+                "(SELECT max(id) FROM snapshot_search)"
+            )
+        ).one()
+        if last is None:
+            return 0
         if self.workspaces is None:
             found = select(_FTS.c.rowid.label("rowid")).where(self._match())
         else:
             found = self._matches(_FTS.c.rowid.label("rowid"))
-        newest = found.order_by(_FTS.c.rowid.desc()).limit(SORT_LIMIT + 1).subquery()
+        bound = int(last) - max(NEWEST_SPAN, SPAN_PER_ROW * self.wanted) + 1
+        self.complete = bound <= int(first)
+        newest = (found if self.complete else found.where(_FTS.c.rowid >= bound)).subquery()
         rowid = newest.c.rowid
         counted, lowest, listed = self.session.execute(
             select(func.count(), func.min(rowid), func.group_concat(rowid))
         ).one()
         self.newest_rowids = f"[{listed or ''}]"  # handed back to SQLite as they came
-        self.lowest_rowid = int(lowest or 0)
-        return int(counted)
+        # Below the lowest kept a rowid is undecided, unless every match was kept.
+        self.lowest_rowid = 0 if self.complete else bound
+        self.counted_all = self.complete
+        if self.complete or counted > RANK_LIMIT:
+            return int(counted)
+        capped = found.limit(SORT_LIMIT + 1).subquery()
+        everything = int(
+            self.session.execute(select(func.count()).select_from(capped)).scalar_one()
+        )
+        self.complete = everything == counted
+        self.lowest_rowid = 0 if self.complete else bound
+        self.counted_all = everything <= SORT_LIMIT
+        return everything
 
     def _rowids(self) -> Any:
         return select(_FTS.c.rowid).where(self._match())
@@ -569,8 +604,10 @@ class _Sqlite(_Engine):
     def newest(
         self, wanted: int, matching: int, tests: list[Any], kept: float
     ) -> tuple[list[str], int, bool]:
-        if matching <= SORT_LIMIT:  # all counted: sorted whole, FTS5 not asked again
+        if self.complete and matching <= SORT_LIMIT:  # all kept: sorted whole, no FTS5
             return *self._ids(self._among(self.newest_rowids, wanted, tests)), True
+        if self.counted_all:  # few enough to sort whole (with FTS5 once more)
+            return *self._ids(self._window(wanted, tests, [])), True
         found = self._from_newest_rowids(wanted, tests)
         if found is not None:
             return found[0], found[1], len(found[0]) < wanted
@@ -631,7 +668,7 @@ class _Sqlite(_Engine):
         lower rowid: "news" (37% of rows) needs ~135 rows walked for 50. A row the kept
         matches cannot decide (created out of that order) is tested with one FTS5
         statement for all such rows met, and the walk is run again."""
-        lowest = self.lowest_rowid
+        lowest = self.lowest_rowid  # below it a rowid is undecided (0: none is)
         kept = self.newest_rowids  # a JSON array, with the undecided rows found to match
         matching: set[int] = set()
         ruled_out: list[int] = []
