@@ -87,6 +87,8 @@ WALK_ROUNDS = 4  # SQLite: walks of the list order before windows instead
 # ~2,700 rows for a page of 50
 NEWEST_SPAN = 20_000
 SPAN_PER_ROW = 40
+MAX_SPAN = 200_000  # (a deep page past that is found by windows)
+UNDECIDED_LIMIT = 2_000  # SQLite: rows a walk may leave to FTS5 at once; more: windows
 # PostgreSQL: testing a row for the words costs about this many GIN postings read
 ROW_TEST_COST = 5
 
@@ -151,7 +153,7 @@ def search_page(
     engine: _Engine = (
         _Postgres(session, ts_query(terms), workspace_ids)
         if dialect == "postgresql"
-        else _Sqlite(session, fts5_query(terms), workspace_ids, offset + limit)
+        else _Sqlite(session, fts5_query(terms), workspace_ids, offset + limit, limit)
     )
     matching = engine.count_upto()
     if matching <= RANK_LIMIT:
@@ -520,12 +522,19 @@ def _time_at_share(bounds: list[datetime], share: float) -> datetime | None:
 
 class _Sqlite(_Engine):
     def __init__(
-        self, session: Session, fts: str, workspace_ids: Sequence[str] | None, wanted: int
+        self,
+        session: Session,
+        fts: str,
+        workspace_ids: Sequence[str] | None,
+        wanted: int,
+        limit: int,
     ) -> None:
         super().__init__(session, workspace_ids)
         self.fts = fts
         self.rows = _SEARCH_ROWS.alias("ss")
-        self.wanted = wanted
+        self.wanted = wanted  # the rows of the pages asked for, and of the last page
+        self.limit = limit
+        self.span = 0  # how many of the newest search rows count_upto read
         # count_upto's matches among the newest search rows: their rowids as a JSON
         # array, the rowid from which they are all the matches (0: all of them), and
         # whether every match was counted (at most SORT_LIMIT) or kept
@@ -565,7 +574,9 @@ class _Sqlite(_Engine):
             found = select(_FTS.c.rowid.label("rowid")).where(self._match())
         else:
             found = self._matches(_FTS.c.rowid.label("rowid"))
-        bound = int(last) - max(NEWEST_SPAN, SPAN_PER_ROW * self.wanted) + 1
+        span = min(MAX_SPAN, max(NEWEST_SPAN, SPAN_PER_ROW * self.wanted))
+        bound = int(last) - span + 1
+        self.span = span
         self.complete = bound <= int(first)
         newest = (found if self.complete else found.where(_FTS.c.rowid >= bound)).subquery()
         rowid = newest.c.rowid
@@ -604,14 +615,24 @@ class _Sqlite(_Engine):
     def newest(
         self, wanted: int, matching: int, tests: list[Any], kept: float
     ) -> tuple[list[str], int, bool]:
+        everything = count_rows(self.session, select(col(Snapshot.id)).where(*self.visible()))
+        if wanted - self.limit >= everything:  # past the last row there can be
+            scale = 1.0 if self.complete else everything / max(1, self.span)
+            if tests:  # the words' count, scaled to the rows the other filters keep
+                return [], max(1, round(matching * scale * kept)), False
+            return [], round(matching * scale), self.complete
         if self.complete and matching <= SORT_LIMIT:  # all kept: sorted whole, no FTS5
             return *self._ids(self._among(self.newest_rowids, wanted, tests)), True
         if self.counted_all:  # few enough to sort whole (with FTS5 once more)
             return *self._ids(self._window(wanted, tests, [])), True
-        found = self._from_newest_rowids(wanted, tests)
+        # The walk, unless the pages need more matches than the rows read hold (the
+        # other filters aside: their share is counted only to DRIVE_LIMIT here).
+        density = 1.0 if self.complete else matching / max(1, self.span)
+        walk = wanted <= density * self.span
+        found = self._from_newest_rowids(wanted, tests) if walk else None
         if found is not None:
             return found[0], found[1], len(found[0]) < wanted
-        rows_in_list = count_rows(self.session, select(col(Snapshot.id)).where(*self.visible()))
+        rows_in_list = everything
         # Words counted only to SORT_LIMIT may match far more (370,528 for "news" at 1M):
         # the first window is then small, and the next sized from what it held.
         # Beside other filters it is larger (up to 6x), as fewer of its rows pass them:
@@ -691,6 +712,8 @@ class _Sqlite(_Engine):
             undecided = [rowid for _, _, rowid in rows if rowid < lowest and rowid not in matching]
             if not undecided:
                 break
+            if len(undecided) > UNDECIDED_LIMIT:
+                return None  # the walk ran far past the kept matches: windows instead
             matched = self._matching_rowids(undecided)
             matching.update(matched)
             kept = json.dumps([*json.loads(kept), *matched]) if matched else kept

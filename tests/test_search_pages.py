@@ -31,7 +31,7 @@ from tests.services import AmberServer, PostgresServer
 WORDS = ["amber", "resin", "fossil", "insect", "tide", "harbour", "lantern"]
 # Common and rare words, a prefix, two words, a word in urls, and one that matches nothing.
 QUERIES = ["amber", "resi", "fossil insect", "lantern", "harbour amber", "example", "nothinghere"]
-PAGES = [(0, 10), (4, 7), (30, 20), (150, 50)]
+PAGES = [(0, 10), (4, 7), (30, 20), (150, 50), (450, 5)]  # the last past every row
 
 
 @dataclass
