@@ -586,7 +586,7 @@ class _Sqlite(_Engine):
         self.newest_rowids = f"[{listed or ''}]"  # handed back to SQLite as they came
         # Below the lowest kept a rowid is undecided, unless every match was kept.
         self.lowest_rowid = 0 if self.complete else bound
-        self.counted_all = self.complete
+        self.counted_all = self.complete and counted <= SORT_LIMIT
         if self.complete or counted > RANK_LIMIT:
             return int(counted)
         capped = found.limit(SORT_LIMIT + 1).subquery()
@@ -631,6 +631,8 @@ class _Sqlite(_Engine):
         walk = wanted <= density * self.span
         found = self._from_newest_rowids(wanted, tests) if walk else None
         if found is not None:
+            if self.complete and not tests:  # every match was counted
+                return found[0], matching, True
             return found[0], found[1], len(found[0]) < wanted
         rows_in_list = everything
         # Words counted only to SORT_LIMIT may match far more (370,528 for "news" at 1M):
