@@ -532,8 +532,8 @@ class _Sqlite(_Engine):
         super().__init__(session, workspace_ids)
         self.fts = fts
         self.rows = _SEARCH_ROWS.alias("ss")
-        self.wanted = wanted  # the rows of the pages asked for, and of the last page
-        self.limit = limit
+        self.wanted = wanted  # offset + limit: the rows up to the end of the page asked for
+        self.limit = limit  # the rows of that page
         self.span = 0  # how many of the newest search rows count_upto read
         # count_upto's matches among the newest search rows: their rowids as a JSON
         # array, the rowid from which they are all the matches (0: all of them), and
