@@ -184,27 +184,29 @@ def snippets(session: Session, query: str, snapshot_ids: Sequence[str]) -> dict[
     return _run_snippets(session, statement, params, ids)
 
 
+# SQLite's snippet statements: the matches, and the page's search rowids.
+_SQLITE_SNIPPET_MATCHES = (
+    "SELECT ss.snapshot_id, snippet(snapshot_fts, -1, :start, :end, '…', 16) "
+    "FROM snapshot_fts JOIN snapshot_search ss ON ss.id = snapshot_fts.rowid "
+    "WHERE snapshot_fts MATCH :q "
+)
+_PAGE_ROWIDS = "(SELECT id FROM snapshot_search WHERE snapshot_id IN :ids)"
 # The match limited to the page's range of rowids (FTS5 reads only that part of each
 # word's list), and each match in it looked up in the page's rowids before anything is
 # joined ("+ 0": not handed to FTS5, which would run the match once per rowid, merging
 # a prefix's lists each time). A page of "news" (370,528 matches of 1M) took 123 ms of
 # snippets when every match in range was joined first.
 _SQLITE_PREFIX_SNIPPETS = sql_text(
-    "SELECT ss.snapshot_id, snippet(snapshot_fts, -1, :start, :end, '…', 16) "
-    "FROM snapshot_fts JOIN snapshot_search ss ON ss.id = snapshot_fts.rowid "
-    "WHERE snapshot_fts MATCH :q AND snapshot_fts.rowid BETWEEN "
+    _SQLITE_SNIPPET_MATCHES + "AND snapshot_fts.rowid BETWEEN "
     "(SELECT min(id) FROM snapshot_search WHERE snapshot_id IN :ids) AND "
     "(SELECT max(id) FROM snapshot_search WHERE snapshot_id IN :ids) "
-    "AND snapshot_fts.rowid + 0 IN (SELECT id FROM snapshot_search WHERE snapshot_id IN :ids)"
+    f"AND snapshot_fts.rowid + 0 IN {_PAGE_ROWIDS}"
 ).bindparams(bindparam("ids", expanding=True))
 # Whole words: the match run once per page row (FTS5 seeks each word's list to it), so
 # a page spread over the whole table costs no more than one in a narrow range (a rare
 # domain's page of "news": ~40 ms walking the range, ~1 ms seeking).
 _SQLITE_WORD_SNIPPETS = sql_text(
-    "SELECT ss.snapshot_id, snippet(snapshot_fts, -1, :start, :end, '…', 16) "
-    "FROM snapshot_fts JOIN snapshot_search ss ON ss.id = snapshot_fts.rowid "
-    "WHERE snapshot_fts MATCH :q "
-    "AND snapshot_fts.rowid IN (SELECT id FROM snapshot_search WHERE snapshot_id IN :ids)"
+    _SQLITE_SNIPPET_MATCHES + f"AND snapshot_fts.rowid IN {_PAGE_ROWIDS}"
 ).bindparams(bindparam("ids", expanding=True))
 
 

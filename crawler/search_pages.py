@@ -103,6 +103,7 @@ _SEARCH_ROWS = table(
 )
 _ENGLISH: Any = literal_column("'english'::regconfig")  # as crawler.search's PG_MATCH
 _FTS = table("snapshot_fts", column_("rowid", Integer))
+_LIST_ORDER = (col(Snapshot.created_at).desc(), col(Snapshot.id))  # the snapshot list's
 
 
 class SearchOrder(StrEnum):
@@ -472,7 +473,7 @@ class _Postgres(_Engine):
         statement = (
             select(col(Snapshot.id), func.count().over())
             .where(*self.visible(), *driving, matches)
-            .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+            .order_by(*_LIST_ORDER)
             .limit(wanted)
         )
         return self._ids(statement)
@@ -499,6 +500,12 @@ class _Postgres(_Engine):
 
 
 _GIN_SCAN = "Bitmap Index Scan"
+
+
+def _json_values(array: str) -> Any:
+    """The values of a JSON array as a table (``value``): how SQLite is handed a list of
+    rowids in one parameter, whatever its length."""
+    return func.json_each(array).table_valued("value")
 
 
 def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -579,24 +586,21 @@ class _Sqlite(_Engine):
         self.span = span
         self.complete = bound <= int(first)
         newest = (found if self.complete else found.where(_FTS.c.rowid >= bound)).subquery()
-        rowid = newest.c.rowid
-        counted, lowest, listed = self.session.execute(
-            select(func.count(), func.min(rowid), func.group_concat(rowid))
+        counted, listed = self.session.execute(
+            select(func.count(), func.group_concat(newest.c.rowid))
         ).one()
         self.newest_rowids = f"[{listed or ''}]"  # handed back to SQLite as they came
+        counted_all = self.complete
+        if not self.complete and counted <= RANK_LIMIT:
+            capped = found.limit(SORT_LIMIT + 1).subquery()
+            everything = self.session.execute(select(func.count()).select_from(capped))
+            total = int(everything.scalar_one())
+            self.complete = total == counted
+            counted, counted_all = total, True
         # Below the lowest kept a rowid is undecided, unless every match was kept.
         self.lowest_rowid = 0 if self.complete else bound
-        self.counted_all = self.complete and counted <= SORT_LIMIT
-        if self.complete or counted > RANK_LIMIT:
-            return int(counted)
-        capped = found.limit(SORT_LIMIT + 1).subquery()
-        everything = int(
-            self.session.execute(select(func.count()).select_from(capped)).scalar_one()
-        )
-        self.complete = everything == counted
-        self.lowest_rowid = 0 if self.complete else bound
-        self.counted_all = everything <= SORT_LIMIT
-        return everything
+        self.counted_all = counted_all and counted <= SORT_LIMIT
+        return int(counted)
 
     def _rowids(self) -> Any:
         return select(_FTS.c.rowid).where(self._match())
@@ -629,7 +633,7 @@ class _Sqlite(_Engine):
         # other filters aside: their share is counted only to DRIVE_LIMIT here).
         density = 1.0 if self.complete else matching / max(1, self.span)
         walk = wanted <= density * self.span
-        found = self._from_newest_rowids(wanted, tests) if walk else None
+        found = self._from_newest_rowids(wanted, tests, everything) if walk else None
         if found is not None:
             if self.complete and not tests:  # every match was counted
                 return found[0], matching, True
@@ -660,14 +664,14 @@ class _Sqlite(_Engine):
         return (
             self._matches(col(Snapshot.id), func.count().over())
             .where(*tests, *edge)
-            .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+            .order_by(*_LIST_ORDER)
             .limit(wanted)
         )
 
     def _among(self, rowids: str, wanted: int, tests: list[Any]) -> Any:
         """The page statement over the matches with these search rowids (a JSON array):
         the id and a count of them all, each rowid looked up on its own (FTS5 not asked)."""
-        listed = func.json_each(rowids).table_valued("value")
+        listed = _json_values(rowids)
         joined = listed.join(self.rows, self.rows.c.id == listed.c.value).join(
             Snapshot, col(Snapshot.id) == self.rows.c.snapshot_id
         )
@@ -675,14 +679,17 @@ class _Sqlite(_Engine):
             select(col(Snapshot.id), func.count().over())
             .select_from(joined)
             .where(*self.visible(), *tests)
-            .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+            .order_by(*_LIST_ORDER)
             .limit(wanted)
         )
 
-    def _from_newest_rowids(self, wanted: int, tests: list[Any]) -> tuple[list[str], int] | None:
+    def _from_newest_rowids(
+        self, wanted: int, tests: list[Any], everything: int
+    ) -> tuple[list[str], int] | None:
         """The page found by walking the list order (of the rows passing `tests`) and
         looking each row's search rowid up among the newest matches count_upto kept,
-        and how many there are (estimated unless the walk ran out); None when the walk
+        and how many there are (estimated unless the walk ran out, from the `everything`
+        visible rows); None when the walk
         keeps meeting rows older than those kept.
 
         The kept matches are every match from the lowest kept rowid up, so a row with a
@@ -697,17 +704,17 @@ class _Sqlite(_Engine):
         ruled_out: list[int] = []
         search_rowid = self.rows.c.id + 0  # "+ 0": tested per row walked, not driving
         for _ in range(WALK_ROUNDS):
-            among = select(func.json_each(kept).table_valued("value").c.value)
+            among = select(_json_values(kept).c.value)
             unknown = search_rowid < lowest
             if ruled_out:
-                out = select(func.json_each(json.dumps(ruled_out)).table_valued("value").c.value)
+                out = select(_json_values(json.dumps(ruled_out)).c.value)
                 unknown = unknown & search_rowid.not_in(out.scalar_subquery())
             walk = (
                 select(col(Snapshot.id), col(Snapshot.created_at), self.rows.c.id)
                 .select_from(Snapshot)
                 .join(self.rows, self.rows.c.snapshot_id == col(Snapshot.id))
                 .where(*self.visible(), *tests, or_(search_rowid.in_(among), unknown))
-                .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+                .order_by(*_LIST_ORDER)
                 .limit(wanted)
             )
             rows = self.session.execute(walk).all()
@@ -737,14 +744,13 @@ class _Sqlite(_Engine):
                 select(func.count()).select_from(up_to_last.subquery())
             ).scalar_one()
         )
-        everything = count_rows(self.session, select(col(Snapshot.id)).where(*self.visible()))
         return ids, max(len(rows), round(len(rows) * everything / max(1, walked)))
 
     def _matching_rowids(self, rowids: list[int]) -> list[int]:
         """Which of these search rowids match: one FTS5 statement, reading the words'
         matches only in their range, each looked up in the list ("+ 0": not handed to
         FTS5, which would run the match once per rowid)."""
-        listed = select(func.json_each(json.dumps(rowids)).table_valued("value").c.value)
+        listed = select(_json_values(json.dumps(rowids)).c.value)
         statement = select(_FTS.c.rowid).where(
             self._match(),
             _FTS.c.rowid.between(min(rowids), max(rowids)),
@@ -785,7 +791,7 @@ class _Sqlite(_Engine):
         statement = (
             self._matches(col(Snapshot.id), func.count().over())
             .where((_FTS.c.rowid + 0).in_(few))  # "+ 0": tested per match, not handed to FTS5
-            .order_by(col(Snapshot.created_at).desc(), col(Snapshot.id))
+            .order_by(*_LIST_ORDER)
             .limit(wanted)
         )
         return self._ids(statement)

@@ -148,24 +148,32 @@ def _walked_newest_matches(sent: list[str]) -> bool:
     return any("json_each" in s and "IN (SELECT" in s and "snapshot_fts" not in s for s in sent)
 
 
+def _small_limits(monkeypatch: pytest.MonkeyPatch, **more: int) -> None:
+    """Limits small enough for this store: up to 12 visible matches are ranked, up to 40
+    sorted whole on SQLite, a PostgreSQL window may read 30 matches before shrinking,
+    first windows are sized to hold too few matches (so most pages grow one), and
+    SQLite's count reads the matches among the newest 60 search rows (at least);
+    `more` sets others, or overrides these."""
+    limits: dict[str, float] = {
+        "RANK_LIMIT": 12,
+        "SORT_LIMIT": 40,
+        "HITS_CAP": 30,
+        "MARGIN": 0.2,
+        "NEWEST_SPAN": 60,
+        "SPAN_PER_ROW": 1,
+    }
+    for name, value in {**limits, **more}.items():
+        monkeypatch.setattr(search_pages, name, value)
+
+
 @pytest.mark.parametrize("analyzed", [True, False])
 def test_pages_are_ranked_or_newest_first_like_a_scan(
     store: Store, statements: list[str], monkeypatch: pytest.MonkeyPatch, analyzed: bool
 ) -> None:
-    # Given limits small enough for this store: up to 12 visible matches are ranked, up to
-    # 40 sorted whole on SQLite, and a PostgreSQL window may read 30 matches before shrinking,
-    monkeypatch.setattr(search_pages, "RANK_LIMIT", 12)
-    monkeypatch.setattr(search_pages, "SORT_LIMIT", 40)
-    monkeypatch.setattr(search_pages, "HITS_CAP", 30)
-    # and first windows sized to hold too few matches, so most pages grow one
-    monkeypatch.setattr(search_pages, "MARGIN", 0.2)
-    # and SQLite's count reading the matches among the newest 60 search rows (at least)
-    monkeypatch.setattr(search_pages, "NEWEST_SPAN", 60)
-    monkeypatch.setattr(search_pages, "SPAN_PER_ROW", 1)
-    # (SQLite takes no statistics: there the second run's count reads every search row)
+    # Given limits small enough for this store (SQLite takes no statistics: there the
+    # second run's count reads every search row)
     every_row_read = store.kind == "sqlite" and not analyzed
-    if every_row_read:
-        monkeypatch.setattr(search_pages, "NEWEST_SPAN", 10_000)
+    _small_limits(monkeypatch, NEWEST_SPAN=10_000 if every_row_read else 60)
     if store.kind == "postgres":  # with and without the statistics' histogram of list order
         with store.engine.begin() as conn:
             conn.execute(sql_text("ANALYZE snapshot_search"))
@@ -344,14 +352,7 @@ def test_search_beside_other_filters_pages_like_a_scan(
     store: Store, statements: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the limits above, and other filters leaving few rows (drive) or many (windows)
-    monkeypatch.setattr(search_pages, "RANK_LIMIT", 12)
-    monkeypatch.setattr(search_pages, "SORT_LIMIT", 40)
-    monkeypatch.setattr(search_pages, "HITS_CAP", 30)
-    monkeypatch.setattr(search_pages, "DRIVE_LIMIT", 60)
-    monkeypatch.setattr(search_pages, "MARGIN", 0.2)
-    monkeypatch.setattr(search_pages, "FIRST_WINDOW", 8)
-    monkeypatch.setattr(search_pages, "NEWEST_SPAN", 60)
-    monkeypatch.setattr(search_pages, "SPAN_PER_ROW", 1)
+    _small_limits(monkeypatch, DRIVE_LIMIT=60, FIRST_WINDOW=8)
     if store.kind == "postgres":
         with store.engine.begin() as conn:
             conn.execute(sql_text("ANALYZE"))
