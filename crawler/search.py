@@ -256,11 +256,11 @@ def index_text(session: Session, snapshot_id: str, text: str) -> None:
     if result.rowcount:  # type: ignore[attr-defined]
         return
     # No row yet (the trigger's was lost): made from the snapshot, with the tags, list order,
-    # workspace and tag ids PostgreSQL's search rows carry (migrations 0004, 0019, 0022).
+    # workspace, tag ids and status PostgreSQL's search rows carry (0004, 0019, 0022, 0025).
     if _dialect(session) == "postgresql":
-        columns = "tags, text, created_at, workspace_id, tag_ids"
+        columns = "tags, text, created_at, workspace_id, tag_ids, status"
         values = "amber_snapshot_tags(id), :text, created_at, workspace_id, "
-        values += "amber_snapshot_tag_ids(id)"
+        values += "amber_snapshot_tag_ids(id), status"
     else:
         columns, values = "tags, text", "'', :text"
     session.execute(
@@ -364,16 +364,16 @@ def _postgres_bulk_indexing(
     connection: Connection,
 ) -> Iterator[Callable[[Sequence[IndexRow]], None]]:
     """PostgreSQL's side of `bulk_indexing`: search rows made set-wise, as the triggers
-    of migrations 0019 and 0022 would have made them."""
+    of migrations 0019, 0022 and 0025 would have made them."""
 
     def index(rows: Sequence[IndexRow]) -> None:
         if not rows:
             return
         connection.exec_driver_sql(
             "INSERT INTO snapshot_search "
-            "(snapshot_id, url, title, tags, created_at, workspace_id, tag_ids) "
+            "(snapshot_id, url, title, tags, created_at, workspace_id, tag_ids, status) "
             "SELECT s.id, s.url, coalesce(s.title, ''), amber_snapshot_tags(s.id), "
-            "s.created_at, s.workspace_id, amber_snapshot_tag_ids(s.id) "
+            "s.created_at, s.workspace_id, amber_snapshot_tag_ids(s.id), s.status "
             "FROM snapshot s WHERE s.id = ANY(%s)",
             ([row[0] for row in rows],),
         )

@@ -100,6 +100,7 @@ _SEARCH_ROWS = table(
     column_("workspace_id", String),
     column_("document"),
     column_("tag_ids", ARRAY(String(64))),
+    column_("status", String),
 )
 _ENGLISH: Any = literal_column("'english'::regconfig")  # as crawler.search's PG_MATCH
 _FTS = table("snapshot_fts", column_("rowid", Integer))
@@ -129,10 +130,13 @@ class OtherFilters:
 
     driving: list[Any] = field(default_factory=list)
     testing: list[Any] = field(default_factory=list)
-    # When a tag is the only other filter: its ids. PostgreSQL's search rows carry their
-    # snapshot's tag ids (migration 0022), so a window tests them without reading the
-    # snapshot (news + a 2% tag at 10M: ~3,700 snapshot rows read for a page).
+    # When a tag and a status are all the other filters (either or both): the tag's ids
+    # and the status. PostgreSQL's search rows carry their snapshot's tag ids (migration
+    # 0022) and status (0025), so a window tests them without reading the snapshot (news +
+    # a 2% tag at 10M: ~3,700 snapshot rows read for a page), and GIN finds a word's rows
+    # of one status in the index.
     tag_ids: list[str] | None = None
+    status: str | None = None
 
 
 def search_page(
@@ -170,10 +174,11 @@ def search_page(
     planned_left = None  # the planner's estimate of those rows, when it was asked
     if others is not None:
         rows = select(col(Snapshot.id)).where(*engine.visible(), *others.driving)
-        if others.tag_ids is not None and workspace_ids is None and dialect == "sqlite":
+        tag_alone = others.tag_ids if others.status is None else None
+        if tag_alone is not None and workspace_ids is None and dialect == "sqlite":
             # A tag alone, for an admin: its links are counted on the tag's index alone
             # (a 2% tag's snapshots through the IN list took 14 ms to count to 5,001).
-            tagged = col(SnapshotTag.tag_id).in_(others.tag_ids)
+            tagged = col(SnapshotTag.tag_id).in_(tag_alone)
             rows = select(col(SnapshotTag.snapshot_id)).where(tagged)
         left, planned_left = _rows_left(session, rows)
         if left <= DRIVE_LIMIT:
@@ -185,6 +190,7 @@ def search_page(
         listed = planner_estimate(session, everything) or count_rows(session, everything)
         kept = min(1.0, left / max(1, listed))
     engine.tag_ids = others.tag_ids if others else None
+    engine.status = others.status if others else None
     ids, count, exact = engine.newest(wanted, matching, tests, kept)
     if not exact and others is None:  # never fewer than were counted to choose this order
         count = max(count, matching)
@@ -256,6 +262,7 @@ class _Engine:
         self.session = session
         self.workspaces = None if workspace_ids is None else list(workspace_ids)
         self.tag_ids: list[str] | None = None  # OtherFilters.tag_ids, for newest()
+        self.status: str | None = None  # OtherFilters.status, for newest()
 
     def visible(self) -> list[Any]:
         """The visibility test on ``Snapshot``."""
@@ -397,7 +404,14 @@ class _Postgres(_Engine):
     ) -> tuple[list[str], int, bool]:
         matching = max(matching, self.planned)  # counted only past RANK_LIMIT
         cap = max(HITS_CAP, 3 * wanted)
-        windows = _Windows(share=MARGIN * wanted / (matching * kept), wanted=wanted, cap=cap)
+        expected = matching * kept  # the matches passing the tests, all told
+        first = MARGIN * wanted / expected
+        if self.status is not None and expected * MARGIN <= cap:
+            # GIN finds the word's rows of this status in the index: all of them are fewer
+            # than a window's range of the created_at index (a 0.2% word, failed, at 10M:
+            # ~1,000 rows, against ~750,000 in the window that held 50 of them).
+            first = 1.0
+        windows = _Windows(share=first, wanted=wanted, cap=cap)
         bounds = self._order_bounds()
         rows_in_table = self._rows_in_table()
         while (share := windows.next_share()) is not None:
@@ -408,10 +422,9 @@ class _Postgres(_Engine):
             by_row = since is not None and share * rows_in_table * ROW_TEST_COST < matching
             # A wide window lets GIN intersect the words and the tag instead (a 0.2% word
             # under a 2% tag at 10M needs ~2M rows of window: 166 ms, 45 ms intersected).
-            tags_indexed = since is None or share >= TAG_INDEX_SHARE
-            window = self._window(
-                wanted, tests, since, cap + 1, by_row=by_row, tags_indexed=tags_indexed
-            )
+            # So does the status, kept beside the words in their GIN index.
+            indexed = since is None or share >= TAG_INDEX_SHARE
+            window = self._window(wanted, tests, since, cap + 1, by_row=by_row, indexed=indexed)
             ids, hits = self._ids(window)
             if hits <= cap and (hits >= wanted or since is None):
                 if since is None:
@@ -419,7 +432,7 @@ class _Postgres(_Engine):
                 words_only = not tests and self.entries  # the index counted these
                 return ids, words_only or round(hits / share), False
             windows.held(hits)
-        everything = self._window(wanted, tests, None, None, tags_indexed=True)
+        everything = self._window(wanted, tests, None, None, indexed=True)
         ids, hits = self._ids(everything)  # the windows never settled: every match
         return ids, hits, True
 
@@ -431,11 +444,12 @@ class _Postgres(_Engine):
         cap: int | None,
         *,
         by_row: bool = False,
-        tags_indexed: bool = False,
+        indexed: bool = False,
     ) -> Any:
         """The newest `wanted` matches created from `since` on (all, without it) that pass
         `tests`, each with how many the window holds (up to `cap`). `by_row`: the words
-        tested on each row of the window, in a form the GIN index does not serve."""
+        tested on each row of the window, in a form the GIN index does not serve;
+        `indexed`: the tag and status tested in forms their GIN indexes serve."""
         rows = self.rows.c
         found = self._matches(rows.snapshot_id, rows.created_at)
         if by_row:
@@ -448,10 +462,13 @@ class _Postgres(_Engine):
             # tag's whole posting list with the window (200,000 rows at 10M: 35 ms).
             wanted_tags = cast(array(self.tag_ids or [""]), ARRAY(String(64)))
             tagged: Any = rows.tag_ids
-            if not tags_indexed:
+            if not indexed:
                 tagged = func.coalesce(rows.tag_ids, cast(array([""]), ARRAY(String(64))))
             found = found.where(tagged.op("&&")(wanted_tags))
-        elif tests:
+        if self.status is not None:  # likewise the status (its GIN entries: every row's)
+            status: Any = rows.status if indexed else func.coalesce(rows.status, "")
+            found = found.where(status == self.status)
+        if (self.tag_ids is None and self.status is None) and tests:
             found = found.join(Snapshot, col(Snapshot.id) == rows.snapshot_id).where(*tests)
         if since is not None:
             found = found.where(rows.created_at >= since)

@@ -238,13 +238,13 @@ def query_page(
         if own or narrow:
             decided = [n.exact(Snapshot) for n in narrow]
             tag_ids = named_tag_ids(session, filters.tag) if filters.tag else None
-            only_tag = (
-                bool(filters.tag) and not narrow and not _conditions(_without(filters, "tag"))
-            )
+            # A tag and a status are all: PostgreSQL's search rows carry both (0022, 0025).
+            on_rows = not narrow and not _conditions(_without(_without(filters, "tag"), "status"))
             others = OtherFilters(
                 driving=[*own, *(n.walk for n in narrow), *decided],
                 testing=[*_conditions(filters, scan_tag=True, tag_ids=tag_ids), *decided],
-                tag_ids=tag_ids if only_tag else None,
+                tag_ids=tag_ids if on_rows else None,
+                status=filters.status if on_rows else None,
             )
         searched = search_page(
             session,

@@ -288,6 +288,96 @@ def test_migration_0024_indexes_the_search_rows_list_order(
     engine.dispose()
 
 
+def test_migration_0025_keeps_each_snapshots_status_on_its_search_row(
+    postgres_server: PostgresServer,
+) -> None:
+    from alembic import command
+
+    # Given a PostgreSQL store at the newest schema with six bulk-imported snapshots
+    url = postgres_server.create_database(f"search_0025_{time.time_ns()}")
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, "mig"))
+        entries = [
+            snaps.UrlEntry(url=f"https://q.example.com/{n}", title="Quill") for n in range(6)
+        ]
+        snaps.add_urls(session, principal=principal, entries=entries, index_only=True)
+        ids = list(session.exec(select(Snapshot.id).order_by(col(Snapshot.created_at))))
+
+    def flip(snapshot_id: str, status: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                sql_text("UPDATE snapshot SET status = :s WHERE id = :id"),
+                {"s": status, "id": snapshot_id},
+            )
+
+    def statuses() -> dict[str, tuple[str, str]]:
+        """Each snapshot's status and its search row's."""
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sql_text(
+                    "SELECT s.id, s.status, ss.status FROM snapshot s "
+                    "JOIN snapshot_search ss ON ss.snapshot_id = s.id"
+                )
+            ).all()
+        return {str(sid): (str(own), str(kept)) for sid, own, kept in rows}
+
+    def document_index() -> str:
+        with engine.connect() as conn:
+            return str(
+                conn.execute(
+                    sql_text(
+                        "SELECT indexdef FROM pg_indexes "
+                        "WHERE indexname = 'ix_snapshot_search_document'"
+                    )
+                ).scalar_one()
+            )
+
+    # Then the bulk import wrote each status on the search rows, and a flip follows
+    assert {kept for _, kept in statuses().values()} == {"queued"}
+    flip(ids[0], "failed")
+    flip(ids[1], "failed")
+    assert all(own == kept for own, kept in statuses().values()), statuses()
+    assert statuses()[ids[0]] == ("failed", "failed")
+    assert "(document, status)" in document_index()
+    # And the words beside the status are found in the index, newest first like a scan
+    with pytest.MonkeyPatch.context() as patch, Session(engine) as session:
+        patch.setattr(search_pages, "RANK_LIMIT", 2)
+        filters = SnapshotFilters(search="quill", status="failed")
+        page = query_page(session, principal, filters, limit=5, offset=0)
+        assert page.search_order == SearchOrder.NEWEST
+        failed = select(Snapshot.id).where(col(Snapshot.status) == "failed")
+        scan = list(session.exec(failed.order_by(*search_pages._LIST_ORDER)))
+        assert [r.id for r in page.rows] == scan and page.total.value == 2
+    # When 0025 goes down, Then the column is gone and the index holds the words alone
+    command.downgrade(db.alembic_config(url), "0024")
+    with engine.connect() as conn:
+        columns = conn.execute(
+            sql_text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = 'snapshot_search'"
+            )
+        ).scalars()
+        assert "status" not in set(columns)
+    assert "(document)" in document_index()
+    flip(ids[2], "succeeded")  # a flip the old trigger does not copy
+    # When it comes back up, Then every search row has its snapshot's status again
+    db.upgrade(url)
+    assert statuses()[ids[2]] == ("succeeded", "succeeded")
+    assert all(own == kept for own, kept in statuses().values()), statuses()
+    assert "(document, status)" in document_index()
+    # And a search row lost and made again from the snapshot has it too
+    with engine.begin() as conn:
+        conn.execute(
+            sql_text("DELETE FROM snapshot_search WHERE snapshot_id = :id"), {"id": ids[1]}
+        )
+    with db.session_scope(engine) as session:
+        search.index_text(session, ids[1], "quill text")
+    assert statuses()[ids[1]] == ("failed", "failed")
+    engine.dispose()
+
+
 def test_a_search_with_too_many_matches_says_newest_first(tmp_path: Path) -> None:
     # Given an embedded store with 2,100 imported bookmarks titled "Lantern …", and an
     # early one that names it thrice (it would rank first)
@@ -356,7 +446,8 @@ def test_search_beside_other_filters_pages_like_a_scan(
     if store.kind == "postgres":
         with store.engine.begin() as conn:
             conn.execute(sql_text("ANALYZE"))
-    seen = {"relevance": 0, "newest": 0, "windows": 0, "driven": 0, "row tags": 0, "walked": 0}
+    seen = {"relevance": 0, "newest": 0, "windows": 0, "driven": 0, "walked": 0}
+    seen |= {"row tags": 0, "row status": 0, "status in index": 0, "status by row": 0}
     with Session(store.engine) as session:
         for principal in (store.admin, store.first):
             for others in OTHER_FILTERS:
@@ -396,11 +487,23 @@ def test_search_beside_other_filters_pages_like_a_scan(
                             ) and not _window_was_read(store.kind, statements)
                             seen["driven"] += _driven(store.kind, statements)
                             seen["row tags"] += any("coalesce(ss.tag_ids" in s for s in statements)
+                            seen["row status"] += any(
+                                "ss.status" in s and "JOIN snapshot " not in s for s in statements
+                            )
+                            seen["status in index"] += any(
+                                "AND ss.status =" in s for s in statements
+                            )
+                            seen["status by row"] += any(
+                                "coalesce(ss.status" in s for s in statements
+                            )
                         seen[page.search_order.value] += 1
     # And every way was taken: ranking, windows (SQLite: or the walk), the few rows driving
     assert seen["relevance"] and seen["newest"] and seen["windows"] + seen["walked"] >= 10, seen
     if store.kind == "sqlite":
         assert seen["walked"] >= 10 and seen["windows"] >= 1, seen
     assert seen["driven"] >= 3, seen
-    if store.kind == "postgres":  # a tag alone beside the words is read off the search rows
-        assert seen["row tags"] >= 3, seen
+    if store.kind == "postgres":  # a tag, a status beside the words: read off the search rows
+        assert seen["row tags"] >= 3 and seen["row status"] >= 6, seen
+        # (a status with few matches of the words found by GIN, all at once; with many,
+        # tested on each row of a narrow window)
+        assert seen["status in index"] >= 3 and seen["status by row"] >= 1, seen
