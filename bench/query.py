@@ -415,6 +415,11 @@ def cases(count: int, rng: random.Random) -> list[Case]:
             snaps,
             lambda: {"search": rng.choice(WORDS[:100]), "status": "succeeded", "limit": 50},
         ),
+        (
+            "search <word> + tag=tagN",
+            snaps,
+            lambda: {"search": rng.choice(WORDS[:100]), "tag": rng.choice(TAGS), "limit": 50},
+        ),
         ("search news page 20", snaps, lambda: {"search": "news", "limit": 50, "page": 20}),
         (
             "title=news + status=failed",

@@ -80,7 +80,7 @@ FIRST_WINDOW = 2_000  # SQLite: rows in the first window of a word with many mat
 # the matches), so only a word with two in three of its entries dead is misjudged.
 ENTRIES_UPTO = 100_000
 ENTRIES_MARGIN = 3
-TAG_INDEX_SHARE = 0.1  # PostgreSQL: a window this wide may ask the tag's index too
+TAG_INDEX_SHARE = 0.1  # PostgreSQL: a window this wide may ask GIN for the tag, status too
 MAX_ROUNDS = 12  # windows tried before every match is sorted instead
 WALK_ROUNDS = 4  # SQLite: walks of the list order before windows instead
 # SQLite: the count reads the matches among this many of the newest search rows (at
@@ -436,10 +436,11 @@ class _Postgres(_Engine):
         cap = max(HITS_CAP, 3 * wanted)
         expected = matching * kept  # the matches passing the tests, all told
         first = MARGIN * wanted / expected
-        if self.status is not None and expected * MARGIN <= cap:
-            # GIN finds the word's rows of this status in the index: all of them are fewer
-            # than a window's range of the created_at index (a 0.2% word, failed, at 10M:
-            # ~1,000 rows, against ~750,000 in the window that held 50 of them).
+        on_rows = self.status is not None or self.tag_ids is not None
+        if on_rows and expected * MARGIN <= cap:
+            # GIN finds the word's rows of this status or tag in the index (0025): all of
+            # them are fewer than a window's range of the created_at index (a 0.2% word,
+            # failed, at 10M: ~1,000 rows, against ~750,000 in the window that held 50).
             first = 1.0
         windows = _Windows(share=first, wanted=wanted, cap=cap)
         narrow = self._rarer_terms()
@@ -451,9 +452,9 @@ class _Postgres(_Engine):
             # the word's whole posting list first (370,528 rows of 1M for "news": 34 ms,
             # for a window of 14,000 rows). The planner was seen to choose it anyway.
             by_row = since is not None and share * rows_in_table * ROW_TEST_COST < matching
-            # A wide window lets GIN intersect the words and the tag instead (a 0.2% word
-            # under a 2% tag at 10M needs ~2M rows of window: 166 ms, 45 ms intersected).
-            # So does the status, kept beside the words in their GIN index.
+            # A wide window lets GIN intersect the words with the tag and the status, kept
+            # beside them in its index since 0025 (a 0.2% word under a 2% tag at 10M needs
+            # ~2M rows of window: 166 ms; 45 ms intersected in the title+tag index).
             indexed = since is None or share >= TAG_INDEX_SHARE
             window = self._window(
                 wanted, tests, since, cap + 1, by_row=by_row, indexed=indexed, narrow=narrow
@@ -499,8 +500,8 @@ class _Postgres(_Engine):
                 _unindexed(rows.document).op("@@")(self.query), *self._visible_rows()
             )
         if self.tag_ids is not None:  # the tag, from the search row itself
-            # In a form the title+tag GIN index does not serve: the planner ANDed a 2%
-            # tag's whole posting list with the window (200,000 rows at 10M: 35 ms).
+            # Narrow windows, in a form no GIN index serves: the planner ANDed a 2% tag's
+            # whole posting list with the window (200,000 rows at 10M: 35 ms).
             wanted_tags = cast(array(self.tag_ids or [""]), ARRAY(String(64)))
             tagged: Any = rows.tag_ids
             if not indexed:

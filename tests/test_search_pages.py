@@ -345,7 +345,7 @@ def test_migration_0025_keeps_each_snapshots_status_on_its_search_row(
     flip(ids[1], "failed")
     assert all(own == kept for own, kept in statuses().values()), statuses()
     assert statuses()[ids[0]] == ("failed", "failed")
-    assert "(document, status)" in document_index()
+    assert "(document, status, tag_ids)" in document_index()
     # And the words beside the status are found in the index, newest first like a scan
     with pytest.MonkeyPatch.context() as patch, Session(engine) as session:
         patch.setattr(search_pages, "RANK_LIMIT", 2)
@@ -355,6 +355,23 @@ def test_migration_0025_keeps_each_snapshots_status_on_its_search_row(
         failed = select(Snapshot.id).where(col(Snapshot.status) == "failed")
         scan = list(session.exec(failed.order_by(*search_pages._LIST_ORDER)))
         assert [r.id for r in page.rows] == scan and page.total.value == 2
+    # And one scan of that index takes the words, the status and a tag together (the
+    # title+tag index set aside for the plan, in a transaction rolled back)
+    with engine.connect() as conn:
+        conn.execute(sql_text("SET LOCAL enable_seqscan = off"))
+        conn.execute(sql_text("DROP INDEX ix_snapshot_search_title_tags"))
+        plan = "\n".join(
+            conn.execute(
+                sql_text(
+                    "EXPLAIN SELECT 1 FROM snapshot_search WHERE document @@ "
+                    "to_tsquery('english', 'quill') AND status = 'failed' "
+                    "AND tag_ids && CAST(ARRAY['t1'] AS varchar(64)[])"
+                )
+            ).scalars()
+        )
+        conn.rollback()
+    assert "Index Cond" in plan and "ix_snapshot_search_document" in plan, plan
+    assert all(c in plan.split("Index Cond")[1] for c in ("document", "status", "tag_ids")), plan
     # When 0025 goes down, Then the column is gone and the index holds the words alone
     command.downgrade(db.alembic_config(url), "0024")
     with engine.connect() as conn:
@@ -371,7 +388,7 @@ def test_migration_0025_keeps_each_snapshots_status_on_its_search_row(
     db.upgrade(url)
     assert statuses()[ids[2]] == ("succeeded", "succeeded")
     assert all(own == kept for own, kept in statuses().values()), statuses()
-    assert "(document, status)" in document_index()
+    assert "(document, status, tag_ids)" in document_index()
     # And a search row lost and made again from the snapshot has it too
     with engine.begin() as conn:
         conn.execute(
