@@ -904,6 +904,7 @@ def test_bulk_search_rows_are_the_ones_the_triggers_make(engine: Engine) -> None
     extra += " FROM unnest(ss.document)), ss.created_at = s.created_at"
     extra += ", ss.workspace_id = s.workspace_id"
     extra += ", (SELECT array_agg(t.name ORDER BY t.name) FROM tag t WHERE t.id = ANY(ss.tag_ids))"
+    extra += ", ss.status"
     with engine.connect() as conn:
 
         def rows(principal: Principal) -> list[tuple[Any, ...]]:
@@ -919,14 +920,14 @@ def test_bulk_search_rows_are_the_ones_the_triggers_make(engine: Engine) -> None
             return [(r[0], r[1], sorted(r[2].split()), *r[3:]) for r in found]
 
         made_in_bulk, made_by_triggers = rows(bulk), rows(single)
-    # Then every search row holds the same text, tags, order, workspace, tag ids and
-    # document as the triggers' row
+    # Then every search row holds the same text, tags, order, workspace, tag ids, status
+    # and document as the triggers' row
     assert len(made_in_bulk) == 12
     assert made_in_bulk[0][2] == ["bird", "t0"]
     assert made_in_bulk == made_by_triggers
     if postgres:
         assert all(r[4] is True and r[5] is True for r in made_in_bulk)
-        assert made_in_bulk[0][6] == ["bird", "t0"]
+        assert made_in_bulk[0][6] == ["bird", "t0"] and made_in_bulk[0][7] == "queued"
 
 
 def test_migration_0023_lets_only_a_bulk_insert_pass_the_triggers(engine: Engine) -> None:

@@ -1,15 +1,18 @@
-"""What a capture's status flips cost the store on PostgreSQL, before and after migration 0025.
+"""What writing snapshots costs PostgreSQL's search rows, before and after migration 0025.
 
-Since 0025 the search rows keep their snapshot's status, indexed beside the words,
-so a worker's claim (queued -> started) and finish (started -> succeeded, with the
-title and the page's text) now rewrite the search row, and each new row version
-enters the GIN index. This times exactly those transactions, as a worker sends
-them (crawler.snapshot_states.claim; crawler.search.index_text and
-snapshot_states.finish together), against a throwaway PostgreSQL holding
-`--snapshots` bookmarks, at 0024 and 0025 alternately on the same store, so the
-baseline is measured in the same run.
+Since 0025 the search rows keep their snapshot's status, indexed beside the words
+and tag ids, so a worker's claim (queued -> started) and finish (started ->
+succeeded, with the title and the page's text) now rewrite the search row, and
+each new row version enters the GIN index; a bulk import writes the status and
+tag ids into that index too. This times exactly those transactions, as a worker
+sends them (crawler.snapshot_states.claim; crawler.search.index_text and
+snapshot_states.finish together), and a bulk import of `--imported` bookmarks
+with a tag each, against a throwaway PostgreSQL holding `--snapshots`
+bookmarks, at 0024 and 0025 alternately on the same store, so the baseline is
+measured in the same run.
 
-    .venv/bin/python bench/status_flips.py [--snapshots 100000] [--captures 1000] [--rounds 2]
+    .venv/bin/python bench/search_writes.py [--snapshots 100000] [--captures 1000]
+        [--imported 20000] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--snapshots", type=int, default=100_000)
     parser.add_argument("--captures", type=int, default=1_000, help="per schema and round")
+    parser.add_argument("--imported", type=int, default=20_000, help="per schema and round")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -80,6 +84,24 @@ def main() -> None:
                 else:
                     db.upgrade(url)
                 print(f"round {round_ + 1}: to {schema} in {time.perf_counter() - moved:.1f} s")
+                entries = [
+                    snaps.UrlEntry(
+                        url=f"https://imported.example.net/{schema}/{round_}/{n}",
+                        title=" ".join(rng.choice(WORDS) for _ in range(4)),
+                        tags=(f"tag{n % 50}",),
+                    )
+                    for n in range(args.imported)
+                ]
+                began = time.perf_counter()
+                for first in range(0, len(entries), 5_000):
+                    with db.session_scope(engine) as session:
+                        snaps.add_urls(
+                            session,
+                            principal=principal,
+                            entries=entries[first : first + 5_000],
+                            index_only=True,
+                        )
+                imported = len(entries) / (time.perf_counter() - began)
                 claims: list[float] = []
                 finishes: list[float] = []
                 batch, queued = queued[: args.captures], queued[args.captures :]
@@ -103,15 +125,18 @@ def main() -> None:
                     claims.append((t1 - t0) * 1000)
                     finishes.append((t2 - t1) * 1000)
                 rate = len(batch) / (time.perf_counter() - began)
-                slot = results.setdefault(schema, {"claim": [], "finish": [], "rate": []})
+                slot = results.setdefault(
+                    schema, {"claim": [], "finish": [], "rate": [], "imported": []}
+                )
                 slot["claim"] += claims
                 slot["finish"] += finishes
                 slot["rate"].append(rate)
+                slot["imported"].append(imported)
                 print(
-                    f"  {schema}: claim p50 {percentile(claims, 0.5):.2f} / p95 "
-                    f"{percentile(claims, 0.95):.2f} ms; text + finish p50 "
-                    f"{percentile(finishes, 0.5):.2f} / p95 {percentile(finishes, 0.95):.2f} ms; "
-                    f"{rate:,.0f} captures/s stored",
+                    f"  {schema}: import {imported:,.0f} URLs/s; claim p50 "
+                    f"{percentile(claims, 0.5):.2f} / p95 {percentile(claims, 0.95):.2f} ms; "
+                    f"text + finish p50 {percentile(finishes, 0.5):.2f} / p95 "
+                    f"{percentile(finishes, 0.95):.2f} ms; {rate:,.0f} captures/s stored",
                     flush=True,
                 )
         for schema, slot in results.items():
@@ -122,6 +147,8 @@ def main() -> None:
                 f"{percentile(slot['finish'], 0.5):.2f} / p95 "
                 f"{percentile(slot['finish'], 0.95):.2f} ms; captures/s "
                 + ", ".join(f"{r:,.0f}" for r in slot["rate"])
+                + "; import URLs/s "
+                + ", ".join(f"{r:,.0f}" for r in slot["imported"])
             )
         engine.dispose()
     finally:
