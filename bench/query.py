@@ -420,6 +420,31 @@ def cases(count: int, rng: random.Random) -> list[Case]:
             snaps,
             lambda: {"search": rng.choice(WORDS[:100]), "tag": rng.choice(TAGS), "limit": 50},
         ),
+        (
+            "search news + title=<word>",
+            snaps,
+            lambda: {"search": "news", "title": rng.choice(WORDS), "limit": 50},
+        ),
+        (
+            "search <word> + title=news",
+            snaps,
+            lambda: {"search": rng.choice(WORDS[:100]), "title": "news", "limit": 50},
+        ),
+        (
+            "search news + url contains example.org",
+            snaps,
+            lambda: {"search": "news", "url__icontains": "example.org", "limit": 50},
+        ),
+        (
+            "search news + created_at week",
+            snaps,
+            lambda: {
+                "search": "news",
+                "created_at__gte": mid,
+                "created_at__lt": week_later,
+                "limit": 50,
+            },
+        ),
         ("search news page 20", snaps, lambda: {"search": "news", "limit": 50, "page": 20}),
         (
             "title=news + status=failed",

@@ -230,21 +230,28 @@ def query_page(
                 workspaces,
             )
         return _narrowed_page(session, conds, narrow, visible, limit=limit, offset=offset, tag=tag)
-    if filters.search and sort == "added" and all(n.walk is not None for n in narrow):
-        # Other filters too (any but a contains filter): words matching too many to rank
-        # are listed newest first; with few, None, and they are joined and ranked below.
+    if filters.search and sort == "added" and all(n.candidate is not None for n in narrow):
+        # Other filters too (any but a contains filter of under three letters): words
+        # matching too many to rank are listed newest first; with few, None, and they are
+        # joined and ranked below.
         workspaces = None if principal.is_admin else list(principal.workspace_ids)
         others = None
         if own or narrow:
-            decided = [n.exact(Snapshot) for n in narrow]
+            # A domain's index finds its rows in list order (walk); a contains filter's
+            # trigram index finds candidates, each confirmed in a form no index serves.
+            decided = [
+                n.exact(Snapshot) if n.walk is not None else n.confirm(Snapshot) for n in narrow
+            ]
+            found_by = [n.walk if n.walk is not None else n.candidate for n in narrow]
             tag_ids = named_tag_ids(session, filters.tag) if filters.tag else None
             # A tag and a status are all: PostgreSQL's search rows carry both (0022, 0025).
             on_rows = not narrow and not _conditions(_without(_without(filters, "tag"), "status"))
             others = OtherFilters(
-                driving=[*own, *(n.walk for n in narrow), *decided],
+                driving=[*own, *found_by, *decided],
                 testing=[*_conditions(filters, scan_tag=True, tag_ids=tag_ids), *decided],
                 tag_ids=tag_ids if on_rows else None,
                 status=filters.status if on_rows else None,
+                probes=[n.probe for n in narrow if n.walk is None and n.probe is not None],
             )
         searched = search_page(
             session,

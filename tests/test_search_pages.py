@@ -457,6 +457,8 @@ OTHER_FILTERS: list[dict[str, Any]] = [
     {"domain": "s3.example.com"},
     {"created_at__gte": datetime(2025, 1, 20, tzinfo=UTC)},
     {"tag": "blue", "status": "succeeded"},
+    {"title": "fossil"},  # contains filters: trigram candidates, each confirmed
+    {"url__icontains": "S3.Example"},
 ]
 
 
@@ -470,6 +472,7 @@ def test_search_beside_other_filters_pages_like_a_scan(
             conn.execute(sql_text("ANALYZE"))
     seen = {"relevance": 0, "newest": 0, "windows": 0, "driven": 0, "walked": 0}
     seen |= {"row tags": 0, "row status": 0, "status in index": 0, "status by row": 0}
+    seen |= {"share sampled": 0}
     with Session(store.engine) as session:
         for principal in (store.admin, store.first):
             for others in OTHER_FILTERS:
@@ -519,10 +522,16 @@ def test_search_beside_other_filters_pages_like_a_scan(
                                 "coalesce(ss.status" in s for s in statements
                             )
                         seen[page.search_order.value] += 1
+                        seen["share sampled"] += any(
+                            "count(*)" in s and "ORDER BY snapshot.created_at DESC" in s
+                            for s in statements
+                        )
     # And every way was taken: ranking, windows (SQLite: or the walk), the few rows driving
     assert seen["relevance"] and seen["newest"] and seen["windows"] + seen["walked"] >= 10, seen
     if store.kind == "sqlite":
         assert seen["walked"] >= 10 and seen["windows"] >= 1, seen
+        # (a contains filter with many candidates sized by its share of the newest rows)
+        assert seen["share sampled"] >= 3, seen
     assert seen["driven"] >= 3, seen
     if store.kind == "postgres":  # a tag, a status beside the words: read off the search rows
         assert seen["row tags"] >= 3 and seen["row status"] >= 6, seen
