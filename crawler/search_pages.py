@@ -30,11 +30,12 @@ need FTS5 again; windows are left for when they keep coming.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -65,6 +66,7 @@ from crawler.search import (
     ref_hits,
     ts_query,
 )
+from crawler.snapshot_filters import confirm_contains, pg_candidates
 
 RANK_LIMIT = 2_000  # ranked up to this many visible matches (~14 ms of reads at 10M)
 SORT_LIMIT = 20_000  # SQLite: up to this many matches are sorted whole (~23 ms at 1M)
@@ -109,6 +111,7 @@ _SEARCH_ROWS = table(
     column_("document"),
     column_("tag_ids", ARRAY(String(64))),
     column_("status", String),
+    column_("title", String),
 )
 _ENGLISH: Any = literal_column("'english'::regconfig")  # as crawler.search's PG_MATCH
 _FTS = table("snapshot_fts", column_("rowid", Integer))
@@ -145,10 +148,15 @@ class OtherFilters:
     # of one status in the index.
     tag_ids: list[str] | None = None
     status: str | None = None
+    title: str | None = None  # likewise a title term (contains), with the tag and status
     # A title or url contains filter's probe: a SELECT of up to n of its candidates, from
     # the trigram index alone. SQLite counts the rows left only when they are few: given
     # a common term ("news", 30% of titles at 1M) it would first gather every candidate.
     probes: list[Callable[[int], Any]] = field(default_factory=list)
+    # A created_at range asked for (from, before; either may be open): PostgreSQL's
+    # windows start at its end, not at the newest row (news + a week in the middle of
+    # 10M snapshots: windows grew over half the rows to reach it, 405 ms).
+    created: tuple[datetime | None, datetime | None] = (None, None)
 
 
 def search_page(
@@ -193,24 +201,29 @@ def search_page(
             tagged = col(SnapshotTag.tag_id).in_(tag_alone)
             rows = select(col(SnapshotTag.snapshot_id)).where(tagged)
         everything = select(col(Snapshot.id)).where(*engine.visible())
-        candidates = _fewest_candidates(session, others.probes) if dialect == "sqlite" else None
-        if candidates is None:
-            left, planned_left = _rows_left(session, rows)
-        elif candidates <= DRIVE_LIMIT:  # no more rows than that: not counted again
-            left = candidates
-        else:
+        # PostgreSQL's estimate of all the rows will do: this only sizes a first window
+        # (an exact count of 10,000,000 took 340 ms, when not remembered).
+        listed = planner_estimate(session, everything) or count_rows(session, everything)
+        candidates = _fewest_candidates(session, others.probes)
+        share = None
+        if candidates is not None and candidates > DRIVE_LIMIT:
+            # (the planner's estimate of a trigram term was seen 4x off, both ways)
             share = _newest_share(session, everything, others.testing)
-            left = max(DRIVE_LIMIT + 1, round(share * count_rows(session, everything)))
+        if candidates is not None and candidates <= DRIVE_LIMIT:
+            left = candidates  # no more rows than that: not counted again
+        elif share is not None and share * SHARE_SAMPLE > 1:
+            left = max(DRIVE_LIMIT + 1, round(share * listed))
+        else:  # counted, also when the newest rows hold none: they may be few (/p/1234)
+            left, planned_left = _rows_left(session, rows)
         if left <= DRIVE_LIMIT:
             ids, count, exact = engine.driven(wanted, others.driving)
             total = _total(session, engine, others, count, exact)
             return SearchPage(ids[offset:wanted], total, SearchOrder.NEWEST)
-        # PostgreSQL's estimate of all the rows will do: this only sizes a first window
-        # (an exact count of 10,000,000 took 340 ms, when not remembered).
-        listed = planner_estimate(session, everything) or count_rows(session, everything)
         kept = min(1.0, left / max(1, listed))
     engine.tag_ids = others.tag_ids if others else None
     engine.status = others.status if others else None
+    engine.title = others.title if others else None
+    engine.created = others.created if others else (None, None)
     ids, count, exact = engine.newest(wanted, matching, tests, kept)
     if not exact and others is None:  # never fewer than were counted to choose this order
         count = max(count, matching)
@@ -252,9 +265,15 @@ def _rows_left(session: Session, rows: Any) -> tuple[int, int | None]:
 
 def _fewest_candidates(session: Session, probes: Sequence[Callable[[int], Any]]) -> int | None:
     """The fewest candidates a probe finds, counted to just past `DRIVE_LIMIT` (None
-    without probes): the rows left are at most that many."""
+    without probes): the rows left are at most that many. PostgreSQL does not count a
+    probe its planner expects to find many: a bitmap scan gathers every candidate before
+    the first (`example.org` in urls at 10M: 100-120 ms)."""
     counts = []
     for probe in probes:
+        planned = planner_estimate(session, probe(2 * DRIVE_LIMIT))
+        if planned is not None and planned >= 2 * DRIVE_LIMIT:
+            counts.append(DRIVE_LIMIT + 1)
+            continue
         found = probe(DRIVE_LIMIT + 1).subquery()
         counts.append(int(session.execute(select(func.count()).select_from(found)).scalar_one()))
     return min(counts) if counts else None
@@ -307,7 +326,9 @@ class _Engine:
         self.session = session
         self.workspaces = None if workspace_ids is None else list(workspace_ids)
         self.tag_ids: list[str] | None = None  # OtherFilters.tag_ids, for newest()
+        self.created: tuple[datetime | None, datetime | None] = (None, None)  # likewise
         self.status: str | None = None  # OtherFilters.status, for newest()
+        self.title: str | None = None  # OtherFilters.title, for newest()
 
     def visible(self) -> list[Any]:
         """The visibility test on ``Snapshot``."""
@@ -474,7 +495,15 @@ class _Postgres(_Engine):
         matching = max(matching, self.planned)  # counted only past RANK_LIMIT
         cap = max(HITS_CAP, 3 * wanted)
         expected = matching * kept  # the matches passing the tests, all told
-        first = MARGIN * wanted / expected
+        bounds = self._order_bounds()
+        # Windows of a created_at range run from its end (`top`: the share of the rows
+        # created after it) down to its start (`bottom`); inside it, every row passes
+        # the range, and the other tests keep the rest of `kept`.
+        after, before = (_utc(moment) for moment in self.created)
+        top = _share_from(bounds, before) if before is not None else 0.0
+        bottom = _share_from(bounds, after) if after is not None else 1.0
+        inside = max(1e-6, bottom - top)
+        first = MARGIN * wanted / (matching * min(1.0, kept / inside))
         on_rows = self.status is not None or self.tag_ids is not None
         if on_rows and expected * MARGIN <= cap:
             # GIN finds the word's rows of this status or tag in the index (0025): all of
@@ -483,10 +512,10 @@ class _Postgres(_Engine):
             first = 1.0
         windows = _Windows(share=first, wanted=wanted, cap=cap)
         narrow = self._rarer_terms()
-        bounds = self._order_bounds()
         rows_in_table = self._rows_in_table()
         while (share := windows.next_share()) is not None:
-            since = _time_at_share(bounds, share) if share < 1.0 else None
+            reach = top + share  # the window, from the newest row
+            since = _time_at_share(bounds, reach) if reach < bottom else None
             # A word common in the window is tested on each of its rows: GIN would build
             # the word's whole posting list first (370,528 rows of 1M for "news": 34 ms,
             # for a window of 14,000 rows). The planner was seen to choose it anyway.
@@ -495,15 +524,25 @@ class _Postgres(_Engine):
             # beside them in its index since 0025 (a 0.2% word under a 2% tag at 10M needs
             # ~2M rows of window: 166 ms; 45 ms intersected in the title+tag index).
             indexed = since is None or share >= TAG_INDEX_SHARE
+            # A title term with fewer rows than the window is found by its trigrams: their
+            # bitmap ANDed with the window's, and each row read tested for the words.
+            titled = self.title is not None and kept * inside <= share
             window = self._window(
-                wanted, tests, since, cap + 1, by_row=by_row, indexed=indexed, narrow=narrow
+                wanted,
+                tests,
+                since,
+                cap + 1,
+                by_row=by_row or titled,
+                indexed=indexed,
+                narrow=narrow,
+                titled=titled,
             )
             ids, hits = self._ids(window)
             if hits <= cap and (hits >= wanted or since is None):
                 if since is None:
                     return ids, hits, True
                 words_only = not tests and self.entries  # the index counted these
-                return ids, words_only or round(hits / share), False
+                return ids, words_only or round(hits * min(1.0, inside) / share), False
             windows.held(hits)
         everything = self._window(wanted, tests, None, None, indexed=True)
         ids, hits = self._ids(everything)  # the windows never settled: every match
@@ -519,12 +558,14 @@ class _Postgres(_Engine):
         by_row: bool = False,
         indexed: bool = False,
         narrow: str | None = None,
+        titled: bool = False,
     ) -> Any:
         """The newest `wanted` matches created from `since` on (all, without it) that pass
         `tests`, each with how many the window holds (up to `cap`). `by_row`: the words
         tested on each row of the window, in a form the GIN index does not serve;
         `indexed`: the tag and status tested in forms their GIN indexes serve; `narrow`:
-        the rarer words (a tsquery) for GIN to find, all the words tested on each."""
+        the rarer words (a tsquery) for GIN to find, all the words tested on each;
+        `titled`: the title term's candidates found by its trigram index."""
         rows = self.rows.c
         found = self._matches(rows.snapshot_id, rows.created_at)
         if narrow is not None:
@@ -549,10 +590,20 @@ class _Postgres(_Engine):
         if self.status is not None:  # likewise the status (its GIN entries: every row's)
             status: Any = rows.status if indexed else func.coalesce(rows.status, "")
             found = found.where(status == self.status)
-        if (self.tag_ids is None and self.status is None) and tests:
+        if self.title is not None:  # the search row's title (the snapshot's, or '')
+            found = found.where(confirm_contains(rows.title, self.title, "postgresql"))
+            if titled:
+                found = found.where(pg_candidates(rows.title, self.title))
+        on_rows = self.tag_ids is not None or self.status is not None or self.title is not None
+        if not on_rows and tests:
             found = found.join(Snapshot, col(Snapshot.id) == rows.snapshot_id).where(*tests)
         if since is not None:
             found = found.where(rows.created_at >= since)
+        after, before = self.created
+        if after is not None:  # (the range, on the search rows' index too)
+            found = found.where(rows.created_at >= after)
+        if before is not None:
+            found = found.where(rows.created_at < before)
         inner = (found.limit(cap) if cap is not None else found.offset(0)).subquery("w")
         return (
             select(inner.c.snapshot_id, func.count().over())
@@ -627,6 +678,26 @@ def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
         yield from _plan_nodes(child)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A filter's time, comparable with the store's (a naive one is taken as UTC)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _share_from(bounds: list[datetime], moment: datetime) -> float:
+    """About the share of the rows created at or after `moment`: `_time_at_share`'s
+    inverse."""
+    if len(bounds) < 2 or moment <= bounds[0]:
+        return 1.0
+    if moment >= bounds[-1]:
+        return 0.0
+    step = bisect.bisect_right(bounds, moment) - 1
+    start, end = bounds[step], bounds[step + 1]
+    within = (moment - start) / (end - start) if end > start else 0.0
+    return 1.0 - (step + within) / (len(bounds) - 1)
 
 
 def _time_at_share(bounds: list[datetime], share: float) -> datetime | None:

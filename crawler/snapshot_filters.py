@@ -133,7 +133,7 @@ def confirm_contains(column: Any, term: str, dialect: str) -> Any:
     return exact_contains(column, term, dialect)
 
 
-def _pg_candidates(column: Any, term: str) -> Any:
+def pg_candidates(column: Any, term: str) -> Any:
     """The pg_trgm GIN test for `term`: ILIKE on each of its runs of three or more letters
     and digits, or on the whole term when it has none.
 
@@ -166,7 +166,7 @@ def _candidates(column: str, term: str, dialect: str, name: str) -> Any | None:
         return None
     if dialect == "sqlite":
         return _sqlite_candidates(column, term, name)
-    return _pg_candidates(getattr(Snapshot, column), term)
+    return pg_candidates(getattr(Snapshot, column), term)
 
 
 def _probe(column: str, term: str, dialect: str, name: str) -> Callable[[int], Any] | None:
@@ -184,7 +184,7 @@ def _probe(column: str, term: str, dialect: str, name: str) -> Callable[[int], A
                 .columns(column_("rowid", String))
             )
         return (
-            select(col(Snapshot.id)).where(_pg_candidates(getattr(Snapshot, column), term)).limit(n)
+            select(col(Snapshot.id)).where(pg_candidates(getattr(Snapshot, column), term)).limit(n)
         )
 
     return upto
@@ -210,7 +210,7 @@ def _tagged_title(term: str) -> Callable[[Sequence[str]], Any]:
     def test(tag_ids: Sequence[str]) -> Any:
         wanted = cast(array(list(tag_ids)), ARRAY(String(64)))
         rows = SEARCH_ROWS.c
-        return and_(_pg_candidates(rows.title, term), rows.tag_ids.overlap(wanted))
+        return and_(pg_candidates(rows.title, term), rows.tag_ids.overlap(wanted))
 
     return test
 

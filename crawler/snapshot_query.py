@@ -244,14 +244,19 @@ def query_page(
             ]
             found_by = [n.walk if n.walk is not None else n.candidate for n in narrow]
             tag_ids = named_tag_ids(session, filters.tag) if filters.tag else None
-            # A tag and a status are all: PostgreSQL's search rows carry both (0022, 0025).
-            on_rows = not narrow and not _conditions(_without(_without(filters, "tag"), "status"))
+            # A tag, a status and a title term are all: PostgreSQL's search rows carry them
+            # (0019, 0022, 0025), with the title's trigrams in an index of their own.
+            rest = _without(_without(_without(filters, "tag"), "status"), "title")
+            titled = len(narrow) == int(bool(filters.title))  # (the title's is first)
+            on_rows = titled and not _conditions(rest)
             others = OtherFilters(
                 driving=[*own, *found_by, *decided],
                 testing=[*_conditions(filters, scan_tag=True, tag_ids=tag_ids), *decided],
                 tag_ids=tag_ids if on_rows else None,
                 status=filters.status if on_rows else None,
+                title=filters.title if on_rows else None,
                 probes=[n.probe for n in narrow if n.walk is None and n.probe is not None],
+                created=(filters.created_at__gte, filters.created_at__lt),
             )
         searched = search_page(
             session,

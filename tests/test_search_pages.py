@@ -457,6 +457,9 @@ OTHER_FILTERS: list[dict[str, Any]] = [
     {"tag": "red"},
     {"domain": "s3.example.com"},
     {"created_at__gte": datetime(2025, 1, 20, tzinfo=UTC)},
+    # a range in the middle of the list, naive (taken as UTC), and one ending before it
+    {"created_at__gte": datetime(2025, 1, 8), "created_at__lt": datetime(2025, 1, 20)},
+    {"created_at__lt": datetime(2025, 1, 12, tzinfo=UTC)},
     {"tag": "blue", "status": "succeeded"},
     {"title": "fossil"},  # contains filters: trigram candidates, each confirmed
     {"url__icontains": "S3.Example"},
@@ -473,7 +476,7 @@ def test_search_beside_other_filters_pages_like_a_scan(
             conn.execute(sql_text("ANALYZE"))
     seen = {"relevance": 0, "newest": 0, "windows": 0, "driven": 0, "walked": 0}
     seen |= {"row tags": 0, "row status": 0, "status in index": 0, "status by row": 0}
-    seen |= {"share sampled": 0, "estimated": 0, "driven, estimated": 0}
+    seen |= {"share sampled": 0, "estimated": 0, "driven, estimated": 0, "title trigrams": 0}
     with Session(store.engine) as session:
         for principal in (store.admin, store.first):
             for others in OTHER_FILTERS:
@@ -527,6 +530,7 @@ def test_search_beside_other_filters_pages_like_a_scan(
                                 "coalesce(ss.status" in s for s in statements
                             )
                         seen[page.search_order.value] += 1
+                        seen["title trigrams"] += any("ss.title ILIKE" in s for s in statements)
                         seen["share sampled"] += any(
                             "count(*) AS count_1 FROM snapshot WHERE snapshot.id IN "
                             "(SELECT snapshot.id FROM snapshot" in " ".join(s.split())
@@ -545,3 +549,5 @@ def test_search_beside_other_filters_pages_like_a_scan(
         # (a status with few matches of the words found by GIN, all at once; with many,
         # tested on each row of a narrow window)
         assert seen["status in index"] >= 3 and seen["status by row"] >= 1, seen
+        # (a title term found by the search rows' trigram index, inside the window)
+        assert seen["title trigrams"] >= 3, seen
