@@ -219,8 +219,12 @@ def search_page(
             left = max(DRIVE_LIMIT + 1, round(share * listed))
         else:  # counted, also when the newest rows hold none: they may be few (/p/1234)
             left, planned_left = _rows_left(session, rows)
-        if left <= DRIVE_LIMIT:
-            ids, count, exact = engine.driven(wanted, others.driving)
+        # SQLite walks a range that ends before the newest rows in list order, newest
+        # first (news + a week in the middle of 1M: windows from the newest row took
+        # 654 ms to reach it).
+        stepwise = dialect == "sqlite" and others.created[1] is not None
+        if left <= DRIVE_LIMIT or stepwise:
+            ids, count, exact = engine.driven(wanted, others.driving, stepwise=stepwise)
             total = _total(session, engine, others, count, exact)
             return SearchPage(ids[offset:wanted], total, SearchOrder.NEWEST)
         kept = min(1.0, left / max(1, listed))
@@ -362,10 +366,13 @@ class _Engine:
         `tests` keep: together they size the first window."""
         raise NotImplementedError
 
-    def driven(self, wanted: int, driving: list[Any]) -> tuple[list[str], int, bool]:
+    def driven(
+        self, wanted: int, driving: list[Any], *, stepwise: bool = False
+    ) -> tuple[list[str], int, bool]:
         """The newest `wanted` of the few visible rows `driving` finds that match, how
         many match, and whether that count is exact (else estimated from the rows
-        tested): each row found is tested for the words."""
+        tested): each row found is tested for the words. `stepwise`: the rows are
+        many but in list order on an index (a created_at range), read as needed."""
         raise NotImplementedError
 
     def _ids(self, statement: Any) -> tuple[list[str], int]:
@@ -618,7 +625,9 @@ class _Postgres(_Engine):
             .limit(wanted)
         )
 
-    def driven(self, wanted: int, driving: list[Any]) -> tuple[list[str], int, bool]:
+    def driven(
+        self, wanted: int, driving: list[Any], *, stepwise: bool = False
+    ) -> tuple[list[str], int, bool]:
         rows = self.rows.c
         matches = (
             select(literal(1))
@@ -967,7 +976,9 @@ class _Sqlite(_Engine):
         first_id, oldest = self.session.execute(statement).one()
         return first_id, oldest
 
-    def driven(self, wanted: int, driving: list[Any]) -> tuple[list[str], int, bool]:
+    def driven(
+        self, wanted: int, driving: list[Any], *, stepwise: bool = False
+    ) -> tuple[list[str], int, bool]:
         # The few rows are read in list order with their search rowids. Those among the
         # newest rows count_upto read are decided by the matches it kept; the rest are
         # tested in chunks, newest first, each chunk one FTS5 statement that reads the
@@ -976,24 +987,32 @@ class _Sqlite(_Engine):
         # ~200 of ~2,000 rows, where testing all of them walked every one of the 370,528
         # matches of "news*" (54 ms). Probing FTS5 per row merged a prefix's lists again
         # each time (~10 ms a row). The rest are counted in the background.
-        few = self.session.execute(
+        listed = (
             select(col(Snapshot.id), self.rows.c.id)
             .select_from(Snapshot)
             .join(self.rows, self.rows.c.snapshot_id == col(Snapshot.id))
             .where(*self.visible(), *driving)
             .order_by(*_LIST_ORDER)
-        ).all()
+        )
+        few = [] if stepwise else self.session.execute(listed).all()
         kept = set(json.loads(self.newest_rowids))
         density = max(1, len(kept)) / max(1, self.span)  # matches among the newest rows
         found: list[str] = []
-        decided = 0  # of the few rows, in list order
-        while decided < len(few) and len(found) < wanted:
+        decided = 0  # of the rows, in list order
+        ran_out = not stepwise and not few
+        while not ran_out and len(found) < wanted:
             needed = wanted - len(found)
-            chunk = few[decided : decided + max(needed, math.ceil(MARGIN * needed / density))]
+            size = max(needed, math.ceil(MARGIN * needed / density))
+            if stepwise:
+                chunk = self.session.execute(listed.offset(decided).limit(size)).all()
+            else:
+                chunk = few[decided : decided + size]
             older = [rowid for _, rowid in chunk if rowid < self.lowest_rowid]
             matched = set(self._matching_rowids(older)) if older else set()
             found += [sid for sid, rowid in chunk if rowid in kept or rowid in matched]
             decided += len(chunk)
-        if decided == len(few):
+            ran_out = len(chunk) < size if stepwise else decided == len(few)
+        if ran_out:
             return found[:wanted], len(found), True
-        return found[:wanted], round(len(found) * len(few) / decided), False
+        rows = len(few) or count_rows(self.session, select(col(Snapshot.id)).where(*driving))
+        return found[:wanted], round(len(found) * rows / max(1, decided)), False

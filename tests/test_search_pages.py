@@ -477,6 +477,7 @@ def test_search_beside_other_filters_pages_like_a_scan(
     seen = {"relevance": 0, "newest": 0, "windows": 0, "driven": 0, "walked": 0}
     seen |= {"row tags": 0, "row status": 0, "status in index": 0, "status by row": 0}
     seen |= {"share sampled": 0, "estimated": 0, "driven, estimated": 0, "title trigrams": 0}
+    seen |= {"range walked": 0}
     with Session(store.engine) as session:
         for principal in (store.admin, store.first):
             for others in OTHER_FILTERS:
@@ -531,6 +532,10 @@ def test_search_beside_other_filters_pages_like_a_scan(
                             )
                         seen[page.search_order.value] += 1
                         seen["title trigrams"] += any("ss.title ILIKE" in s for s in statements)
+                        seen["range walked"] += any(
+                            s.startswith("SELECT snapshot.id, ss.id") and "LIMIT" in s
+                            for s in statements
+                        )
                         seen["share sampled"] += any(
                             "count(*) AS count_1 FROM snapshot WHERE snapshot.id IN "
                             "(SELECT snapshot.id FROM snapshot" in " ".join(s.split())
@@ -543,6 +548,8 @@ def test_search_beside_other_filters_pages_like_a_scan(
         # (a contains filter with many candidates sized by its share of the newest rows;
         # the few rows tested only as far as the page needed, the rest counted later)
         assert seen["share sampled"] >= 3 and seen["driven, estimated"] >= 3, seen
+        # (a created_at range ending before the newest rows walked in list order)
+        assert seen["range walked"] >= 3, seen
     assert seen["driven"] >= 3, seen
     if store.kind == "postgres":  # a tag, a status beside the words: read off the search rows
         assert seen["row tags"] >= 3 and seen["row status"] >= 6, seen
