@@ -94,7 +94,7 @@ MAX_SPAN = 200_000  # (a deep page past that is found by windows)
 UNDECIDED_LIMIT = 2_000  # SQLite: rows a walk may leave to FTS5 at once; more: windows
 # PostgreSQL: testing a row for the words costs about this many GIN postings read
 ROW_TEST_COST = 5
-SHARE_SAMPLE = 1_000  # SQLite: newest rows tested for a contains filter's share
+SHARE_SAMPLE = 1_000  # newest rows tested for a contains filter's share (when many)
 # PostgreSQL: a word in at least this share of the search rows (their statistics' most
 # common elements) is left out of a window's GIN scan when a rarer word stays, and tested
 # on each row instead. GIN reads a word's whole posting list to intersect it: "news" + a
@@ -194,7 +194,7 @@ def search_page(
     planned_left = None  # the planner's estimate of those rows, when it was asked
     if others is not None:
         rows = select(col(Snapshot.id)).where(*engine.visible(), *others.driving)
-        tag_alone = others.tag_ids if others.status is None else None
+        tag_alone = others.tag_ids if others.status is None and others.title is None else None
         if tag_alone is not None and workspace_ids is None and dialect == "sqlite":
             # A tag alone, for an admin: its links are counted on the tag's index alone
             # (a 2% tag's snapshots through the IN list took 14 ms to count to 5,001).
