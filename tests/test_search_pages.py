@@ -19,9 +19,10 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from crawler import db, search, search_pages
+from crawler import db, search, search_limits
 from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
+from crawler.counts import Total
 from crawler.models import Snapshot
 from crawler.search_pages import SearchOrder, search_page
 from crawler.snapshot_query import SnapshotFilters, query_page
@@ -164,7 +165,7 @@ def _small_limits(monkeypatch: pytest.MonkeyPatch, **more: int) -> None:
         "SPAN_PER_ROW": 1,
     }
     for name, value in {**limits, **more}.items():
-        monkeypatch.setattr(search_pages, name, value)
+        monkeypatch.setattr(search_limits, name, value)
 
 
 @pytest.mark.parametrize("analyzed", [True, False])
@@ -198,7 +199,7 @@ def test_pages_are_ranked_or_newest_first_like_a_scan(
                     )
                     assert page is not None
                     where = (principal.user_id, query, offset, limit)
-                    if len(everything) <= search_pages.RANK_LIMIT:
+                    if len(everything) <= search_limits.RANK_LIMIT:
                         # Then few matches are ranked, as the joined path ranks them
                         assert page.order == SearchOrder.RELEVANCE, where
                         expected = _ranked_reference(
@@ -211,7 +212,7 @@ def test_pages_are_ranked_or_newest_first_like_a_scan(
                     assert page.order == SearchOrder.NEWEST, where
                     assert page.ids == everything[offset : offset + limit], where
                     if every_row_read:  # every match counted: the total is exact
-                        assert page.total == search_pages.Total(len(everything)), where
+                        assert page.total == Total(len(everything)), where
                     if page.total.exact:
                         assert page.total.value == len(everything), where
                     else:  # an estimate from the window's share of the rows
@@ -277,7 +278,7 @@ def test_migration_0024_indexes_the_search_rows_list_order(
             return page.ids
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(search_pages, "RANK_LIMIT", 2)
+        patch.setattr(search_limits, "RANK_LIMIT", 2)
         assert "ix_snapshot_search_created" in indexes()
         before = newest_first()
         # When 0024 goes down, Then the index is gone and the same page still comes back
@@ -349,12 +350,14 @@ def test_migration_0025_keeps_each_snapshots_status_on_its_search_row(
     assert "(document, status, tag_ids)" in document_index()
     # And the words beside the status are found in the index, newest first like a scan
     with pytest.MonkeyPatch.context() as patch, Session(engine) as session:
-        patch.setattr(search_pages, "RANK_LIMIT", 2)
+        patch.setattr(search_limits, "RANK_LIMIT", 2)
         filters = SnapshotFilters(search="quill", status="failed")
         page = query_page(session, principal, filters, limit=5, offset=0)
         assert page.search_order == SearchOrder.NEWEST
         failed = select(Snapshot.id).where(col(Snapshot.status) == "failed")
-        scan = list(session.exec(failed.order_by(*search_pages._LIST_ORDER)))
+        scan = list(
+            session.exec(failed.order_by(col(Snapshot.created_at).desc(), col(Snapshot.id)))
+        )
         assert [r.id for r in page.rows] == scan and page.total.value == 2
     # And one scan of that index takes the words, the status and a tag together (the
     # title+tag index set aside for the plan, in a transaction rolled back)
@@ -501,7 +504,7 @@ def test_search_beside_other_filters_pages_like_a_scan(
                         page = query_page(session, principal, filters, limit=limit, offset=offset)
                         where = (principal.user_id, query, others, offset, limit)
                         got = [r.id for r in page.rows]
-                        if len(matches) <= search_pages.RANK_LIMIT:
+                        if len(matches) <= search_limits.RANK_LIMIT:
                             # Then words with few matches are ranked as before
                             assert page.search_order == SearchOrder.RELEVANCE, where
                             assert got == ranked[offset : offset + limit], where
