@@ -76,17 +76,17 @@ class OtherFilters:
 
     driving: list[Any] = field(default_factory=list)
     testing: list[Any] = field(default_factory=list)
-    # When a tag and a status are all the other filters (either or both): the tag's ids
-    # and the status. PostgreSQL's search rows carry their snapshot's tag ids (migration
-    # 0022) and status (0025), so a window tests them without reading the snapshot (news +
-    # a 2% tag at 10M: ~3,700 snapshot rows read for a page), and GIN finds a word's rows
-    # of one status in the index.
+    # When a tag, a status and a title term are all the other filters (any of them): the
+    # tag's ids, the status, the term. PostgreSQL's search rows carry the snapshot's title
+    # (0019), tag ids (0022) and status (0025), so a window tests them without reading the
+    # snapshot (news + a 2% tag at 10M: ~3,700 snapshot rows read for a page); GIN finds a
+    # word's rows of one status or tag, and the title's trigram index the term's rows.
     tag_ids: list[str] | None = None
     status: str | None = None
-    title: str | None = None  # likewise a title term (contains), with the tag and status
+    title: str | None = None
     # A title or url contains filter's probe: a SELECT of up to n of its candidates, from
-    # the trigram index alone. SQLite counts the rows left only when they are few: given
-    # a common term ("news", 30% of titles at 1M) it would first gather every candidate.
+    # the trigram index. The rows left are counted only when the probes find few: given a
+    # common term ("news", 30% of titles at 1M) a count would first gather every candidate.
     probes: list[Callable[[int], Any]] = field(default_factory=list)
     # A created_at range asked for (from, before; either may be open): PostgreSQL's
     # windows start at its end, not at the newest row (news + a week in the middle of
