@@ -128,6 +128,11 @@ def search_page(
     kept = 1.0  # the share of the rows the other filters leave
     planned_left = None  # the planner's estimate of those rows, when it was asked
     if others is not None:
+        # SQLite walks a range that ends before the newest rows in list order, newest
+        # first (news + a week in the middle of 1M: windows from the newest row took
+        # 654 ms to reach it).
+        if dialect == "sqlite" and others.created[1] is not None:
+            return _driven_page(session, engine, others, wanted, offset, stepwise=True)
         rows = select(col(Snapshot.id)).where(*engine.visible(), *others.driving)
         tag_alone = others.tag_ids if others.status is None and others.title is None else None
         if tag_alone is not None and workspace_ids is None and dialect == "sqlite":
@@ -136,33 +141,31 @@ def search_page(
             tagged = col(SnapshotTag.tag_id).in_(tag_alone)
             rows = select(col(SnapshotTag.snapshot_id)).where(tagged)
         everything = select(col(Snapshot.id)).where(*engine.visible())
-        # PostgreSQL's estimate of all the rows will do: this only sizes a first window
-        # (an exact count of 10,000,000 took 340 ms, when not remembered).
-        listed = planner_estimate(session, everything) or count_rows(session, everything)
         # A title term on PostgreSQL's search rows is found by their trigram index inside
         # each window, so it is not probed: a probe rechecks each candidate on its table
         # page (a word not asked before, at 10M: 143 ms to find 5,001).
         titled = dialect == "postgresql" and others.title is not None
         candidates = None if titled else _fewest_candidates(session, others.probes)
-        share = None
-        if titled or (candidates is not None and candidates > limits.DRIVE_LIMIT):
-            # (the planner's estimate of a trigram term was seen 4x off, both ways)
-            share = _newest_share(session, everything, others.testing)
+        left: int | None = None  # the rows the other filters leave (at least)
+        share = None  # or their share of the newest rows, when many and not counted
         if candidates is not None and candidates <= limits.DRIVE_LIMIT:
             left = candidates  # no more rows than that: not counted again
-        elif share is not None and (titled or share * limits.SHARE_SAMPLE > 1):
-            left = max(limits.DRIVE_LIMIT + 1, round(share * listed))
-        else:  # counted, also when the newest rows hold none: they may be few (/p/1234)
+        elif titled or candidates is not None:
+            # (the planner's estimate of a trigram term was seen 4x off, both ways)
+            share = _newest_share(session, everything, others.testing)
+            if not titled and share * limits.SHARE_SAMPLE <= 1:
+                share = None  # none among the newest rows: they may be few (/p/1234)
+        if left is None and share is None:
             left, planned_left = _rows_left(session, rows)
-        # SQLite walks a range that ends before the newest rows in list order, newest
-        # first (news + a week in the middle of 1M: windows from the newest row took
-        # 654 ms to reach it).
-        stepwise = dialect == "sqlite" and others.created[1] is not None
-        if left <= limits.DRIVE_LIMIT or stepwise:
-            ids, count, exact = engine.driven(wanted, others.driving, stepwise=stepwise)
-            total = _total(session, engine, others, count, exact)
-            return SearchPage(ids[offset:wanted], total, SearchOrder.NEWEST)
-        kept = min(1.0, left / max(1, listed))
+        if left is not None and left <= limits.DRIVE_LIMIT:
+            return _driven_page(session, engine, others, wanted, offset, stepwise=False)
+        # PostgreSQL's estimate of all the rows will do: this only sizes a first window
+        # (an exact count of 10,000,000 took 340 ms, when not remembered).
+        listed = max(1, planner_estimate(session, everything) or count_rows(session, everything))
+        if share is not None:
+            left = max(limits.DRIVE_LIMIT + 1, round(share * listed))
+        assert left is not None  # counted, probed or from the share
+        kept = min(1.0, left / listed)
     engine.tag_ids = others.tag_ids if others else None
     engine.status = others.status if others else None
     engine.title = others.title if others else None
@@ -176,6 +179,21 @@ def search_page(
         # 369,333 estimated, 26,000 there).
         count = min(count, planned_left)
     count = max(count, len(ids))  # at least the matches found for these pages
+    total = _total(session, engine, others, count, exact)
+    return SearchPage(ids[offset:wanted], total, SearchOrder.NEWEST)
+
+
+def _driven_page(
+    session: Session,
+    engine: Engine,
+    others: OtherFilters,
+    wanted: int,
+    offset: int,
+    *,
+    stepwise: bool,
+) -> SearchPage:
+    """The page found from the other filters' rows, each tested for the words."""
+    ids, count, exact = engine.driven(wanted, others.driving, stepwise=stepwise)
     total = _total(session, engine, others, count, exact)
     return SearchPage(ids[offset:wanted], total, SearchOrder.NEWEST)
 

@@ -247,8 +247,7 @@ def query_page(
             # A tag, a status and a title term are all: PostgreSQL's search rows carry them
             # (0019, 0022, 0025), with the title's trigrams in an index of their own.
             rest = _without(_without(_without(filters, "tag"), "status"), "title")
-            titled = len(narrow) == int(bool(filters.title))  # (the title's is first)
-            on_rows = titled and not _conditions(rest)
+            on_rows = not filters.url__icontains and not filters.domain and not _conditions(rest)
             others = OtherFilters(
                 driving=[*own, *found_by, *decided],
                 testing=[*_conditions(filters, scan_tag=True, tag_ids=tag_ids), *decided],

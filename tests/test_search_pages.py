@@ -243,25 +243,31 @@ def test_pages_are_ranked_or_newest_first_like_a_scan(
             assert session.execute(sql_text("SHOW enable_seqscan")).scalar() == "on"
 
 
+def _titled_store(
+    server: PostgresServer, name: str, title: str, count: int
+) -> tuple[str, Engine, Principal]:
+    """A fresh PostgreSQL database at the newest schema with `count` bookmarks titled
+    `title`, bulk-imported by one user: its url, an engine and that user."""
+    url = server.create_database(f"{name}_{time.time_ns()}")
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as session:
+        principal = principal_for_user(session, ensure_user(session, "mig"))
+        entries = [
+            snaps.UrlEntry(url=f"https://{name.replace('_', '-')}.example.com/{n}", title=title)
+            for n in range(count)
+        ]
+        snaps.add_urls(session, principal=principal, entries=entries, index_only=True)
+    return url, engine, principal
+
+
 def test_migration_0024_indexes_the_search_rows_list_order(
     postgres_server: PostgresServer,
 ) -> None:
     from alembic import command
 
     # Given a PostgreSQL store at the newest schema with a few matches
-    url = postgres_server.create_database(f"search_0024_{time.time_ns()}")
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, "mig"))
-        snaps.add_urls(
-            session,
-            principal=principal,
-            entries=[
-                snaps.UrlEntry(url=f"https://m.example.com/{n}", title="Lantern") for n in range(5)
-            ],
-            index_only=True,
-        )
+    url, engine, principal = _titled_store(postgres_server, "search_0024", "Lantern", 5)
 
     def indexes() -> set[str]:
         with engine.connect() as conn:
@@ -301,15 +307,8 @@ def test_migration_0025_keeps_each_snapshots_status_on_its_search_row(
     from alembic import command
 
     # Given a PostgreSQL store at the newest schema with six bulk-imported snapshots
-    url = postgres_server.create_database(f"search_0025_{time.time_ns()}")
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    with db.session_scope(engine) as session:
-        principal = principal_for_user(session, ensure_user(session, "mig"))
-        entries = [
-            snaps.UrlEntry(url=f"https://q.example.com/{n}", title="Quill") for n in range(6)
-        ]
-        snaps.add_urls(session, principal=principal, entries=entries, index_only=True)
+    url, engine, principal = _titled_store(postgres_server, "search_0025", "Quill", 6)
+    with Session(engine) as session:
         ids = list(session.exec(select(Snapshot.id).order_by(col(Snapshot.created_at))))
 
     def flip(snapshot_id: str, status: str) -> None:
