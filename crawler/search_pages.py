@@ -152,8 +152,8 @@ def search_page(
             left = candidates  # no more rows than that: not counted again
         elif titled or candidates is not None:
             # (the planner's estimate of a trigram term was seen 4x off, both ways)
-            share = _newest_share(session, everything, others.testing)
-            if not titled and share * limits.SHARE_SAMPLE <= 1:
+            share, seen = _newest_share(session, everything, others.testing)
+            if not titled and seen <= 1:
                 share = None  # none among the newest rows: they may be few (/p/1234)
         if left is None and share is None:
             left, planned_left = _rows_left(session, rows)
@@ -240,9 +240,12 @@ def _fewest_candidates(session: Session, probes: Sequence[Callable[[int], Any]])
     return min(counts) if counts else None
 
 
-def _newest_share(session: Session, everything: Any, tests: list[Any]) -> float:
-    """The share of the newest visible rows that pass `tests`: where a newest-first
-    page's matches are, so it sizes the first window (at least one in `SHARE_SAMPLE`)."""
+def _newest_share(session: Session, everything: Any, tests: list[Any]) -> tuple[float, int]:
+    """The share of the newest visible rows (up to `SHARE_SAMPLE`) that pass `tests`,
+    counting at least one, and how many passed: where a newest-first page's matches
+    are, so it sizes the first window. A tenant with fewer rows is sampled whole."""
     newest = everything.order_by(*LIST_ORDER).limit(limits.SHARE_SAMPLE)
+    sampled = select(func.count()).select_from(newest.subquery())
     passing = select(func.count()).where(col(Snapshot.id).in_(newest), *tests)
-    return max(1, int(session.execute(passing).scalar_one())) / limits.SHARE_SAMPLE
+    seen = int(session.execute(passing).scalar_one())
+    return max(1, seen) / max(1, int(session.execute(sampled).scalar_one())), seen

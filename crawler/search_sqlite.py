@@ -309,7 +309,9 @@ class SqliteEngine(Engine):
             ran_out = len(chunk) < size if stepwise else decided == len(few)
         if ran_out:
             return found[:wanted], len(found), True
-        rows = len(few) or count_rows(self.session, select(col(Snapshot.id)).where(*driving))
+        rows = len(few) or count_rows(
+            self.session, select(col(Snapshot.id)).where(*self.visible(), *driving)
+        )
         return found[:wanted], round(len(found) * rows / max(1, decided)), False
 
 
