@@ -39,3 +39,8 @@ SHARE_SAMPLE = 1_000  # newest rows tested for a contains filter's share (when m
 # 0.2% word at 10M read ~3.7M postings (18-23 ms) per statement, for ~75 rows; without
 # "news" the window reads ~200 rows. At 10% both cost about the same.
 COMMON_SHARE = 0.1
+# SQLite: a few rows are tested for a prefix's words by indexing them alone
+# (crawler.search_probe) when that costs less than FTS5's merge of the prefix's lists,
+# in matches merged: a row indexed cost as much as ~130 matches merged, a character ~0.3
+PROBE_ROW_COST = 130
+PROBE_CHAR_COST = 0.3

@@ -47,7 +47,7 @@ from sqlmodel import Session, col, select
 from crawler import search_limits as limits
 from crawler.counts import Total, count_rows, count_total, planner_estimate
 from crawler.models import Snapshot, SnapshotTag
-from crawler.search import fts5_query, parse_query, ref_hits
+from crawler.search import parse_query, ref_hits
 from crawler.search_pg import PostgresEngine
 from crawler.search_sqlite import SqliteEngine
 from crawler.search_windows import LIST_ORDER, Engine
@@ -113,7 +113,9 @@ def search_page(
     engine: Engine = (
         PostgresEngine(session, terms, workspace_ids)
         if dialect == "postgresql"
-        else SqliteEngine(session, fts5_query(terms), workspace_ids, offset + limit, limit)
+        else SqliteEngine(
+            session, terms, workspace_ids, offset + limit, limit, lazy=others is not None
+        )
     )
     matching = engine.count_upto()
     if matching <= limits.RANK_LIMIT:
