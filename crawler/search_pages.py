@@ -113,9 +113,7 @@ def search_page(
     engine: Engine = (
         PostgresEngine(session, terms, workspace_ids)
         if dialect == "postgresql"
-        else SqliteEngine(
-            session, terms, workspace_ids, offset + limit, limit, lazy=others is not None
-        )
+        else SqliteEngine(session, terms, workspace_ids, offset + limit, limit)
     )
     matching = engine.count_upto()
     if matching <= limits.RANK_LIMIT:
@@ -126,6 +124,16 @@ def search_page(
             ranked[offset : offset + limit], Total(len(ranked)), SearchOrder.RELEVANCE
         )
     wanted = offset + limit
+    # (nothing beside the words, or a status alone: its index holds its rows in list order)
+    walkable = others is None or (
+        others.status is not None and others.tag_ids is None and others.title is None
+    )
+    if isinstance(engine, SqliteEngine) and walkable and engine.walk_pays(wanted):
+        # SQLite: the words are dense and the page near, so the list order (on a status's
+        # index) is walked and its rows tested a chunk at a time, no FTS5 merge read.
+        return _driven_page(
+            session, engine, others or OtherFilters(), wanted, offset, stepwise=True
+        )
     tests = others.testing if others else []
     kept = 1.0  # the share of the rows the other filters leave
     planned_left = None  # the planner's estimate of those rows, when it was asked

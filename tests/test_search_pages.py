@@ -244,6 +244,48 @@ def test_pages_are_ranked_or_newest_first_like_a_scan(
             assert session.execute(sql_text("SHOW enable_seqscan")).scalar() == "on"
 
 
+def test_dense_words_walk_the_list_order_when_that_costs_less(
+    store: Store, statements: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store.kind != "sqlite":
+        pytest.skip("SQLite's FTS5 merges a prefix's lists; PostgreSQL's GIN does not")
+    # Given the small limits, and a row indexed alone as cheap as one match merged
+    _small_limits(monkeypatch, PROBE_ROW_COST=1)
+    walked = probed = 0
+    with Session(store.engine) as session:
+        for principal in (store.admin, store.first):
+            workspaces = None if principal.is_admin else list(principal.workspace_ids)
+            for query in QUERIES:
+                everything = _newest_reference(session, principal, query)
+                for offset, limit in PAGES:
+                    statements.clear()
+                    # When a page is asked for
+                    page = search_page(
+                        session, query, workspace_ids=workspaces, limit=limit, offset=offset
+                    )
+                    assert page is not None
+                    where = (principal.user_id, query, offset, limit)
+                    if len(everything) <= search_limits.RANK_LIMIT:
+                        assert page.order == SearchOrder.RELEVANCE, where
+                        continue
+                    # Then it is the scan's page, however it was found
+                    assert page.order == SearchOrder.NEWEST, where
+                    assert page.ids == everything[offset : offset + limit], where
+                    if page.total.exact:
+                        assert page.total.value == len(everything), where
+                    else:
+                        assert 0 < page.total.value <= 10 * len(everything), where
+                    listed = any(
+                        s.startswith("SELECT snapshot.id, ss.id") and "OFFSET" in s
+                        for s in statements
+                    )
+                    walked += listed and not _window_was_read(store.kind, statements)
+                    probed += listed and any(s.startswith("SELECT id, url") for s in statements)
+    # And dense words' near pages were found by walking the list order, each chunk's rows
+    # indexed alone (no window, no FTS5 merge), for both principals
+    assert walked >= 5 and probed >= 5, (walked, probed)
+
+
 def _titled_store(
     server: PostgresServer, name: str, title: str, count: int
 ) -> tuple[str, Engine, Principal]:
