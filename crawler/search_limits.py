@@ -44,3 +44,5 @@ COMMON_SHARE = 0.1
 # in matches merged: a row indexed cost as much as ~130 matches merged, a character ~0.3
 PROBE_ROW_COST = 130
 PROBE_CHAR_COST = 0.3
+# ... and a row of the list order walked past, tested for the other filters: ~1 us
+WALK_ROW_COST = 25

@@ -124,25 +124,17 @@ def search_page(
             ranked[offset : offset + limit], Total(len(ranked)), SearchOrder.RELEVANCE
         )
     wanted = offset + limit
-    # (nothing beside the words, or a status alone: its index holds its rows in list order)
-    walkable = others is None or (
-        others.status is not None and others.tag_ids is None and others.title is None
-    )
-    if isinstance(engine, SqliteEngine) and walkable and engine.walk_pays(wanted):
-        # SQLite: the words are dense and the page near, so the list order (on a status's
-        # index) is walked and its rows tested a chunk at a time, no FTS5 merge read.
-        return _driven_page(
-            session, engine, others or OtherFilters(), wanted, offset, stepwise=True
-        )
     tests = others.testing if others else []
     kept = 1.0  # the share of the rows the other filters leave
     planned_left = None  # the planner's estimate of those rows, when it was asked
+    share = None  # or their share of the newest rows, when many and not counted
+    listed = 0  # about how many rows are visible (with other filters: counted or planned)
     if others is not None:
         # SQLite walks a range that ends before the newest rows in list order, newest
         # first (news + a week in the middle of 1M: windows from the newest row took
         # 654 ms to reach it).
         if dialect == "sqlite" and others.created[1] is not None:
-            return _driven_page(session, engine, others, wanted, offset, stepwise=True)
+            return _driven_page(session, engine, others, wanted, offset)
         rows = select(col(Snapshot.id)).where(*engine.visible(), *others.driving)
         tag_alone = others.tag_ids if others.status is None and others.title is None else None
         if tag_alone is not None and workspace_ids is None and dialect == "sqlite":
@@ -157,7 +149,6 @@ def search_page(
         titled = dialect == "postgresql" and others.title is not None
         candidates = None if titled else _fewest_candidates(session, others.probes)
         left: int | None = None  # the rows the other filters leave (at least)
-        share = None  # or their share of the newest rows, when many and not counted
         if candidates is not None and candidates <= limits.DRIVE_LIMIT:
             left = candidates  # no more rows than that: not counted again
         elif titled or candidates is not None:
@@ -176,6 +167,22 @@ def search_page(
             left = max(limits.DRIVE_LIMIT + 1, round(share * listed))
         assert left is not None  # counted, probed or from the share
         kept = min(1.0, left / listed)
+    if isinstance(engine, SqliteEngine) and engine.deferred:
+        # SQLite found the words dense without reading their newest matches (FTS5 merges
+        # a prefix's lists to read any: 16-28 ms for "news*" at 1M). When the page is near
+        # and the other filters keep enough rows, the list order is walked instead and
+        # its rows passing them tested a chunk at a time: "news" + url contains a 10%
+        # term, ~2,000 rows walked and ~200 tested.
+        if others is not None and share is None:  # (SQLite counted them only to a cap)
+            share, _ = _newest_share(
+                session, select(col(Snapshot.id)).where(*engine.visible()), tests
+            )
+            kept = share
+        if engine.walk_pays(wanted, kept):
+            passing = None if others is None else round(kept * listed)
+            return _driven_page(
+                session, engine, others or OtherFilters(), wanted, offset, by=tests, rows=passing
+            )
     engine.tag_ids = others.tag_ids if others else None
     engine.status = others.status if others else None
     engine.title = others.title if others else None
@@ -200,10 +207,15 @@ def _driven_page(
     wanted: int,
     offset: int,
     *,
-    stepwise: bool,
+    stepwise: bool = True,
+    by: list[Any] | None = None,
+    rows: int | None = None,
 ) -> SearchPage:
-    """The page found from the other filters' rows, each tested for the words."""
-    ids, count, exact = engine.driven(wanted, others.driving, stepwise=stepwise)
+    """The page found from the other filters' rows (found `by` these conditions, else
+    their driving ones; about `rows` of them, else counted), each tested for the words.
+    `stepwise`: they are many, read in list order a chunk at a time."""
+    driving = others.driving if by is None else by
+    ids, count, exact = engine.driven(wanted, driving, stepwise=stepwise, rows=rows)
     total = _total(session, engine, others, count, exact)
     return SearchPage(ids[offset:wanted], total, SearchOrder.NEWEST)
 

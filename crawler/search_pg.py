@@ -274,13 +274,14 @@ class PostgresEngine(Engine):
         )
 
     def driven(
-        self, wanted: int, driving: list[Any], *, stepwise: bool = False
+        self, wanted: int, driving: list[Any], *, stepwise: bool = False, rows: int | None = None
     ) -> tuple[list[str], int, bool]:
-        rows = self.rows.c
+        del rows  # (counted exactly here, with the page)
+        search_rows = self.rows.c
         matches = (
             select(literal(1))
             .select_from(self.rows)
-            .where(rows.snapshot_id == col(Snapshot.id), self._match())
+            .where(search_rows.snapshot_id == col(Snapshot.id), self._match())
             .exists()
         )
         statement = (

@@ -117,17 +117,20 @@ class SqliteEngine(Engine):
         self.estimate = round(self.density * (last - first + 1))
         return limits.RANK_LIMIT + 1
 
-    def walk_pays(self, wanted: int) -> bool:
-        """Whether to walk the list order, testing its rows a chunk at a time, is cheaper
-        than reading the newest matches: only once count_upto found the words without
-        their prefix dense among the newest rows (too many to rank), and only when the
-        rows the page needs cost less to index alone than FTS5's merge of the prefix's
-        lists. "news" (37% of 1M): ~200 rows for a page of 50 (~1.5 ms) against the merge
-        (16-28 ms); for page 20, ~4,000 rows would cost more."""
+    def walk_pays(self, wanted: int, kept: float) -> bool:
+        """Whether to walk the list order, testing a chunk at a time its rows that pass
+        the other filters (`kept`: their share), costs less than reading the newest
+        matches: only once count_upto found the words without their prefix dense among
+        the newest rows (too many to rank), and only when the rows walked and indexed
+        alone for the page cost less than FTS5's merge of the prefix's lists. "news" (37%
+        of 1M): ~200 rows for a page of 50 (~1.5 ms) against the merge (16-28 ms); for
+        page 20 the ~4,000 rows would cost more."""
         if not self.deferred:
             return False
-        rows = limits.MARGIN * wanted / max(self.density, 1e-9)
-        return rows * limits.PROBE_ROW_COST <= self.estimate
+        tested = limits.MARGIN * wanted / max(self.density, 1e-9)
+        walked = tested / max(kept, 1e-9)
+        cost = tested * limits.PROBE_ROW_COST + walked * limits.WALK_ROW_COST
+        return cost <= self.estimate
 
     def _count_newest(self) -> int:
         # FTS5 merges every list of a prefix's words for each statement that asks for it
@@ -362,7 +365,7 @@ class SqliteEngine(Engine):
         return first_id, oldest
 
     def driven(
-        self, wanted: int, driving: list[Any], *, stepwise: bool = False
+        self, wanted: int, driving: list[Any], *, stepwise: bool = False, rows: int | None = None
     ) -> tuple[list[str], int, bool]:
         # The few rows are read in list order with their search rowids. Those among the
         # newest rows count_upto read are decided by the matches it kept; the rest are
@@ -401,10 +404,11 @@ class SqliteEngine(Engine):
             ran_out = len(chunk) < size if stepwise else decided == len(few)
         if ran_out:
             return found[:wanted], len(found), True
-        rows = len(few) or count_rows(
-            self.session, select(col(Snapshot.id)).where(*self.visible(), *driving)
-        )
-        return found[:wanted], round(len(found) * rows / max(1, decided)), False
+        if not few and rows is None:
+            rows = count_rows(
+                self.session, select(col(Snapshot.id)).where(*self.visible(), *driving)
+            )
+        return found[:wanted], round(len(found) * (len(few) or rows or 0) / max(1, decided)), False
 
 
 def _json_values(array: str) -> Any:

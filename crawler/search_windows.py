@@ -108,12 +108,12 @@ class Engine:
         raise NotImplementedError
 
     def driven(
-        self, wanted: int, driving: list[Any], *, stepwise: bool = False
+        self, wanted: int, driving: list[Any], *, stepwise: bool = False, rows: int | None = None
     ) -> tuple[list[str], int, bool]:
         """The newest `wanted` of the few visible rows `driving` finds that match, how
         many match, and whether that count is exact (else estimated from the rows
-        tested): each row found is tested for the words. `stepwise`: the rows are
-        many but in list order on an index (a created_at range), read as needed."""
+        tested, of about `rows` when given, else counted): each row found is tested for
+        the words. `stepwise`: the rows are many, read in list order as needed."""
         raise NotImplementedError
 
     def _ids(self, statement: Any) -> tuple[list[str], int]:

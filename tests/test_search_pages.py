@@ -250,7 +250,7 @@ def test_dense_words_walk_the_list_order_when_that_costs_less(
     if store.kind != "sqlite":
         pytest.skip("SQLite's FTS5 merges a prefix's lists; PostgreSQL's GIN does not")
     # Given the small limits, and a row indexed alone as cheap as one match merged
-    _small_limits(monkeypatch, PROBE_ROW_COST=1)
+    _small_limits(monkeypatch, PROBE_ROW_COST=1, WALK_ROW_COST=1)
     walked = probed = 0
     with Session(store.engine) as session:
         for principal in (store.admin, store.first):
@@ -517,14 +517,20 @@ def test_search_beside_other_filters_pages_like_a_scan(
     # Given the limits above, and other filters leaving few rows (drive) or many (windows),
     # and SQLite indexing a few rows alone for "resi*" as often as it asks FTS5 (each row
     # here costs ~15 matches merged: ~12 of "resi*"'s ~140 matches are worth a probe)
-    _small_limits(monkeypatch, DRIVE_LIMIT=60, FIRST_WINDOW=8, PROBE_ROW_COST=1)
+    _small_limits(monkeypatch, DRIVE_LIMIT=60, FIRST_WINDOW=8, PROBE_ROW_COST=1, WALK_ROW_COST=1)
     if store.kind == "postgres":
         with store.engine.begin() as conn:
             conn.execute(sql_text("ANALYZE"))
     seen = {"relevance": 0, "newest": 0, "windows": 0, "driven": 0, "walked": 0}
     seen |= {"row tags": 0, "row status": 0, "status in index": 0, "status by row": 0}
     seen |= {"share sampled": 0, "estimated": 0, "driven, estimated": 0, "title trigrams": 0}
-    seen |= {"range walked": 0, "exact words decided": 0, "rows probed": 0, "driven, FTS5": 0}
+    seen |= {
+        "range walked": 0,
+        "list walked": 0,
+        "exact words decided": 0,
+        "rows probed": 0,
+        "driven, FTS5": 0,
+    }
     with Session(store.engine) as session:
         for principal in (store.admin, store.first):
             for others in OTHER_FILTERS:
@@ -582,10 +588,14 @@ def test_search_beside_other_filters_pages_like_a_scan(
                             )
                         seen[page.search_order.value] += 1
                         seen["title trigrams"] += any("ss.title ILIKE" in s for s in statements)
-                        seen["range walked"] += any(
-                            s.startswith("SELECT snapshot.id, ss.id") and "LIMIT" in s
+                        list_walked = any(
+                            s.startswith("SELECT snapshot.id, ss.id") and "OFFSET" in s
                             for s in statements
                         )
+                        seen["range walked"] += list_walked
+                        # (dense words beside a status, a tag, a contains filter: the
+                        # list order walked, the rows passing tested a chunk at a time)
+                        seen["list walked"] += list_walked and "created_at__lt" not in others
                         seen["exact words decided"] += any(
                             "ORDER BY snapshot_fts.rowid DESC" in s for s in statements
                         )
@@ -612,7 +622,7 @@ def test_search_beside_other_filters_pages_like_a_scan(
         # rows drove without reading the newest matches; each chunk's rows indexed alone
         # when few next to the prefix's matches, else tested by FTS5)
         assert seen["exact words decided"] >= 3 and seen["rows probed"] >= 3, seen
-        assert seen["driven, FTS5"] >= 1, seen
+        assert seen["driven, FTS5"] >= 1 and seen["list walked"] >= 3, seen
     assert seen["driven"] >= 3, seen
     if store.kind == "postgres":  # a tag, a status beside the words: read off the search rows
         assert seen["row tags"] >= 3 and seen["row status"] >= 6, seen
