@@ -27,6 +27,13 @@ from crawler.settings import Settings
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+# Reads of the store's pages through a memory map, not a read() call each: a search
+# ranking a word's ~2,000 matches at 1M snapshots looks each up in three b-trees, pages
+# all over the file (21.4 ms median -> 16.5-17 with the map, same queries alternating).
+# Address space only (SQLite caps it at 2 GB); the OS page cache holds the pages either way.
+SQLITE_MMAP_BYTES = 1 << 30
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     """WAL lets readers run beside the single writer; busy_timeout rides out write bursts."""
     cursor = dbapi_conn.cursor()
@@ -34,6 +41,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
 
 
