@@ -129,8 +129,10 @@ class SqliteEngine(Engine):
             return False
         tested = limits.MARGIN * wanted / max(self.density, 1e-9)
         walked = tested / max(kept, 1e-9)
-        cost = tested * limits.PROBE_ROW_COST + walked * limits.WALK_ROW_COST
-        return cost <= self.estimate
+        # (a captured page's text is indexed too: the newest rows say how long they run)
+        chars = tested * _newest_row_size(self.session)
+        indexed = tested * limits.PROBE_ROW_COST + chars * limits.PROBE_CHAR_COST
+        return indexed + walked * limits.WALK_ROW_COST <= self.estimate
 
     def _count_newest(self) -> int:
         # FTS5 merges every list of a prefix's words for each statement that asks for it
@@ -409,6 +411,17 @@ class SqliteEngine(Engine):
                 self.session, select(col(Snapshot.id)).where(*self.visible(), *driving)
             )
         return found[:wanted], round(len(found) * (len(few) or rows or 0) / max(1, decided)), False
+
+
+def _newest_row_size(session: Session) -> float:
+    """The characters in each of the newest search rows, on average (of up to 100)."""
+    size = session.execute(
+        sql_text(
+            "SELECT avg(length(url) + length(title) + length(tags) + length(text)) FROM "
+            "(SELECT url, title, tags, text FROM snapshot_search ORDER BY id DESC LIMIT 100)"
+        )
+    ).scalar()
+    return float(size or 0)
 
 
 def _json_values(array: str) -> Any:

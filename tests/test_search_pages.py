@@ -286,6 +286,37 @@ def test_dense_words_walk_the_list_order_when_that_costs_less(
     assert walked >= 5 and probed >= 5, (walked, probed)
 
 
+def test_the_walk_is_not_taken_when_the_rows_text_costs_more_than_the_merge(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store.kind != "sqlite":
+        pytest.skip("SQLite's FTS5 merges a prefix's lists; PostgreSQL's GIN does not")
+    from crawler.search_sqlite import SqliteEngine
+
+    # Given the small limits, a row indexed alone as cheap as one match merged
+    _small_limits(monkeypatch, PROBE_ROW_COST=1, WALK_ROW_COST=1)
+
+    def walk_pays() -> bool:
+        with Session(store.engine) as session:
+            engine = SqliteEngine(session, search.parse_query("amber"), None, 5, 5)
+            assert engine.count_upto() > search_limits.RANK_LIMIT and engine.deferred
+            return engine.walk_pays(5, 1.0)
+
+    # When the search rows hold titles alone, a near page of a dense word is walked
+    assert walk_pays()
+    # And when the newest rows carry a captured page's text, it is not: indexing them
+    # alone would read more than FTS5's merge of the word's lists
+    with db.session_scope(store.engine) as session:
+        session.execute(
+            sql_text(
+                "UPDATE snapshot_search SET text = :text WHERE id IN "
+                "(SELECT id FROM snapshot_search ORDER BY id DESC LIMIT 100)"
+            ),
+            {"text": "lorem ipsum dolor " * 400},
+        )
+    assert not walk_pays()
+
+
 def _titled_store(
     server: PostgresServer, name: str, title: str, count: int
 ) -> tuple[str, Engine, Principal]:
