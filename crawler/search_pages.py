@@ -92,6 +92,10 @@ class OtherFilters:
     # windows start at its end, not at the newest row (news + a week in the middle of
     # 10M snapshots: windows grew over half the rows to reach it, 405 ms).
     created: tuple[datetime | None, datetime | None] = (None, None)
+    # SQLite: `driving` with its trigram candidate tests left out, and those candidates
+    # as SELECTs of their search rows' ids (Narrowing.search_rowids), for listing the
+    # few rows; None without such candidates.
+    listing: tuple[list[Any], list[Any]] | None = None
 
 
 def search_page(
@@ -159,7 +163,12 @@ def search_page(
         if left is None and share is None:
             left, planned_left = _rows_left(session, rows)
         if left is not None and left <= limits.DRIVE_LIMIT:
-            return _driven_page(session, engine, others, wanted, offset, stepwise=False)
+            if others.listing is None:
+                return _driven_page(session, engine, others, wanted, offset, stepwise=False)
+            by, search_rowids = others.listing
+            return _driven_page(
+                session, engine, others, wanted, offset, stepwise=False, by=by, rowids=search_rowids
+            )
         # PostgreSQL's estimate of all the rows will do: this only sizes a first window
         # (an exact count of 10,000,000 took 340 ms, when not remembered).
         listed = max(1, planner_estimate(session, everything) or count_rows(session, everything))
@@ -210,12 +219,16 @@ def _driven_page(
     stepwise: bool = True,
     by: list[Any] | None = None,
     rows: int | None = None,
+    rowids: Sequence[Any] = (),
 ) -> SearchPage:
     """The page found from the other filters' rows (found `by` these conditions, else
-    their driving ones; about `rows` of them, else counted), each tested for the words.
-    `stepwise`: they are many, read in list order a chunk at a time."""
+    their driving ones, and the search `rowids`; about `rows` of them, else counted),
+    each tested for the words. `stepwise`: they are many, read in list order a chunk at
+    a time."""
     driving = others.driving if by is None else by
-    ids, count, exact = engine.driven(wanted, driving, stepwise=stepwise, rows=rows)
+    ids, count, exact = engine.driven(
+        wanted, driving, stepwise=stepwise, rows=rows, search_rowids=rowids
+    )
     total = _total(session, engine, others, count, exact)
     return SearchPage(ids[offset:wanted], total, SearchOrder.NEWEST)
 

@@ -274,9 +274,15 @@ class PostgresEngine(Engine):
         )
 
     def driven(
-        self, wanted: int, driving: list[Any], *, stepwise: bool = False, rows: int | None = None
+        self,
+        wanted: int,
+        driving: list[Any],
+        *,
+        stepwise: bool = False,
+        rows: int | None = None,
+        search_rowids: Sequence[Any] = (),
     ) -> tuple[list[str], int, bool]:
-        del rows  # (counted exactly here, with the page)
+        del rows, search_rowids  # (counted exactly here, with the page; no such rowids)
         search_rows = self.rows.c
         matches = (
             select(literal(1))

@@ -367,7 +367,13 @@ class SqliteEngine(Engine):
         return first_id, oldest
 
     def driven(
-        self, wanted: int, driving: list[Any], *, stepwise: bool = False, rows: int | None = None
+        self,
+        wanted: int,
+        driving: list[Any],
+        *,
+        stepwise: bool = False,
+        rows: int | None = None,
+        search_rowids: Sequence[Any] = (),
     ) -> tuple[list[str], int, bool]:
         # The few rows are read in list order with their search rowids. Those among the
         # newest rows count_upto read are decided by the matches it kept; the rest are
@@ -381,7 +387,7 @@ class SqliteEngine(Engine):
             select(col(Snapshot.id), self.rows.c.id)
             .select_from(Snapshot)
             .join(self.rows, self.rows.c.snapshot_id == col(Snapshot.id))
-            .where(*self.visible(), *driving)
+            .where(*self.visible(), *driving, *(self.rows.c.id.in_(r) for r in search_rowids))
             .order_by(*LIST_ORDER)
         )
         few = [] if stepwise else self.session.execute(listed).all()

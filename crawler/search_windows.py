@@ -108,12 +108,19 @@ class Engine:
         raise NotImplementedError
 
     def driven(
-        self, wanted: int, driving: list[Any], *, stepwise: bool = False, rows: int | None = None
+        self,
+        wanted: int,
+        driving: list[Any],
+        *,
+        stepwise: bool = False,
+        rows: int | None = None,
+        search_rowids: Sequence[Any] = (),
     ) -> tuple[list[str], int, bool]:
         """The newest `wanted` of the few visible rows `driving` finds that match, how
         many match, and whether that count is exact (else estimated from the rows
         tested, of about `rows` when given, else counted): each row found is tested for
-        the words. `stepwise`: the rows are many, read in list order as needed."""
+        the words. `stepwise`: the rows are many, read in list order as needed.
+        `search_rowids` (SQLite): SELECTs their search rows' ids are among, too."""
         raise NotImplementedError
 
     def _ids(self, statement: Any) -> tuple[list[str], int]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import (
     DateTime,
+    Integer,
     String,
     and_,
     bindparam,
@@ -100,6 +101,11 @@ class Narrowing:
     # carry one of them, from one index that holds both (PostgreSQL's title, migration
     # 0022); None where there is none.
     tagged: Callable[[Sequence[str]], Any] | None = None
+    # SQLite: the candidates as a SELECT of their search rows' ids (the trigram tables'
+    # rowids), for a statement that joins the search rows anyway: it then reads each
+    # candidate's search row by rowid, not its snapshot id first (2,000 candidates of a
+    # title word at 1M listed in 15.6 ms instead of 23.3).
+    search_rowids: Any | None = None
 
     def confirm(self, entity: Any) -> Any:
         """The deciding test for rows that passed `candidate`."""
@@ -149,16 +155,31 @@ def pg_candidates(column: Any, term: str) -> Any:
 
 
 def _sqlite_candidates(column: str, term: str, name: str) -> Any:
-    table = trigram_table(column)
     found = (
         sql_text(
             "SELECT ss.snapshot_id FROM snapshot_search ss WHERE ss.id IN "
-            f"(SELECT rowid FROM {table} WHERE {table} MATCH :{name})"
+            f"({_sqlite_rowid_sql(column, name)})"
         )
         .bindparams(bindparam(name, fts5_trigram_query(term)))
         .columns(column_("snapshot_id", String))
     )
     return col(Snapshot.id).in_(found)
+
+
+def _sqlite_rowid_sql(column: str, name: str) -> str:
+    table = trigram_table(column)
+    return f"SELECT rowid FROM {table} WHERE {table} MATCH :{name}"
+
+
+def _search_rowids(column: str, term: str, dialect: str, name: str) -> Any | None:
+    """SQLite's candidates as search rowids (Narrowing.search_rowids)."""
+    if dialect != "sqlite" or len(term) < MIN_TRIGRAM:
+        return None
+    return (
+        sql_text(_sqlite_rowid_sql(column, f"{name}_rowids"))
+        .bindparams(bindparam(f"{name}_rowids", fts5_trigram_query(term)))
+        .columns(column_("rowid", Integer))
+    )
 
 
 def _candidates(column: str, term: str, dialect: str, name: str) -> Any | None:
@@ -225,6 +246,7 @@ def contains(column: str, term: str, dialect: str, *, name: str = "trgm") -> Nar
         probe=_probe(column, term, dialect, name),
         beside_candidate=lambda entity: confirm_contains(getattr(entity, column), term, dialect),
         tagged=_tagged_title(term) if indexed else None,
+        search_rowids=_search_rowids(column, term, dialect, name),
     )
 
 
@@ -262,4 +284,5 @@ def domain(host: str, dialect: str) -> Narrowing:
         exact,
         _candidates("url", key, dialect, "trgm_domain"),
         _probe("url", key, dialect, "trgm_domain"),
+        search_rowids=_search_rowids("url", key, dialect, "trgm_domain"),
     )

@@ -243,6 +243,10 @@ def query_page(
                 n.exact(Snapshot) if n.walk is not None else n.confirm(Snapshot) for n in narrow
             ]
             found_by = [n.walk if n.walk is not None else n.candidate for n in narrow]
+            # (SQLite lists few rows with their search rows: the trigram candidates by rowid)
+            by_rowid = [n.walk is None and n.search_rowids is not None for n in narrow]
+            listed_by = [test for test, rowid in zip(found_by, by_rowid, strict=True) if not rowid]
+            rowids = [n.search_rowids for n, rowid in zip(narrow, by_rowid, strict=True) if rowid]
             tag_ids = named_tag_ids(session, filters.tag) if filters.tag else None
             # A tag, a status and a title term are all: PostgreSQL's search rows carry them
             # (0019, 0022, 0025), with the title's trigrams in an index of their own.
@@ -256,6 +260,7 @@ def query_page(
                 title=filters.title if on_rows else None,
                 probes=[n.probe for n in narrow if n.walk is None and n.probe is not None],
                 created=(filters.created_at__gte, filters.created_at__lt),
+                listing=([*own, *listed_by, *decided], rowids) if rowids else None,
             )
         searched = search_page(
             session,

@@ -558,6 +558,7 @@ def test_search_beside_other_filters_pages_like_a_scan(
     seen |= {
         "range walked": 0,
         "list walked": 0,
+        "candidates by rowid": 0,
         "exact words decided": 0,
         "rows probed": 0,
         "driven, FTS5": 0,
@@ -624,6 +625,11 @@ def test_search_beside_other_filters_pages_like_a_scan(
                             for s in statements
                         )
                         seen["range walked"] += list_walked
+                        seen["candidates by rowid"] += any(
+                            s.startswith("SELECT snapshot.id, ss.id")
+                            and "ss.id IN (SELECT rowid FROM snapshot_trgm_" in s
+                            for s in statements
+                        )
                         # (dense words beside a status, a tag, a contains filter: the
                         # list order walked, the rows passing tested a chunk at a time)
                         seen["list walked"] += list_walked and "created_at__lt" not in others
@@ -654,6 +660,8 @@ def test_search_beside_other_filters_pages_like_a_scan(
         # when few next to the prefix's matches, else tested by FTS5)
         assert seen["exact words decided"] >= 3 and seen["rows probed"] >= 3, seen
         assert seen["driven, FTS5"] >= 1 and seen["list walked"] >= 3, seen
+        # (a contains filter's few candidates listed by their search rows' ids)
+        assert seen["candidates by rowid"] >= 3, seen
     assert seen["driven"] >= 3, seen
     if store.kind == "postgres":  # a tag, a status beside the words: read off the search rows
         assert seen["row tags"] >= 3 and seen["row status"] >= 6, seen
