@@ -103,6 +103,12 @@ class SqliteEngine(Engine):
         if self.workspaces is None:
             found = select(_FTS.c.rowid.label("rowid")).where(self._match(self.exact))
         else:
+            # A tenant with too few rows among the newest to hold that many matches is
+            # not asked: each match read is joined to test its workspace, and the count
+            # that follows would join them again.
+            visible = count_rows(self.session, select(col(Snapshot.id)).where(*self.visible()))
+            if visible * self._span() <= limits.RANK_LIMIT * (last - first + 1):
+                return None
             found = self._matches(_FTS.c.rowid.label("rowid"), words=self.exact)
         nth = self.session.execute(
             found.where(_FTS.c.rowid >= bound)

@@ -317,6 +317,39 @@ def test_the_walk_is_not_taken_when_the_rows_text_costs_more_than_the_merge(
     assert not walk_pays()
 
 
+def test_a_tenant_with_few_of_the_newest_rows_is_not_asked_about_the_exact_words(
+    store: Store, statements: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store.kind != "sqlite":
+        pytest.skip("SQLite's FTS5 merges a prefix's lists; PostgreSQL's GIN does not")
+    from crawler.search_sqlite import SqliteEngine
+
+    def count(principal: Principal) -> tuple[bool, bool]:
+        """Whether the exact words were asked about, and whether they decided."""
+        statements.clear()
+        with Session(store.engine) as session:
+            engine = SqliteEngine(
+                session, search.parse_query("amber"), principal.workspace_ids, 5, 5
+            )
+            assert engine.count_upto() > search_limits.RANK_LIMIT
+        asked = any("ORDER BY snapshot_fts.rowid DESC" in s for s in statements)
+        return asked, engine.deferred
+
+    # Given a count reading the newest 40 of the 400 search rows (the tenant with 100
+    # rows wrote the newest 100): that tenant holds too few rows, on average, to have
+    # 12 matches among 40, the one with 300 enough
+    _small_limits(monkeypatch, NEWEST_SPAN=40)
+    # When each counts a common word's matches
+    # Then only the large tenant is asked about the exact words (it has none there: its
+    # count then reads the merge too)
+    assert count(store.first) == (True, False)
+    assert count(store.second) == (False, False)
+    # And given a count reading the newest 60, the small tenant is asked, and its
+    # exact words (in most of those rows, all its own) decide without the merge
+    _small_limits(monkeypatch, NEWEST_SPAN=60)
+    assert count(store.second) == (True, True)
+
+
 def _titled_store(
     server: PostgresServer, name: str, title: str, count: int
 ) -> tuple[str, Engine, Principal]:
