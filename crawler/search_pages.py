@@ -25,7 +25,10 @@ for every statement that matches it (~9 ms for "news*" at 1M, whatever rowids th
 statement asks for), so the count keeps the newest matches' rowids, and the list
 order is walked (on the other filters' index when they have one), each row's search
 rowid looked up among them. Only rows whose search rows are older than those kept
-need FTS5 again; windows are left for when they keep coming.
+need FTS5 again; windows are left for when they keep coming. Before all that it
+asks the words without their prefix, which FTS5 reads without a merge: when they
+already match too many to rank, a near page walks the list order instead, each
+chunk of rows passing the other filters tested by indexing them alone.
 
 This module decides the way and assembles the page; the engines are in
 crawler.search_pg and crawler.search_sqlite, what they share (windows, the

@@ -1,6 +1,12 @@
 """SQLite's search engine: FTS5 finds the words; the count keeps the newest matches'
 rowids, and the list order is walked among them before windows are tried
-(crawler.search_windows)."""
+(crawler.search_windows).
+
+FTS5 merges every list of a prefix's words before it answers any statement naming
+the prefix, so the count first asks the words without their prefix, which it reads
+only as far as asked; when they are already too many to rank, a near page walks the
+list order and tests its rows a chunk at a time, indexed alone
+(crawler.search_probe), and no merge is read."""
 
 from __future__ import annotations
 
