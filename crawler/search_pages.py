@@ -190,7 +190,8 @@ def search_page(
                 session, select(col(Snapshot.id)).where(*engine.visible()), tests
             )
             kept = share
-        if engine.walk_pays(wanted, kept):
+        # (a status alone is read off its index in list order: no row is walked past)
+        if engine.walk_pays(wanted, kept, walked_past=not _status_alone(others)):
             passing = None if others is None else round(kept * listed)
             return _driven_page(
                 session, engine, others or OtherFilters(), wanted, offset, by=tests, rows=passing
@@ -210,6 +211,16 @@ def search_page(
     count = max(count, len(ids))  # at least the matches found for these pages
     total = _total(session, engine, others, count, exact)
     return SearchPage(ids[offset:wanted], total, SearchOrder.NEWEST)
+
+
+def _status_alone(others: OtherFilters | None) -> bool:
+    """Whether a status is the only filter beside the words."""
+    return (
+        others is not None
+        and others.status is not None
+        and others.tag_ids is None
+        and others.title is None
+    )
 
 
 def _driven_page(

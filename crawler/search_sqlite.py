@@ -129,9 +129,10 @@ class SqliteEngine(Engine):
         self.estimate = round(self.density * (last - first + 1))
         return limits.RANK_LIMIT + 1
 
-    def walk_pays(self, wanted: int, kept: float) -> bool:
+    def walk_pays(self, wanted: int, kept: float, *, walked_past: bool = True) -> bool:
         """Whether to walk the list order, testing a chunk at a time its rows that pass
-        the other filters (`kept`: their share), costs less than reading the newest
+        the other filters (`kept`: their share; `walked_past`: the others are read too,
+        not an index of the passing rows alone), costs less than reading the newest
         matches: only once count_upto found the words without their prefix dense among
         the newest rows (too many to rank), and only when the rows walked and indexed
         alone for the page cost less than FTS5's merge of the prefix's lists. "news" (37%
@@ -140,7 +141,7 @@ class SqliteEngine(Engine):
         if not self.deferred:
             return False
         tested = limits.MARGIN * wanted / max(self.density, 1e-9)
-        walked = tested / max(kept, 1e-9)
+        walked = tested / max(kept, 1e-9) if walked_past else tested
         # (a captured page's text is indexed too: the newest rows say how long they run)
         chars = tested * _newest_row_size(self.session)
         indexed = tested * limits.PROBE_ROW_COST + chars * limits.PROBE_CHAR_COST
