@@ -166,9 +166,7 @@ def search_page(
         if left is None and share is None:
             left, planned_left = _rows_left(session, rows)
         if left is not None and left <= limits.DRIVE_LIMIT:
-            if others.listing is None:
-                return _driven_page(session, engine, others, wanted, offset, stepwise=False)
-            by, search_rowids = others.listing
+            by, search_rowids = others.listing or (None, [])
             return _driven_page(
                 session, engine, others, wanted, offset, stepwise=False, by=by, rowids=search_rowids
             )

@@ -41,16 +41,31 @@ def _probe_table() -> sqlite3.Connection:
     return connection
 
 
+# The characters a search row holds: what indexing it reads.
+_CHARACTERS = " + ".join(f"length({column})" for column in FTS_COLUMNS)
+
+
 def text_size(session: Session, rowids: Sequence[int]) -> int:
-    """The characters the search rows with these rowids hold: what indexing them reads."""
+    """The characters the search rows with these rowids hold."""
     sized = session.execute(
         sql_text(
-            "SELECT total(length(url) + length(title) + length(tags) + length(text)) "
+            f"SELECT total({_CHARACTERS}) "
             "FROM snapshot_search WHERE id IN (SELECT value FROM json_each(:rowids))"
         ),
         {"rowids": json.dumps(list(rowids))},
     ).scalar_one()
     return int(sized or 0)
+
+
+def newest_row_size(session: Session) -> float:
+    """The characters in each of the newest search rows, on average (of up to 100)."""
+    size = session.execute(
+        sql_text(
+            f"SELECT avg({_CHARACTERS}) FROM (SELECT {', '.join(FTS_COLUMNS)} "
+            "FROM snapshot_search ORDER BY id DESC LIMIT 100)"
+        )
+    ).scalar()
+    return float(size or 0)
 
 
 def probe_rowids(session: Session, fts_query: str, rowids: Sequence[int]) -> list[int]:

@@ -14,6 +14,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Integer, func, literal_column, or_, table
@@ -25,7 +26,7 @@ from crawler import search_limits as limits
 from crawler.counts import count_rows
 from crawler.models import Snapshot
 from crawler.search import SQLITE_SCORE, Term, fts5_query
-from crawler.search_probe import probe_rowids, text_size
+from crawler.search_probe import newest_row_size, probe_rowids, text_size
 from crawler.search_windows import LIST_ORDER, SEARCH_ROWS, Engine, Windows
 
 _FTS = table("snapshot_fts", column_("rowid", Integer))
@@ -80,8 +81,10 @@ class SqliteEngine(Engine):
                 return decided
         return self._count_newest()
 
+    @cached_property
     def _bounds(self) -> tuple[int, int] | None:
-        """The lowest and highest search rowid (None without search rows)."""
+        """The lowest and highest search rowid (None without search rows), read once:
+        the exact words' check and the count both need them."""
         first, last = self.session.execute(
             sql_text(
                 "SELECT (SELECT min(id) FROM snapshot_search), "
@@ -101,11 +104,11 @@ class SqliteEngine(Engine):
 
         Reading "news" newest first to its 2,001st visible match took 0.2 ms at 1M (3.5
         for a tenant, through the joins), where merging "news*" took 16-28 ms."""
-        bounds = self._bounds()
-        if bounds is None or bounds[1] - self._span() + 1 <= bounds[0]:
+        bounds, span = self._bounds, self._span()
+        if bounds is None or bounds[1] - span + 1 <= bounds[0]:
             return None  # (none, or the count reads every row: exact, and few to merge)
         first, last = bounds
-        bound = last - self._span() + 1
+        bound = last - span + 1
         if self.workspaces is None:
             found = select(_FTS.c.rowid.label("rowid")).where(self._match(self.exact))
         else:
@@ -113,7 +116,7 @@ class SqliteEngine(Engine):
             # not asked: each match read is joined to test its workspace, and the count
             # that follows would join them again.
             visible = count_rows(self.session, select(col(Snapshot.id)).where(*self.visible()))
-            if visible * self._span() <= limits.RANK_LIMIT * (last - first + 1):
+            if visible * span <= limits.RANK_LIMIT * (last - first + 1):
                 return None
             found = self._matches(_FTS.c.rowid.label("rowid"), words=self.exact)
         nth = self.session.execute(
@@ -143,7 +146,7 @@ class SqliteEngine(Engine):
         tested = limits.MARGIN * wanted / max(self.density, 1e-9)
         walked = tested / max(kept, 1e-9) if walked_past else tested
         # (a captured page's text is indexed too: the newest rows say how long they run)
-        chars = tested * _newest_row_size(self.session)
+        chars = tested * newest_row_size(self.session)
         indexed = tested * limits.PROBE_ROW_COST + chars * limits.PROBE_CHAR_COST
         return indexed + walked * limits.WALK_ROW_COST <= self.estimate
 
@@ -157,7 +160,7 @@ class SqliteEngine(Engine):
         # workspaces to test, the FTS5 index alone counts (one search row per snapshot).
         # bm25 cannot be asked first: it counts every match of each word.
         self.deferred = False
-        bounds = self._bounds()
+        bounds = self._bounds
         if bounds is None:
             return 0
         first, last = bounds
@@ -430,17 +433,6 @@ class SqliteEngine(Engine):
                 self.session, select(col(Snapshot.id)).where(*self.visible(), *driving)
             )
         return found[:wanted], round(len(found) * (len(few) or rows or 0) / max(1, decided)), False
-
-
-def _newest_row_size(session: Session) -> float:
-    """The characters in each of the newest search rows, on average (of up to 100)."""
-    size = session.execute(
-        sql_text(
-            "SELECT avg(length(url) + length(title) + length(tags) + length(text)) FROM "
-            "(SELECT url, title, tags, text FROM snapshot_search ORDER BY id DESC LIMIT 100)"
-        )
-    ).scalar()
-    return float(size or 0)
 
 
 def _json_values(array: str) -> Any:

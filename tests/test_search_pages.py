@@ -24,7 +24,7 @@ from crawler import snapshots as snaps
 from crawler.auth import Principal, ensure_user, principal_for_user
 from crawler.counts import Total
 from crawler.models import Snapshot
-from crawler.search_pages import SearchOrder, search_page
+from crawler.search_pages import SearchOrder, SearchPage, search_page
 from crawler.snapshot_query import SnapshotFilters, query_page
 from tests.conftest import ADMIN_TOKEN, amber_env, run_amber, web_sign_in
 from tests.services import AmberServer, PostgresServer
@@ -169,6 +169,24 @@ def _small_limits(monkeypatch: pytest.MonkeyPatch, **more: int) -> None:
         monkeypatch.setattr(search_limits, name, value)
 
 
+def _every_page(
+    store: Store, session: Session, statements: list[str]
+) -> Iterator[tuple[Principal, str, int, int, list[str], SearchPage]]:
+    """Each page of each query for the admin and a tenant, found by search_page (with
+    `statements` holding just that page's SQL), beside every visible match by a scan."""
+    for principal in (store.admin, store.first):
+        workspaces = None if principal.is_admin else list(principal.workspace_ids)
+        for query in QUERIES:
+            everything = _newest_reference(session, principal, query)
+            for offset, limit in PAGES:
+                statements.clear()
+                page = search_page(
+                    session, query, workspace_ids=workspaces, limit=limit, offset=offset
+                )
+                assert page is not None
+                yield principal, query, offset, limit, everything, page
+
+
 @pytest.mark.parametrize("analyzed", [True, False])
 def test_pages_are_ranked_or_newest_first_like_a_scan(
     store: Store, statements: list[str], monkeypatch: pytest.MonkeyPatch, analyzed: bool
@@ -188,42 +206,33 @@ def test_pages_are_ranked_or_newest_first_like_a_scan(
                 )
     windows_used = walked = rewalked = narrowed = 0
     with Session(store.engine) as session:
-        for principal in (store.admin, store.first):
-            workspaces = None if principal.is_admin else list(principal.workspace_ids)
-            for query in QUERIES:
-                everything = _newest_reference(session, principal, query)
-                for offset, limit in PAGES:
-                    statements.clear()
-                    # When the page is asked for
-                    page = search_page(
-                        session, query, workspace_ids=workspaces, limit=limit, offset=offset
-                    )
-                    assert page is not None
-                    where = (principal.user_id, query, offset, limit)
-                    if len(everything) <= search_limits.RANK_LIMIT:
-                        # Then few matches are ranked, as the joined path ranks them
-                        assert page.order == SearchOrder.RELEVANCE, where
-                        expected = _ranked_reference(
-                            session, principal, query, limit=limit, offset=offset
-                        )
-                        assert page.ids == expected, where
-                        assert page.total.exact and page.total.value == len(everything)
-                        continue
-                    # Then many are listed newest first: exactly the scan's page
-                    assert page.order == SearchOrder.NEWEST, where
-                    assert page.ids == everything[offset : offset + limit], where
-                    if every_row_read:  # every match counted: the total is exact
-                        assert page.total == Total(len(everything)), where
-                    if page.total.exact:
-                        assert page.total.value == len(everything), where
-                    else:  # an estimate from the window's share of the rows
-                        assert 0 < page.total.value <= 10 * len(everything), where
-                    windows_used += _window_was_read(store.kind, statements)
-                    walked += _walked_newest_matches(statements) and not _window_was_read(
-                        store.kind, statements
-                    )
-                    rewalked += _out_of_order_tested(statements)
-                    narrowed += any("narrow_query" in s for s in statements)
+        # When each page is asked for
+        for principal, query, offset, limit, everything, page in _every_page(
+            store, session, statements
+        ):
+            where = (principal.user_id, query, offset, limit)
+            if len(everything) <= search_limits.RANK_LIMIT:
+                # Then few matches are ranked, as the joined path ranks them
+                assert page.order == SearchOrder.RELEVANCE, where
+                expected = _ranked_reference(session, principal, query, limit=limit, offset=offset)
+                assert page.ids == expected, where
+                assert page.total.exact and page.total.value == len(everything)
+                continue
+            # Then many are listed newest first: exactly the scan's page
+            assert page.order == SearchOrder.NEWEST, where
+            assert page.ids == everything[offset : offset + limit], where
+            if every_row_read:  # every match counted: the total is exact
+                assert page.total == Total(len(everything)), where
+            if page.total.exact:
+                assert page.total.value == len(everything), where
+            else:  # an estimate from the window's share of the rows
+                assert 0 < page.total.value <= 10 * len(everything), where
+            windows_used += _window_was_read(store.kind, statements)
+            walked += _walked_newest_matches(statements) and not _window_was_read(
+                store.kind, statements
+            )
+            rewalked += _out_of_order_tested(statements)
+            narrowed += any("narrow_query" in s for s in statements)
     # And the windows (on SQLite also the walk among the newest matches the count kept),
     # not a sort of every match, found most of the newest-first pages
     assert windows_used + walked >= 10
@@ -239,8 +248,8 @@ def test_pages_are_ranked_or_newest_first_like_a_scan(
     if store.kind == "postgres":  # and the index-entry count left the planner as it was
         with Session(store.engine) as session:
             assert session.execute(sql_text("SHOW enable_seqscan")).scalar() == "on"
-            page = search_page(session, "amber", workspace_ids=None, limit=5, offset=0)
-            assert page is not None and page.order == SearchOrder.NEWEST
+            amber = search_page(session, "amber", workspace_ids=None, limit=5, offset=0)
+            assert amber is not None and amber.order == SearchOrder.NEWEST
             assert session.execute(sql_text("SHOW enable_seqscan")).scalar() == "on"
 
 
@@ -253,34 +262,26 @@ def test_dense_words_walk_the_list_order_when_that_costs_less(
     _small_limits(monkeypatch, PROBE_ROW_COST=1, WALK_ROW_COST=1)
     walked = probed = 0
     with Session(store.engine) as session:
-        for principal in (store.admin, store.first):
-            workspaces = None if principal.is_admin else list(principal.workspace_ids)
-            for query in QUERIES:
-                everything = _newest_reference(session, principal, query)
-                for offset, limit in PAGES:
-                    statements.clear()
-                    # When a page is asked for
-                    page = search_page(
-                        session, query, workspace_ids=workspaces, limit=limit, offset=offset
-                    )
-                    assert page is not None
-                    where = (principal.user_id, query, offset, limit)
-                    if len(everything) <= search_limits.RANK_LIMIT:
-                        assert page.order == SearchOrder.RELEVANCE, where
-                        continue
-                    # Then it is the scan's page, however it was found
-                    assert page.order == SearchOrder.NEWEST, where
-                    assert page.ids == everything[offset : offset + limit], where
-                    if page.total.exact:
-                        assert page.total.value == len(everything), where
-                    else:
-                        assert 0 < page.total.value <= 10 * len(everything), where
-                    listed = any(
-                        s.startswith("SELECT snapshot.id, ss.id") and "OFFSET" in s
-                        for s in statements
-                    )
-                    walked += listed and not _window_was_read(store.kind, statements)
-                    probed += listed and any(s.startswith("SELECT id, url") for s in statements)
+        # When each page is asked for
+        for principal, query, offset, limit, everything, page in _every_page(
+            store, session, statements
+        ):
+            where = (principal.user_id, query, offset, limit)
+            if len(everything) <= search_limits.RANK_LIMIT:
+                assert page.order == SearchOrder.RELEVANCE, where
+                continue
+            # Then it is the scan's page, however it was found
+            assert page.order == SearchOrder.NEWEST, where
+            assert page.ids == everything[offset : offset + limit], where
+            if page.total.exact:
+                assert page.total.value == len(everything), where
+            else:
+                assert 0 < page.total.value <= 10 * len(everything), where
+            listed = any(
+                s.startswith("SELECT snapshot.id, ss.id") and "OFFSET" in s for s in statements
+            )
+            walked += listed and not _window_was_read(store.kind, statements)
+            probed += listed and any(s.startswith("SELECT id, url") for s in statements)
     # And dense words' near pages were found by walking the list order, each chunk's rows
     # indexed alone (no window, no FTS5 merge), for both principals
     assert walked >= 5 and probed >= 5, (walked, probed)
