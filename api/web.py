@@ -183,6 +183,8 @@ def browse(
     context = {
         "cards": _cards(session, rows, q.strip()),
         "total": total,
+        # (a large total is estimated until counted in the background, as the API says)
+        "total_exact": listed.total.exact,
         "search_order": listed.search_order.value if listed.search_order else "",
         "page_number": page_number,
         "last_page": last,

@@ -5,6 +5,7 @@ page as ranking or sorting every match would give, for every tenant and page."""
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -558,6 +559,43 @@ def test_a_search_with_too_many_matches_says_newest_first(tmp_path: Path) -> Non
         assert "newest first: too many to rank by relevance" in broad.text
         assert all(title in broad.text for title in newest)
         assert "too many to rank" not in narrow.text and "Lantern lantern lantern" in narrow.text
+    finally:
+        server.stop()
+
+
+def test_an_estimated_total_says_so_on_the_browse_page_and_in_the_api(tmp_path: Path) -> None:
+    # Given an embedded store with 25,000 bookmarks titled "Lantern …": more search rows
+    # than SQLite's count reads, so a near page is walked and its total estimated
+    lines = [
+        f'{{"url": "https://l.example.com/{n}", "title": "Lantern {n}"}}' for n in range(25_000)
+    ]
+    bookmarks = tmp_path / "lanterns.jsonl"
+    bookmarks.write_text("\n".join(lines) + "\n")
+    env = amber_env(tmp_path / "data")
+    imported = run_amber(env, "import", str(bookmarks), "--index-only")
+    assert imported.returncode == 0, imported.stderr
+    server = AmberServer(env=env, args=("--no-workers",)).start()
+    try:
+        # When the API and the browse page are first asked for the word all of them hold
+        answer = httpx.get(
+            f"{server.url}/api/v1/core/snapshots",
+            params={"search": "lantern", "limit": 5},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        with web_sign_in(server.url) as browser:
+            browse = browser.get("/", params={"q": "lantern"})
+        # Then both say the total is an estimate, as the envelope allows
+        assert answer.status_code == 200, answer.text
+        found = answer.json()
+        assert found["search_order"] == "newest" and found["count_is_estimate"] is True
+        assert 0 < found["count"] <= 10 * 25_000 and len(found["items"]) == 5
+        assert browse.status_code == 200
+        assert re.search(r"about <strong>[\d,]+</strong> snapshots matching", browse.text)
+        # And an exact total does not
+        with web_sign_in(server.url) as browser:
+            tagged = browser.get("/", params={"domain": "l.example.com"})
+        assert "<strong>25,000</strong> snapshots" in tagged.text
+        assert "about <strong>" not in tagged.text
     finally:
         server.stop()
 
